@@ -1,0 +1,62 @@
+//! Real Redis topologies for redkit's tests, benches and `cargo xtask`: standalone, Sentinel
+//! (1 primary, 2 replicas, 3 sentinels, quorum 2) and Cluster (3 primaries + 3 replicas), run as
+//! local `redis-server` processes on loopback or as containers on a private bridge network,
+//! with faults to inject (kill -9, pause, restart, failovers, `CLIENT PAUSE`, a TCP fault proxy).
+//!
+//! Readiness is always decided by polling the servers (`PING`, `INFO replication`,
+//! `CLUSTER INFO`, `SENTINEL CKQUORUM`), never by sleeping a fixed time. Every topology a test
+//! starts is torn down when it is dropped, and by a watchdog process if the test process dies.
+//!
+//! ```no_run
+//! use testkit::{Kind, Spec, Topology};
+//!
+//! let topo = Topology::start(Spec::new(Kind::Sentinel)).expect("redis-server is installed");
+//! println!("connect to {}", topo.url());
+//! let primary = topo.current_primary().unwrap();
+//! topo.kill(&primary).unwrap(); // Sentinel promotes a replica
+//! ```
+//!
+//! # Environment contract
+//!
+//! | variable | meaning |
+//! |---|---|
+//! | `REDKIT_STANDALONE_URL`, `REDKIT_SENTINEL_URL`, `REDKIT_CLUSTER_URL` | a running topology that [`shared`] returns instead of starting one |
+//! | `REDKIT_BACKEND` | `process` (default) or `docker`: how [`shared`] and [`Spec::from_env`] start servers |
+//! | `REDKIT_DOCKER_IMAGE` | a ready image (e.g. `redis:7.2`) instead of one built from the local `redis-server` |
+//! | `REDKIT_REDIS_SERVER` | path of the `redis-server` binary (default: found on `PATH`) |
+//! | `REDKIT_KEEP_LOGS` | keep node directories and logs after a topology is dropped |
+
+use std::fmt;
+
+pub mod docker;
+mod node;
+pub mod proxy;
+pub mod resp;
+mod shared;
+mod topology;
+
+pub use node::{Node, Role};
+pub use proxy::{FaultProxy, ProxyMode};
+pub use shared::{SharedTopology, run_logged, shared};
+pub use topology::{Auth, Backend, Kind, Spec, State, Topology};
+
+/// A harness failure: what was being done, what went wrong and, where it helps, how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error(String);
+
+impl Error {
+    pub(crate) fn new(msg: impl Into<String>) -> Self {
+        Error(msg.into())
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// The harness's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,114 @@
+//! The harness itself, on the backend `REDKIT_BACKEND` names (process by default).
+
+use std::time::{Duration, Instant};
+
+use testkit::{Kind, Spec, Topology};
+
+fn start(kind: Kind) -> Topology {
+    let t0 = Instant::now();
+    let topo = Topology::start(Spec::from_env(kind).expect("valid REDKIT_BACKEND"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("{kind} ready in {:?}: {}", t0.elapsed(), topo.url());
+    topo
+}
+
+#[test]
+fn standalone_starts_answers_and_is_removed_on_drop() {
+    let topo = start(Kind::Standalone);
+    let node = &topo.nodes()[0];
+    assert_eq!(
+        node.cmd(&["SET", "k", "v"]).expect("SET").text().as_deref(),
+        Some("OK")
+    );
+    let dir = topo.dir().to_path_buf();
+    assert!(
+        dir.join("standalone/log").exists(),
+        "logs are kept in the node dir"
+    );
+    let addr = node.addr;
+    let container = node.container_name().map(str::to_string);
+    drop(topo);
+    assert!(!dir.exists(), "run dir removed");
+    match container {
+        // Never probe a removed container's address: its network is gone too.
+        Some(name) => {
+            let out = std::process::Command::new("docker")
+                .args(["ps", "-aq", "--filter", &format!("name={name}")])
+                .output()
+                .expect("docker ps");
+            assert!(out.stdout.is_empty(), "container {name} removed");
+        }
+        None => assert!(
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)).is_err(),
+            "server stopped"
+        ),
+    }
+}
+
+#[test]
+fn sentinel_topology_has_quorum_and_fails_over_on_request() {
+    let topo = start(Kind::Sentinel);
+    assert_eq!(topo.sentinels().count(), 3);
+    assert_eq!(topo.data_nodes().count(), 3);
+    let primary = topo.current_primary().expect("primary");
+    assert_eq!(topo.replicas_of(primary).len(), 2);
+    let took = topo
+        .sentinel_failover(Duration::from_secs(30))
+        .expect("failover");
+    let new_primary = topo.current_primary().expect("new primary");
+    assert_ne!(new_primary.name, primary.name);
+    eprintln!("SENTINEL FAILOVER took {took:?}");
+}
+
+#[test]
+fn cluster_has_three_primaries_each_with_a_replica_and_survives_a_kill() {
+    let topo = start(Kind::Cluster);
+    let primaries = topo.primaries().expect("primaries");
+    assert_eq!(primaries.len(), 3);
+    for p in &primaries {
+        assert_eq!(topo.replicas_of(p).len(), 1, "{} has one replica", p.name);
+    }
+    let victim = topo.primary_for_key("some-key").expect("owner");
+    let old = victim.addr;
+    topo.kill(victim).expect("kill -9");
+    let took = topo
+        .wait_for_slot_takeover(old, Duration::from_secs(30))
+        .expect("takeover");
+    eprintln!("cluster promotion after kill -9 took {took:?}");
+    assert_ne!(
+        topo.primary_for_key("some-key").expect("new owner").addr,
+        old
+    );
+    topo.restart(topo.node(&victim.name).expect("node"))
+        .expect("restart");
+}
+
+#[test]
+fn auth_is_required_when_configured() {
+    let topo = Topology::start(
+        Spec::from_env(Kind::Standalone)
+            .expect("backend")
+            .auth(Some("app"), "s3cret-pw"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(topo.url().contains("app:s3cret-pw@"));
+    let node = &topo.nodes()[0];
+    node.cmd(&["PING"]).expect("authenticated PING");
+    let mut anon =
+        testkit::resp::Conn::connect(node.addr, Duration::from_secs(1), None).expect("connect");
+    let reply = anon.cmd(&["PING"]).expect("reply");
+    assert!(
+        matches!(reply, testkit::resp::Reply::Error(ref e) if e.starts_with("NOAUTH")),
+        "{reply:?}"
+    );
+}
+
+#[test]
+fn pause_and_resume_freeze_a_node() {
+    let topo = start(Kind::Standalone);
+    let node = &topo.nodes()[0];
+    topo.pause(node).expect("pause");
+    assert!(!node.is_up(), "a paused node does not answer");
+    topo.resume(node).expect("resume");
+    node.wait_up(Duration::from_secs(5)).expect("answers again");
+}

@@ -1,0 +1,1 @@
+//! Examples live in this directory as `*.rs` files; see `cargo run -p examples --example <name>`.
