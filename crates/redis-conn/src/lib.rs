@@ -1,1 +1,51 @@
-//! redis-conn
+//! The shared redkit client: one [`RedisConfig`] for standalone Redis, Sentinel and Cluster
+//! (from a URL or the environment), connected with production defaults that avoid fred's
+//! known traps, plus [`Script`]s that survive `SCRIPT FLUSH` and failovers, key naming with
+//! hash tags ([`Namespace`]), cluster-wide [`scan_keys`] and [`health`].
+//!
+//! ```no_run
+//! use fred::prelude::*;
+//! use redis_conn::{RedisClient, RedisConfig};
+//!
+//! # async fn demo() -> redis_conn::Result<()> {
+//! // REDIS_URL, or REDIS_MODE + REDIS_HOST / REDIS_SENTINEL_HOST / REDIS_CLUSTER_HOST ...
+//! let redis = RedisClient::connect(RedisConfig::from_env()?).await?;
+//! let n: i64 = redis.pool().incr("visits").await?;
+//! let health = redis_conn::health(&redis).await?;
+//! println!("{n} visits; {} primaries", health.primaries().count());
+//! # Ok(()) }
+//! ```
+//!
+//! # Guarantees and limits
+//!
+//! | situation | what the client does |
+//! |---|---|
+//! | server restart, dropped connection | reconnects forever with exponential backoff and jitter (fred never reconnects without a policy) |
+//! | Sentinel failover (primary killed) | commands fail or wait until Sentinel names the new primary, then go there |
+//! | primary paused / black-holed | the connection is declared unresponsive after `unresponsive_timeout` and replaced, so writes are not queued on a node that will be demoted |
+//! | `READONLY`, `LOADING`, `CLUSTERDOWN`, `MASTERDOWN` replies | trigger a reconnect (and re-discovery) |
+//! | Cluster `MOVED` / `ASK` | followed by fred; the slot map is refreshed |
+//! | `NOSCRIPT` (flush, restart, failover) | [`Script::run`] resends the source with `EVAL` |
+//!
+//! Not guaranteed: Redis replication is asynchronous, so a write acknowledged by a primary that
+//! dies before its replicas copied it is lost on failover; a command that timed out on the
+//! client may still have run on the server (do not assume a timeout means "not applied").
+
+mod client;
+mod config;
+mod error;
+mod health;
+pub mod keys;
+mod scan;
+mod script;
+
+pub use client::{Dedicated, RedisClient, builder};
+pub use config::{DEFAULT_PORT, DEFAULT_SENTINEL_PORT, Endpoint, Mode, RedisConfig, Secret};
+pub use error::{Error, Result};
+pub use health::{Health, NodeHealth, health};
+pub use keys::{Namespace, TaggedKeys};
+pub use scan::scan_keys;
+pub use script::Script;
+
+/// Re-export of the fred version redis-conn is built on, so users name the same types.
+pub use fred;

@@ -1,0 +1,301 @@
+//! Connected clients with production defaults: a pool for ordinary traffic and a factory for
+//! dedicated clients (blocking commands, pub/sub, RESP3 client tracking).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fred::clients::{Client, Pool, SubscriberClient};
+use fred::interfaces::{ClientLike, EventInterface};
+use fred::prelude::{ReconnectPolicy, Server, ServerConfig};
+use fred::types::config::{
+    Blocking, ClusterDiscoveryPolicy, Config, ConnectionConfig, PerformanceConfig, ReconnectError,
+    TlsConfig, TlsConnector, UnresponsiveConfig,
+};
+use fred::types::{Builder, RespVersion};
+use tracing::Instrument;
+
+use crate::config::{Endpoint, Mode, RedisConfig};
+use crate::error::{Error, Result};
+
+/// A connected pool plus the settings to open dedicated clients, for any topology.
+///
+/// Cloning is cheap and shares the connections.
+///
+/// ```no_run
+/// # async fn demo() -> redis_conn::Result<()> {
+/// use fred::prelude::*;
+/// let redis = redis_conn::RedisClient::connect(redis_conn::RedisConfig::from_env()?).await?;
+/// let _: () = redis.pool().set("greeting", "hello", None, None, false).await?;
+/// let v: String = redis.pool().get("greeting").await?;
+/// assert_eq!(v, "hello");
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: RedisConfig,
+    pool: Pool,
+}
+
+impl std::fmt::Debug for RedisClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisClient")
+            .field("target", &self.inner.config.target())
+            .field("pool_size", &self.inner.pool.size())
+            .finish()
+    }
+}
+
+/// What a dedicated client is for; each gets settings that suit it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Dedicated {
+    /// Same settings as the pool, own connections (e.g. WATCH / MULTI, long scripts).
+    Plain,
+    /// For blocking commands (`BLPOP`, `BZPOPMIN`, `XREADGROUP BLOCK`, `WAIT`): no default
+    /// command timeout, since the server legitimately holds the reply; pass a per-call timeout
+    /// longer than the block time.
+    Blocking,
+    /// RESP3, for `CLIENT TRACKING` (near caches); re-enable tracking in `on_reconnect`.
+    Tracking,
+}
+
+impl RedisClient {
+    /// Connects a pool of `config.pool_size` clients and returns once all are connected.
+    ///
+    /// Fails fast: the error names the address(es) tried (never the password) and why.
+    pub async fn connect(config: RedisConfig) -> Result<RedisClient> {
+        let span = tracing::info_span!("redis.connect", target = %config.target(), mode = config.mode.name());
+        async move {
+            let pool = builder(&config, Dedicated::Plain)?
+                .build_pool(config.pool_size)
+                .map_err(|e| connect_error(&config, e.into()))?;
+            init(&config, pool.init()).await?;
+            for c in pool.clients() {
+                watch_events(c);
+            }
+            tracing::debug!("connected");
+            Ok(RedisClient {
+                inner: Arc::new(Inner { config, pool }),
+            })
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// The settings this client was built from.
+    pub fn config(&self) -> &RedisConfig {
+        &self.inner.config
+    }
+
+    /// The pool for ordinary (non-blocking) commands; fred pipelines concurrent callers.
+    pub fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
+    /// One client of the pool (round robin), for APIs that need a `Client`.
+    pub fn next(&self) -> &Client {
+        self.inner.pool.next()
+    }
+
+    /// Whether this is a cluster connection.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.inner.config.mode, Mode::Cluster { .. })
+    }
+
+    /// A new connected client with its own connections, configured for `purpose`.
+    ///
+    /// ```no_run
+    /// # async fn demo(redis: redis_conn::RedisClient) -> redis_conn::Result<()> {
+    /// use fred::prelude::*;
+    /// let blocking = redis.dedicated(redis_conn::Dedicated::Blocking).await?;
+    /// let popped: Option<(String, String)> = blocking.blpop("jobs", 1.0).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn dedicated(&self, purpose: Dedicated) -> Result<Client> {
+        let config = &self.inner.config;
+        let client = builder(config, purpose)?
+            .build()
+            .map_err(|e| connect_error(config, e.into()))?;
+        init(config, client.init()).await?;
+        watch_events(&client);
+        Ok(client)
+    }
+
+    /// A connected pub/sub client that re-subscribes to its channels after every reconnect.
+    ///
+    /// ```no_run
+    /// # async fn demo(redis: redis_conn::RedisClient) -> redis_conn::Result<()> {
+    /// use fred::prelude::*;
+    /// let sub = redis.subscriber().await?;
+    /// let mut rx = sub.message_rx();
+    /// sub.subscribe("events").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn subscriber(&self) -> Result<SubscriberClient> {
+        let config = &self.inner.config;
+        let client = builder(config, Dedicated::Plain)?
+            .build_subscriber_client()
+            .map_err(|e| connect_error(config, e.into()))?;
+        init(config, client.init()).await?;
+        client.manage_subscriptions();
+        Ok(client)
+    }
+
+    /// Closes every pooled connection.
+    pub async fn quit(&self) -> Result<()> {
+        self.inner.pool.quit().await.map_err(Into::into)
+    }
+}
+
+async fn init(
+    config: &RedisConfig,
+    fut: impl std::future::Future<Output = Result<fred::types::ConnectHandle, fred::error::Error>>,
+) -> Result<()> {
+    // fred's own connect timeout covers each attempt; this bounds the whole start-up (Sentinel
+    // probing and cluster discovery included) so a black-holed address cannot hang it.
+    let limit = config.connect_timeout * 3 + Duration::from_secs(1);
+    match tokio::time::timeout(limit, fut).await {
+        Ok(Ok(_handle)) => Ok(()),
+        Ok(Err(e)) => Err(connect_error(config, e.into())),
+        Err(_) => Err(Error::Connect {
+            target: config.target(),
+            reason: format!("no connection within {limit:?} (is the address reachable?)"),
+        }),
+    }
+}
+
+fn connect_error(config: &RedisConfig, e: Error) -> Error {
+    let reason = match e {
+        Error::Auth(m) => format!("authentication failed ({m}): check the username and password"),
+        other => other.to_string(),
+    };
+    Error::Connect {
+        target: config.target(),
+        reason,
+    }
+}
+
+fn server(e: &Endpoint, tls: bool) -> Server {
+    if tls {
+        Server::new_with_tls(e.host.clone(), e.port, Some(e.host.clone()))
+    } else {
+        Server::new(e.host.clone(), e.port)
+    }
+}
+
+/// The fred [`Builder`] with redkit's production defaults for `config` (exposed for callers
+/// who need a fred client type redis-conn does not wrap).
+///
+/// * a reconnect policy is always set (without one fred never reconnects): exponential with
+///   jitter from `reconnect_min_delay` to `reconnect_max_delay`, retrying forever;
+/// * unresponsive-connection detection (`unresponsive_timeout`), so a paused or black-holed
+///   primary is abandoned and Sentinel / the cluster is asked again instead of queueing writes
+///   that would be lost when it is demoted;
+/// * a default command timeout, and `READONLY`, `LOADING`, `CLUSTERDOWN` and `MASTERDOWN`
+///   replies trigger a reconnect (a demoted primary answers `READONLY`);
+/// * fail-fast start-up, cluster discovery from the configured endpoints.
+///
+/// ```
+/// let cfg = redis_conn::RedisConfig::from_url("redis://127.0.0.1:6379").unwrap();
+/// let builder = redis_conn::builder(&cfg, redis_conn::Dedicated::Plain).unwrap();
+/// ```
+pub fn builder(config: &RedisConfig, purpose: Dedicated) -> Result<Builder> {
+    let server = match &config.mode {
+        Mode::Standalone { server: s } => ServerConfig::Centralized {
+            server: server(s, config.tls),
+        },
+        Mode::Sentinel {
+            sentinels,
+            service_name,
+            sentinel_username,
+            sentinel_password,
+        } => ServerConfig::Sentinel {
+            hosts: sentinels.iter().map(|s| server(s, config.tls)).collect(),
+            service_name: service_name.clone(),
+            username: sentinel_username.clone(),
+            password: sentinel_password.as_ref().map(|p| p.expose().to_string()),
+        },
+        Mode::Cluster { seeds } => ServerConfig::Clustered {
+            hosts: seeds.iter().map(|s| server(s, config.tls)).collect(),
+            policy: ClusterDiscoveryPolicy::ConfigEndpoint,
+        },
+    };
+    let tls = if config.tls {
+        let connector = TlsConnector::default_rustls().map_err(|e| Error::Config {
+            setting: "TLS".into(),
+            message: format!(
+                "cannot load the system's root certificates: {}",
+                e.details()
+            ),
+        })?;
+        Some(TlsConfig::from(connector))
+    } else {
+        None
+    };
+    let fred_config = Config {
+        fail_fast: true,
+        blocking: Blocking::Block,
+        username: config.username.clone(),
+        password: config.password.as_ref().map(|p| p.expose().to_string()),
+        server,
+        version: if purpose == Dedicated::Tracking {
+            RespVersion::RESP3
+        } else {
+            RespVersion::RESP2
+        },
+        database: config.database,
+        tls,
+        ..Config::default()
+    };
+    let unresponsive = config.unresponsive_timeout;
+    let connection = ConnectionConfig {
+        connection_timeout: config.connect_timeout,
+        internal_command_timeout: config.connect_timeout,
+        max_command_attempts: 3,
+        unresponsive: UnresponsiveConfig {
+            max_timeout: Some(unresponsive),
+            interval: (unresponsive / 4).max(Duration::from_millis(10)),
+        },
+        reconnect_errors: vec![
+            ReconnectError::ClusterDown,
+            ReconnectError::Loading,
+            ReconnectError::ReadOnly,
+            ReconnectError::MasterDown,
+        ],
+        ..ConnectionConfig::default()
+    };
+    let performance = PerformanceConfig {
+        default_command_timeout: match purpose {
+            Dedicated::Blocking => Duration::ZERO,
+            _ => config.command_timeout,
+        },
+        ..PerformanceConfig::default()
+    };
+    let mut b = Builder::from_config(fred_config);
+    b.set_connection_config(connection);
+    b.set_performance_config(performance);
+    b.set_policy(ReconnectPolicy::new_exponential(
+        0,
+        config.reconnect_min_delay.as_millis() as u32,
+        config.reconnect_max_delay.as_millis() as u32,
+        2,
+    ));
+    Ok(b)
+}
+
+/// Logs reconnects and connection errors of a client through `tracing` (fred itself logs via
+/// the `log` crate).
+pub(crate) fn watch_events(client: &Client) {
+    client.on_reconnect(|server| async move {
+        tracing::info!(%server, "redis reconnected");
+        Ok(())
+    });
+    client.on_error(|(error, server)| async move {
+        tracing::warn!(server = ?server, error = %error.details(), "redis connection error");
+        Ok(())
+    });
+}

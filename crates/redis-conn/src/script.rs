@@ -1,0 +1,134 @@
+//! Lua scripts defined once and run by `EVALSHA`, falling back to `EVAL` on `NOSCRIPT`.
+//!
+//! The fallback runs on the node that answered `NOSCRIPT` (same keys, same routing), which
+//! also puts the script in that node's cache. So a script keeps working on every cluster
+//! primary, after `SCRIPT FLUSH`, after a restart and after a failover, with no start-up
+//! loading step to forget.
+
+use std::sync::OnceLock;
+
+use fred::interfaces::LuaInterface;
+use fred::types::{FromValue, MultipleKeys, MultipleValues, Value};
+
+use crate::error::{Error, Result};
+use crate::keys::slot;
+
+/// A Lua script, defined once (usually as a `static` next to an `include_str!`'d `.lua` file).
+///
+/// All keys must be passed in `KEYS` and share a cluster slot (one hash tag); [`Script::run`]
+/// rejects keys in different slots before sending, on every topology, so a script that works
+/// on standalone also works on Cluster.
+///
+/// ```no_run
+/// # async fn demo(redis: redis_conn::RedisClient) -> redis_conn::Result<()> {
+/// use redis_conn::Script;
+///
+/// static INCR_IF_EXISTS: Script = Script::new(
+///     "incr_if_exists",
+///     "if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCR', KEYS[1]) end return nil",
+/// );
+///
+/// let n: Option<i64> = INCR_IF_EXISTS.run(redis.pool(), vec!["app:{counter}:hits"], Vec::<String>::new()).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Script {
+    name: &'static str,
+    source: &'static str,
+    sha1: OnceLock<String>,
+}
+
+impl Script {
+    /// Defines a script; `name` appears in spans and errors.
+    pub const fn new(name: &'static str, source: &'static str) -> Script {
+        Script {
+            name,
+            source,
+            sha1: OnceLock::new(),
+        }
+    }
+
+    /// The script's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The script's source.
+    pub fn source(&self) -> &'static str {
+        self.source
+    }
+
+    /// The SHA1 the server knows the script by.
+    ///
+    /// ```
+    /// static S: redis_conn::Script = redis_conn::Script::new("ret1", "return 1");
+    /// assert_eq!(S.sha1(), "e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
+    /// ```
+    pub fn sha1(&self) -> &str {
+        self.sha1.get_or_init(|| fred::util::sha1_hash(self.source))
+    }
+
+    /// Runs the script with `EVALSHA`; on `NOSCRIPT` runs it with `EVAL` on the same node.
+    ///
+    /// Errors: [`Error::CrossSlot`] when keys map to different slots; server errors classified
+    /// as in [`Error`].
+    pub async fn run<R, C, K, V>(&self, client: &C, keys: K, args: V) -> Result<R>
+    where
+        R: FromValue,
+        C: LuaInterface + Sync,
+        K: Into<MultipleKeys>,
+        V: TryInto<MultipleValues>,
+        V::Error: Into<fred::error::Error>,
+    {
+        let keys: MultipleKeys = keys.into();
+        let args: MultipleValues = args.try_into().map_err(|e| Error::from(e.into()))?;
+        check_same_slot(self.name, &keys)?;
+        let span = tracing::debug_span!("redis.script", script = self.name, keys = keys.len());
+        let _enter = span.enter();
+        match client
+            .evalsha::<Value, _, _, _>(self.sha1(), keys.clone(), args.clone())
+            .await
+            .map_err(Error::from)
+        {
+            Err(Error::NoScript(_)) => {
+                tracing::debug!(script = self.name, "NOSCRIPT: sending the source with EVAL");
+                let v: Value = client.eval(self.source, keys, args).await?;
+                Ok(R::from_value(v)?)
+            }
+            Err(e) => Err(e),
+            Ok(v) => Ok(R::from_value(v)?),
+        }
+    }
+}
+
+fn check_same_slot(name: &str, keys: &MultipleKeys) -> Result<()> {
+    let mut first: Option<(u16, String)> = None;
+    for k in keys.clone().inner() {
+        let s = slot(k.as_bytes());
+        match &first {
+            None => first = Some((s, String::from_utf8_lossy(k.as_bytes()).into_owned())),
+            Some((s0, k0)) if *s0 != s => {
+                return Err(Error::CrossSlot(format!(
+                    "script {name}: key {k0:?} is in slot {s0} but {:?} is in slot {s}",
+                    String::from_utf8_lossy(k.as_bytes())
+                )));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_in_different_slots_are_rejected_before_sending() {
+        let ok: MultipleKeys = vec!["q:{orders}:ready", "q:{orders}:inflight"].into();
+        assert!(check_same_slot("s", &ok).is_ok());
+        let bad: MultipleKeys = vec!["q:orders:ready", "q:orders:inflight"].into();
+        let err = check_same_slot("s", &bad).expect_err("different slots");
+        assert!(err.to_string().contains("hash tag"), "{err}");
+    }
+}

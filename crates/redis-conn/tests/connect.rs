@@ -1,0 +1,98 @@
+//! Start-up behaviour: fail fast with errors that name the address, never the password; ACL
+//! users on every topology.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use fred::prelude::*;
+use redis_conn::{Error, RedisClient, RedisConfig};
+use testkit::{Kind, Spec};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_server_fails_fast_naming_the_address() {
+    // A port nothing listens on (bound and released).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let config = RedisConfig::from_url(&format!("redis://:Sekr1t@127.0.0.1:{port}")).expect("url");
+    let start = Instant::now();
+    let err = RedisClient::connect(config)
+        .await
+        .expect_err("nothing listens");
+    let text = format!("{err} {err:?}");
+    assert!(matches!(err, Error::Connect { .. }), "{text}");
+    assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+    assert!(!text.contains("Sekr1t"), "{text}");
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "fail fast, took {:?}",
+        start.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_is_reported_as_such_without_the_password() {
+    let topo = common::own_spec(
+        Spec::from_env(Kind::Standalone)
+            .expect("backend")
+            .auth(None, "right-pw"),
+    );
+    let addr = topo.nodes()[0].addr;
+    let config = RedisConfig::from_url(&format!("redis://:Wr0ngPw@{addr}")).expect("url");
+    let err = RedisClient::connect(config)
+        .await
+        .expect_err("wrong password");
+    let text = format!("{err} {err:?}");
+    assert!(text.contains(&addr.to_string()), "{text}");
+    assert!(text.contains("authentication failed"), "{text}");
+    assert!(
+        !text.contains("Wr0ngPw") && !text.contains("right-pw"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_sentinel_service_name_fails_fast() {
+    let (_, topo) = common::shared(Kind::Sentinel).await;
+    let url = topo
+        .url()
+        .rsplit_once('/')
+        .map(|(base, _)| format!("{base}/no-such-master"))
+        .expect("url has a service name");
+    let err = RedisClient::connect(RedisConfig::from_url(&url).expect("url"))
+        .await
+        .expect_err("unknown master");
+    let text = err.to_string();
+    assert!(text.contains("no-such-master"), "{text}");
+}
+
+/// An ACL user with a password works on each topology (sentinel: data nodes protected, the
+/// sentinels open, as is common).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acl_users_connect_on_every_topology() {
+    for kind in Kind::ALL {
+        let topo = common::own_spec(
+            Spec::from_env(kind)
+                .expect("backend")
+                .auth(Some("app"), "app-pw-123"),
+        );
+        let redis = RedisClient::connect(RedisConfig::from_url(&topo.url()).expect("url"))
+            .await
+            .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        let who: String = redis
+            .next()
+            .custom(fred::cmd!("ACL"), vec!["WHOAMI"])
+            .await
+            .expect("WHOAMI");
+        assert_eq!(who, "app", "{kind}");
+        let _: () = redis
+            .pool()
+            .set("{acl}:k", 1, None, None, false)
+            .await
+            .expect("SET");
+        redis.quit().await.ok();
+    }
+}
