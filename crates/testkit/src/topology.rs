@@ -1038,6 +1038,17 @@ impl Topology {
         mode: Option<&str>,
         timeout: Duration,
     ) -> Result<Duration> {
+        let info = replica.conn()?.info("replication")?;
+        let get = |k: &str| {
+            info.iter()
+                .find(|(f, _)| f == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let old: SocketAddr = format!("{}:{}", get("master_host"), get("master_port"))
+            .parse()
+            .map_err(|e| Error::new(format!("{} is not a replica: {e}", replica.name)))?;
+        let start = Instant::now();
         let mut args = vec!["CLUSTER", "FAILOVER"];
         args.extend(mode);
         replica.cmd(&args)?;
@@ -1047,7 +1058,10 @@ impl Topology {
                 .info_field("replication", "role")?
                 .as_deref()
                 == Some("master"))
-        })
+        })?;
+        // Every node must agree before clients are asked to follow.
+        self.wait_for_slot_takeover(old, timeout)?;
+        Ok(start.elapsed())
     }
 
     /// Polls until the slots served by `old` are served by another node and the cluster is ok
