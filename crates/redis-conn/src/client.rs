@@ -236,6 +236,8 @@ pub fn builder(config: &RedisConfig, purpose: Dedicated) -> Result<Builder> {
     } else {
         None
     };
+    // Feature-gated fields (tracing, mocks) come from the default when those features are on.
+    #[allow(clippy::needless_update)]
     let fred_config = Config {
         fail_fast: true,
         blocking: Blocking::Block,

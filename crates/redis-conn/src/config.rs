@@ -280,10 +280,10 @@ impl RedisConfig {
         let mut sentinel_username = None;
         let mut sentinel_password = None;
         let mut path_parts = path.split('/').filter(|p| !p.is_empty());
-        if kind == "sentinel" {
-            if let Some(name) = path_parts.next() {
-                service_name = Some(decode(name, "URL path")?);
-            }
+        if kind == "sentinel"
+            && let Some(name) = path_parts.next()
+        {
+            service_name = Some(decode(name, "URL path")?);
         }
         let mut db: Option<String> = path_parts.next().map(str::to_string);
         if let Some(extra) = path_parts.next() {

@@ -101,7 +101,7 @@ fn parse_page(reply: Value) -> Result<(String, Vec<Key>)> {
     };
     let keys = keys
         .into_iter()
-        .map(|k| k.as_bytes().map(|b| Key::from(b)).ok_or_else(bad))
+        .map(|k| k.as_bytes().map(Key::from).ok_or_else(bad))
         .collect::<Result<Vec<_>>>()?;
     Ok((cursor, keys))
 }

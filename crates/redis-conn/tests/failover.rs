@@ -113,10 +113,9 @@ async fn sentinel_primary_paused_for_three_failover_times_loses_no_acknowledged_
             let node = topo.node(&old_name).expect("node");
             let start = Instant::now();
             loop {
-                if let Ok(Some(role)) = node.conn().and_then(|mut c| c.info_field("replication", "role")) {
-                    if role == "slave" {
-                        return start.elapsed();
-                    }
+                let role = node.conn().and_then(|mut c| c.info_field("replication", "role"));
+                if matches!(role.as_ref().map(|r| r.as_deref()), Ok(Some("slave"))) {
+                    return start.elapsed();
                 }
                 assert!(start.elapsed() < Duration::from_secs(60), "old primary never demoted");
                 std::thread::sleep(Duration::from_millis(50));

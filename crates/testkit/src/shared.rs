@@ -47,10 +47,12 @@ pub fn shared(kind: Kind) -> Result<&'static SharedTopology> {
     let idx = Kind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
     SHARED[idx]
         .get_or_init(|| {
-            if let Ok(url) = std::env::var(kind.url_var()) {
-                if !url.is_empty() {
-                    return Ok(SharedTopology { kind, url, topology: None });
-                }
+            if let Some(url) = std::env::var(kind.url_var()).ok().filter(|u| !u.is_empty()) {
+                return Ok(SharedTopology {
+                    kind,
+                    url,
+                    topology: None,
+                });
             }
             let topology = Topology::start(Spec::from_env(kind)?).map_err(|e| {
                 Error::new(format!(

@@ -295,7 +295,12 @@ pub(crate) fn poll(
         match check() {
             Ok(true) => return Ok(start.elapsed()),
             Ok(false) => {}
-            Err(e) => last = e.to_string(),
+            Err(e) => {
+                if std::env::var_os("REDKIT_DEBUG").is_some() && e.to_string() != last {
+                    eprintln!("[testkit {:?}] waiting for {what}: {e}", start.elapsed());
+                }
+                last = e.to_string()
+            }
         }
         if start.elapsed() > timeout {
             return Err(Error::new(format!(
@@ -622,6 +627,10 @@ impl Topology {
                 "0",
                 "--enable-debug-command",
                 "yes",
+                // Redis 7 leaves a replica out of CLUSTER SLOTS until its offset moves; with an
+                // empty dataset only the primary's pings move it (every 10 s by default).
+                "--repl-ping-replica-period",
+                "1",
             ]
             .iter()
             .map(|s| s.to_string())
