@@ -29,7 +29,10 @@
 //!
 //! Not guaranteed: Redis replication is asynchronous, so a write acknowledged by a primary that
 //! dies before its replicas copied it is lost on failover; a command that timed out on the
-//! client may still have run on the server (do not assume a timeout means "not applied").
+//! client may still have run on the server (do not assume a timeout means "not applied"); a
+//! command whose connection dropped after it was sent is retried (up to 3 attempts), so a
+//! non-idempotent command (`INCR`, `LPUSH`) can apply twice: design state changes as idempotent
+//! scripts (token- or id-checked), as redkit's crates do.
 
 mod client;
 mod config;

@@ -112,3 +112,69 @@ fn pause_and_resume_freeze_a_node() {
     topo.resume(node).expect("resume");
     node.wait_up(Duration::from_secs(5)).expect("answers again");
 }
+
+/// A test process killed with SIGKILL cannot run destructors: its topology's watchdog must
+/// still stop every server and remove every file.
+#[test]
+fn a_killed_owner_leaves_no_server_behind() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_redkit-hold"))
+        .arg("sentinel")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn redkit-hold");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut nodes = Vec::new();
+    let mut dir = None;
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.expect("line");
+        if let Some(rest) = line.strip_prefix("NODE ") {
+            nodes.push(rest.to_string());
+        } else if let Some(d) = line.strip_prefix("DIR ") {
+            dir = Some(std::path::PathBuf::from(d));
+        } else if line == "READY" {
+            break;
+        }
+    }
+    assert_eq!(nodes.len(), 6, "3 data nodes + 3 sentinels: {nodes:?}");
+    let dir = dir.expect("run dir");
+    assert!(dir.exists());
+    let alive = |node: &str| -> bool {
+        match node.split_once(' ') {
+            Some(("pid", pid)) => std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| !s.contains(") Z "))
+                .unwrap_or(false),
+            Some(("container", name)) => Command::new("docker")
+                .args(["ps", "-q", "--filter", &format!("name={name}")])
+                .output()
+                .map(|o| !o.stdout.is_empty())
+                .unwrap_or(false),
+            _ => false,
+        }
+    };
+    assert!(
+        nodes.iter().all(|n| alive(n)),
+        "all nodes run before the kill"
+    );
+
+    child.kill().expect("SIGKILL the owner");
+    child.wait().expect("reap");
+    let start = std::time::Instant::now();
+    while nodes.iter().any(|n| alive(n)) || dir.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "still alive after the owner died: {:?}, dir exists: {}",
+            nodes.iter().filter(|n| alive(n)).collect::<Vec<_>>(),
+            dir.exists()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!(
+        "watchdog cleaned up {} nodes in {:?}",
+        nodes.len(),
+        start.elapsed()
+    );
+}
