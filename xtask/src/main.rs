@@ -108,7 +108,13 @@ fn main() -> ExitCode {
             backend,
             image,
             extra,
-        } => test(&topologies, backend, image, &extra),
+        } => test(
+            &Progress(Instant::now()),
+            &topologies,
+            backend,
+            image,
+            &extra,
+        ),
         Cmd::Bench { extra } => bench(&extra),
         Cmd::Demo => demo(),
         Cmd::Ci => ci(),
@@ -364,13 +370,13 @@ fn test_runner(extra: &[String], filter: Option<String>) -> Command {
 }
 
 fn test(
+    p: &Progress,
     topologies: &[TopologyArg],
     backend: BackendArg,
     image: Option<String>,
     extra: &[String],
 ) -> Result {
-    let p = Progress(Instant::now());
-    ensure_redis(&p)?;
+    ensure_redis(p)?;
     let kinds: Vec<Kind> = if topologies.is_empty() {
         Kind::ALL.to_vec()
     } else {
@@ -539,6 +545,7 @@ fn ci() -> Result {
         .env("RUSTDOCFLAGS", "-D warnings"))?;
     p.say("test matrix");
     test(
+        &p,
         &[],
         BackendArg::Auto,
         std::env::var("REDKIT_DOCKER_IMAGE").ok(),

@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 use fred::interfaces::{ClientLike, ClusterInterface};
 use fred::types::InfoKind;
 
+use tracing::Instrument;
+
 use crate::client::RedisClient;
 use crate::error::Result;
 
@@ -62,8 +64,12 @@ impl Health {
 /// # Ok(()) }
 /// ```
 pub async fn health(client: &RedisClient) -> Result<Health> {
-    let span = tracing::debug_span!("redis.health");
-    let _e = span.enter();
+    health_inner(client)
+        .instrument(tracing::debug_span!("redis.health"))
+        .await
+}
+
+async fn health_inner(client: &RedisClient) -> Result<Health> {
     let c = client.next();
     let mode = client.config().mode.name();
     let mut nodes = Vec::new();

@@ -6,6 +6,7 @@ use fred::interfaces::{ClusterInterface, KeysInterface};
 use fred::prelude::Server;
 use fred::types::{Key, Value};
 use futures::Stream;
+use tracing::Instrument;
 
 use crate::client::RedisClient;
 use crate::error::{Error, Result};
@@ -54,19 +55,20 @@ pub fn scan_keys(
                 };
                 let start = cursor.clone().unwrap_or_else(|| "0".into());
                 let span = tracing::debug_span!("redis.scan", node = ?node, cursor = %start);
-                let _e = span.enter();
                 let reply: Value = match &node {
                     Some(server) => {
                         client
                             .next()
                             .with_cluster_node(server.clone())
                             .scan_page(start, pattern.clone(), Some(count), None)
+                            .instrument(span)
                             .await?
                     }
                     None => {
                         client
                             .next()
                             .scan_page(start, pattern.clone(), Some(count), None)
+                            .instrument(span)
                             .await?
                     }
                 };

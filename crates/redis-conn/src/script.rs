@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 
 use fred::interfaces::LuaInterface;
 use fred::types::{FromValue, MultipleKeys, MultipleValues, Value};
+use tracing::Instrument;
 
 use crate::error::{Error, Result};
 use crate::keys::slot;
@@ -84,20 +85,23 @@ impl Script {
         let args: MultipleValues = args.try_into().map_err(|e| Error::from(e.into()))?;
         check_same_slot(self.name, &keys)?;
         let span = tracing::debug_span!("redis.script", script = self.name, keys = keys.len());
-        let _enter = span.enter();
-        match client
-            .evalsha::<Value, _, _, _>(self.sha1(), keys.clone(), args.clone())
-            .await
-            .map_err(Error::from)
-        {
-            Err(Error::NoScript(_)) => {
-                tracing::debug!(script = self.name, "NOSCRIPT: sending the source with EVAL");
-                let v: Value = client.eval(self.source, keys, args).await?;
-                Ok(R::from_value(v)?)
+        async move {
+            match client
+                .evalsha::<Value, _, _, _>(self.sha1(), keys.clone(), args.clone())
+                .await
+                .map_err(Error::from)
+            {
+                Err(Error::NoScript(_)) => {
+                    tracing::debug!(script = self.name, "NOSCRIPT: sending the source with EVAL");
+                    let v: Value = client.eval(self.source, keys, args).await?;
+                    Ok(R::from_value(v)?)
+                }
+                Err(e) => Err(e),
+                Ok(v) => Ok(R::from_value(v)?),
             }
-            Err(e) => Err(e),
-            Ok(v) => Ok(R::from_value(v)?),
         }
+        .instrument(span)
+        .await
     }
 }
 

@@ -18,6 +18,7 @@ topology_tests!(
     server_errors_are_classified,
     blocking_client_outwaits_the_command_timeout,
     subscriber_receives_published_messages,
+    tracking_client_is_told_when_a_read_key_changes,
 );
 
 async fn commands_round_trip(redis: RedisClient, _topo: &SharedTopology) {
@@ -242,4 +243,46 @@ async fn subscriber_receives_published_messages(redis: RedisClient, _topo: &Shar
         .expect("delivered")
         .expect("task");
     assert_eq!(n, 3);
+}
+
+async fn tracking_client_is_told_when_a_read_key_changes(
+    redis: RedisClient,
+    _topo: &SharedTopology,
+) {
+    let tracker = redis
+        .dedicated(Dedicated::Tracking)
+        .await
+        .expect("RESP3 client");
+    let mut rx = tracker.invalidation_rx();
+    tracker
+        .start_tracking(Vec::<String>::new(), false, false, false, false)
+        .await
+        .expect("CLIENT TRACKING on");
+    let key = Namespace::new(common::prefix("track"))
+        .expect("ns")
+        .key("k");
+    let _: () = redis
+        .pool()
+        .set(&key, "v1", Some(Expiration::EX(60)), None, false)
+        .await
+        .expect("SET");
+    let v: String = tracker.get(&key).await.expect("tracked read");
+    assert_eq!(v, "v1");
+    let _: () = redis
+        .pool()
+        .set(&key, "v2", Some(Expiration::EX(60)), None, false)
+        .await
+        .expect("SET");
+    let got = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let inv = rx.recv().await.expect("invalidation channel open");
+            if inv.keys.iter().any(|k| k.as_str() == Some(key.as_str())) {
+                return inv;
+            }
+        }
+    })
+    .await
+    .expect("invalidation delivered within 5 s");
+    assert!(got.keys.iter().any(|k| k.as_str() == Some(key.as_str())));
+    tracker.quit().await.ok();
 }
