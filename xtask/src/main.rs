@@ -401,10 +401,10 @@ fn test(
             failures.push(format!("doctests: {e}"));
         }
     }
-    for backend in backends(backend, image, &p) {
+    for backend in backends(backend, image, p) {
         let mut topos = Vec::new();
         for kind in &kinds {
-            topos.push(start(*kind, &backend, &p)?);
+            topos.push(start(*kind, &backend, p)?);
         }
         p.say(format!(
             "{}: running the suite on {}",
