@@ -345,7 +345,7 @@ fn env() -> Result {
     Ok(())
 }
 
-fn test_runner(extra: &[String], filter: Option<String>) -> Command {
+fn test_runner(extra: &[String], skipped: &[Kind]) -> Command {
     let nextest = cargo()
         .args(["nextest", "--version"])
         .stdout(std::process::Stdio::null())
@@ -355,8 +355,9 @@ fn test_runner(extra: &[String], filter: Option<String>) -> Command {
     let mut cmd = cargo();
     if nextest {
         cmd.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
-        if let Some(f) = filter {
-            cmd.args(["-E", &f]);
+        if !skipped.is_empty() {
+            let names: Vec<&str> = skipped.iter().map(|k| k.name()).collect();
+            cmd.args(["-E", &format!("not test(/^({})::/)", names.join("|"))]);
         }
         cmd.args(extra);
     } else {
@@ -364,7 +365,14 @@ fn test_runner(extra: &[String], filter: Option<String>) -> Command {
             "cargo-nextest not found: using `cargo test` (install it with `cargo install cargo-nextest` for per-test isolation)"
         );
         cmd.args(["test", "--workspace", "--no-fail-fast"]);
-        cmd.args(extra);
+        let (runner_args, test_args) = match extra.iter().position(|a| a == "--") {
+            Some(i) => (&extra[..i], &extra[i + 1..]),
+            None => (extra, &[][..]),
+        };
+        cmd.args(runner_args).arg("--").args(test_args);
+        for k in skipped {
+            cmd.args(["--skip", &format!("{}::", k.name())]);
+        }
     }
     cmd
 }
@@ -385,14 +393,10 @@ fn test(
     // Build first so server start-up is not counted against build time.
     p.say("building tests");
     run(cargo().args(["test", "--workspace", "--no-run", "--quiet"]))?;
-    let filter = (kinds.len() < 3).then(|| {
-        let skipped: Vec<&str> = Kind::ALL
-            .iter()
-            .filter(|k| !kinds.contains(k))
-            .map(|k| k.name())
-            .collect();
-        format!("not test(/^({})::/)", skipped.join("|"))
-    });
+    let skipped: Vec<Kind> = Kind::ALL
+        .into_iter()
+        .filter(|k| !kinds.contains(k))
+        .collect();
     let mut failures = Vec::new();
     if extra.is_empty() {
         // nextest does not run doctests; they need no servers.
@@ -415,7 +419,7 @@ fn test(
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
-        let mut cmd = test_runner(extra, filter.clone());
+        let mut cmd = test_runner(extra, &skipped);
         cmd.env("REDKIT_BACKEND", backend.name());
         if let Backend::Docker { image: Some(img) } = &backend {
             cmd.env("REDKIT_DOCKER_IMAGE", img);

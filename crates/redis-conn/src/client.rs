@@ -9,7 +9,7 @@ use fred::interfaces::{ClientLike, EventInterface};
 use fred::prelude::{ReconnectPolicy, Server, ServerConfig};
 use fred::types::config::{
     Blocking, ClusterDiscoveryPolicy, Config, ConnectionConfig, PerformanceConfig, ReconnectError,
-    TlsConfig, TlsConnector, UnresponsiveConfig,
+    TlsConfig, TlsConnector, TlsHostMapping, UnresponsiveConfig,
 };
 use fred::types::{Builder, RespVersion};
 use tracing::Instrument;
@@ -38,6 +38,17 @@ pub struct RedisClient {
 struct Inner {
     config: RedisConfig,
     pool: Pool,
+}
+
+impl Drop for Inner {
+    /// The last handle going away closes the pool's connections (fred clients otherwise keep
+    /// reconnecting forever).
+    fn drop(&mut self) {
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let pool = self.pool.clone();
+            rt.spawn(async move { pool.quit().await.ok() });
+        }
+    }
 }
 
 impl std::fmt::Debug for RedisClient {
@@ -73,7 +84,13 @@ impl RedisClient {
             let pool = builder(&config, Dedicated::Plain)?
                 .build_pool(config.pool_size)
                 .map_err(|e| connect_error(&config, e.into()))?;
-            init(&config, pool.init()).await?;
+            if let Err(e) = init(&config, pool.init()).await {
+                // fred's router tasks outlive a dropped init future; stop them, or a late
+                // success would leave a reconnect-forever pool nobody owns.
+                let pool = pool.clone();
+                tokio::spawn(async move { pool.quit().await.ok() });
+                return Err(e);
+            }
             for c in pool.clients() {
                 watch_events(c);
             }
@@ -106,7 +123,8 @@ impl RedisClient {
         matches!(self.inner.config.mode, Mode::Cluster { .. })
     }
 
-    /// A new connected client with its own connections, configured for `purpose`.
+    /// A new connected client with its own connections, configured for `purpose`. The caller
+    /// owns it: call `quit()` when done (fred clients keep reconnecting until then).
     ///
     /// ```no_run
     /// # async fn demo(redis: redis_conn::RedisClient) -> redis_conn::Result<()> {
@@ -120,7 +138,11 @@ impl RedisClient {
         let client = builder(config, purpose)?
             .build()
             .map_err(|e| connect_error(config, e.into()))?;
-        init(config, client.init()).await?;
+        if let Err(e) = init(config, client.init()).await {
+            let client = client.clone();
+            tokio::spawn(async move { client.quit().await.ok() });
+            return Err(e);
+        }
         watch_events(&client);
         Ok(client)
     }
@@ -140,7 +162,11 @@ impl RedisClient {
         let client = builder(config, Dedicated::Plain)?
             .build_subscriber_client()
             .map_err(|e| connect_error(config, e.into()))?;
-        init(config, client.init()).await?;
+        if let Err(e) = init(config, client.init()).await {
+            let client = client.clone();
+            tokio::spawn(async move { client.quit().await.ok() });
+            return Err(e);
+        }
         client.manage_subscriptions();
         Ok(client)
     }
@@ -157,7 +183,13 @@ async fn init(
 ) -> Result<()> {
     // fred's own connect timeout covers each attempt; this bounds the whole start-up (Sentinel
     // probing and cluster discovery included) so a black-holed address cannot hang it.
-    let limit = config.connect_timeout * 3 + Duration::from_secs(1);
+    // fred tries Sentinel and cluster seeds one after another, each within connect_timeout.
+    let endpoints = match &config.mode {
+        Mode::Standalone { .. } => 1,
+        Mode::Sentinel { sentinels, .. } => sentinels.len() + 1,
+        Mode::Cluster { seeds } => seeds.len() + 1,
+    } as u32;
+    let limit = config.connect_timeout * (endpoints + 2) + Duration::from_secs(1);
     match tokio::time::timeout(limit, fut).await {
         Ok(Ok(_handle)) => Ok(()),
         Ok(Err(e)) => Err(connect_error(config, e.into())),
@@ -169,9 +201,19 @@ async fn init(
 }
 
 fn connect_error(config: &RedisConfig, e: Error) -> Error {
-    let reason = match e {
-        Error::Auth(m) => format!("authentication failed ({m}): check the username and password"),
-        other => other.to_string(),
+    let reason = match (e, &config.mode) {
+        (Error::Auth(m), _) => {
+            format!("authentication failed ({m}): check the username and password")
+        }
+        (other, Mode::Sentinel { service_name, .. })
+            if other.to_string().contains("Missing primary address") =>
+        {
+            format!(
+                "the sentinels know no primary named {service_name:?}: check the service name \
+                 (REDIS_SENTINEL_MASTER, or the URL path) against `sentinel monitor` in sentinel.conf"
+            )
+        }
+        (other, _) => other.to_string(),
     };
     Error::Connect {
         target: config.target(),
@@ -232,7 +274,13 @@ pub fn builder(config: &RedisConfig, purpose: Dedicated) -> Result<Builder> {
                 e.details()
             ),
         })?;
-        Some(TlsConfig::from(connector))
+        let mut tls = TlsConfig::from(connector);
+        if let Mode::Cluster { .. } = config.mode {
+            // Cluster nodes are discovered by IP (CLUSTER SLOTS): verify them against the seed's
+            // host name, which is what certificates for a cluster usually name.
+            tls.hostnames = TlsHostMapping::DefaultHost;
+        }
+        Some(tls)
     } else {
         None
     };

@@ -130,7 +130,10 @@ pub struct RedisConfig {
     pub password: Option<Secret>,
     /// Database index (standalone and Sentinel only).
     pub database: Option<u8>,
-    /// Connect with TLS (`rediss://`, `REDIS_TLS=true`).
+    /// Connect with TLS (`rediss://`, `REDIS_TLS=true`), verifying against the system's root
+    /// certificates. Cluster nodes found by IP are verified against the first seed's host name;
+    /// a primary found through Sentinel is verified against its IP, so its certificate needs an
+    /// IP SAN.
     pub tls: bool,
     /// Limit for establishing a connection and for the client's own probes (Sentinel queries,
     /// `CLUSTER SLOTS`). Default 2 s.
@@ -237,6 +240,17 @@ impl RedisConfig {
                 )));
             }
         };
+        // The host part ends at the first '/', '?' or '#' (as in every URL parser). An '@' after
+        // that point almost always means a password with one of those characters unencoded:
+        // refuse it without echoing anything, since the text may be the password.
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        if !rest[..authority_end].contains('@') && rest[authority_end..].contains('@') {
+            return Err(bad(
+                "'@' after the host part: percent-encode '/', '?' and '#' in the password (%2F, %3F, %23) \
+                 and '@' in parameter values (%40)"
+                    .into(),
+            ));
+        }
         let (rest, fragment) = match rest.split_once('#') {
             Some((r, f)) => (r, Some(decode(f, "URL fragment")?)),
             None => (rest, None),
@@ -387,7 +401,7 @@ impl RedisConfig {
     /// | `REDIS_SENTINEL_MASTER` | monitored service name | `mymaster` |
     /// | `REDIS_SENTINEL_USERNAME`, `REDIS_SENTINEL_PASSWORD` | credentials for the sentinels | |
     /// | `REDIS_CLUSTER_HOST` | seed nodes, `host[:port][,...]` (required for cluster; port defaults to `REDIS_PORT`) | |
-    /// | `REDIS_USERNAME`, `REDIS_PASSWORD` | credentials for the data nodes | |
+    /// | `REDIS_USERNAME`, `REDIS_PASSWORD` | credentials for the data nodes (also with `REDIS_URL`, which must then not carry them) | |
     /// | `REDIS_DB` | database index (not cluster) | |
     /// | `REDIS_TLS` | `true`/`false` (also `1`/`0`, `yes`/`no`) | `false` |
     /// | `REDIS_CONNECT_TIMEOUT_MS`, `REDIS_COMMAND_TIMEOUT_MS`, `REDIS_POOL_SIZE` | tuning; also applied on top of `REDIS_URL` | 2000, 5000, CPUs |
@@ -422,7 +436,7 @@ impl RedisConfig {
                 None => DEFAULT_PORT,
             };
             let mode = get("REDIS_MODE").unwrap_or_else(|| "standalone".into());
-            let mut cfg = match mode.to_ascii_lowercase().as_str() {
+            match mode.to_ascii_lowercase().as_str() {
                 "standalone" | "single" => RedisConfig::standalone(
                     get("REDIS_HOST").unwrap_or_else(|| "localhost".into()),
                     port,
@@ -463,28 +477,56 @@ impl RedisConfig {
                         format!("{mode:?} is not a mode: expected standalone, sentinel or cluster"),
                     ));
                 }
-            };
-            cfg.username = get("REDIS_USERNAME");
-            cfg.password = get("REDIS_PASSWORD").map(Secret::new);
-            if let Some(db) = get("REDIS_DB") {
-                cfg.database = Some(parse_db(&db, "REDIS_DB")?);
             }
-            if let Some(tls) = get("REDIS_TLS") {
-                cfg.tls = match tls.to_ascii_lowercase().as_str() {
-                    "1" | "true" | "yes" | "on" => true,
-                    "0" | "false" | "no" | "off" => false,
-                    _ => {
-                        return Err(Error::config(
-                            "REDIS_TLS",
-                            format!(
-                                "{tls:?} is not a boolean: expected true/false, 1/0, yes/no or on/off"
-                            ),
-                        ));
-                    }
-                };
-            }
-            cfg
         };
+        // Credentials and connection options apply on top of REDIS_URL too (keeping the
+        // password out of the URL is common); giving one in both places is an error.
+        let from_url = get("REDIS_URL").is_some();
+        let conflict = |var: &str| {
+            Error::config(
+                var,
+                "is set but REDIS_URL already sets it: keep one of the two",
+            )
+        };
+        if let Some(user) = get("REDIS_USERNAME") {
+            if from_url && cfg.username.is_some() {
+                return Err(conflict("REDIS_USERNAME"));
+            }
+            cfg.username = Some(user);
+        }
+        if let Some(pw) = get("REDIS_PASSWORD") {
+            if from_url && cfg.password.is_some() {
+                return Err(conflict("REDIS_PASSWORD"));
+            }
+            cfg.password = Some(Secret::new(pw));
+        }
+        if let Some(db) = get("REDIS_DB") {
+            if from_url && cfg.database.is_some() {
+                return Err(conflict("REDIS_DB"));
+            }
+            cfg.database = Some(parse_db(&db, "REDIS_DB")?);
+        }
+        if let Some(tls) = get("REDIS_TLS") {
+            let on = match tls.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => {
+                    return Err(Error::config(
+                        "REDIS_TLS",
+                        format!(
+                            "{tls:?} is not a boolean: expected true/false, 1/0, yes/no or on/off"
+                        ),
+                    ));
+                }
+            };
+            if from_url && on != cfg.tls {
+                return Err(Error::config(
+                    "REDIS_TLS",
+                    "contradicts the REDIS_URL scheme (rediss:// means TLS): keep one of the two",
+                ));
+            }
+            cfg.tls = on;
+        }
         if let Some(v) = get("REDIS_CONNECT_TIMEOUT_MS") {
             cfg.connect_timeout = parse_millis(&v, "REDIS_CONNECT_TIMEOUT_MS")?;
         }
@@ -743,6 +785,18 @@ mod tests {
         .expect("cluster");
         assert_eq!(cfg.target(), "rediss-cluster://n1:7000");
 
+        // A password kept out of the URL still applies; giving it twice is an error.
+        let cfg =
+            env(&[("REDIS_URL", "redis://u:1"), ("REDIS_PASSWORD", "pw")]).expect("url + password");
+        assert_eq!(cfg.password.as_ref().map(Secret::expose), Some("pw"));
+        let err =
+            env(&[("REDIS_URL", "redis://:a@u:1"), ("REDIS_PASSWORD", "pw")]).expect_err("twice");
+        assert!(
+            err.to_string().contains("REDIS_PASSWORD") && !err.to_string().contains("pw\""),
+            "{err}"
+        );
+        assert!(env(&[("REDIS_URL", "rediss://u:1"), ("REDIS_TLS", "false")]).is_err());
+
         // REDIS_URL wins over the topology variables; tuning still applies.
         let cfg = env(&[
             ("REDIS_URL", "redis://u:1"),
@@ -855,6 +909,10 @@ mod tests {
         assert!(!shown.contains("TopSecret"), "{shown}");
 
         let errors = [
+            RedisConfig::from_url("redis://:TopSecret7/x@h"),
+            RedisConfig::from_url("redis://app:TopSecret8/x@h"),
+            RedisConfig::from_url("redis://:Top?Secret9@h"),
+            RedisConfig::from_url("redis://:TopSecret10#x@h"),
             RedisConfig::from_url("http://user:TopSecret3@h"),
             RedisConfig::from_url("user:TopSecret4@h"),
             RedisConfig::from_url("redis://user:TopSecret5@h?bogus=1"),
@@ -863,7 +921,16 @@ mod tests {
         for e in errors {
             let e = e.expect_err("invalid");
             let shown = format!("{e} {e:?}");
-            assert!(!shown.contains("TopSecret"), "{shown}");
+            assert!(
+                !shown.contains("TopSecret") && !shown.contains("Secret"),
+                "{shown}"
+            );
         }
+        // Encoded, the same passwords work.
+        let cfg = RedisConfig::from_url("redis://:Top%2FSecret%3F%23@h").expect("encoded");
+        assert_eq!(
+            cfg.password.as_ref().map(Secret::expose),
+            Some("Top/Secret?#")
+        );
     }
 }

@@ -18,7 +18,8 @@ pub struct NodeHealth {
     pub addr: String,
     /// `primary` or `replica`.
     pub role: String,
-    /// `PING` round trip (measured for primaries; `None` for replicas the client does not use).
+    /// `PING` round trip (measured for the node(s) the client sends commands to; `None` for
+    /// replicas it does not use).
     pub latency: Option<Duration>,
     /// For a replica: its primary's address.
     pub primary: Option<String>,
@@ -74,30 +75,44 @@ async fn health_inner(client: &RedisClient) -> Result<Health> {
     let mode = client.config().mode.name();
     let mut nodes = Vec::new();
     if client.is_cluster() {
+        // Primaries as fred routes to them (its slot map), so a ping goes where commands go.
+        let primaries = c
+            .cached_cluster_state()
+            .map(|s| s.unique_primary_nodes())
+            .unwrap_or_default();
+        let mut by_addr = std::collections::HashMap::new();
+        for server in primaries {
+            let addr = format!("{}:{}", server.host, server.port);
+            let start = Instant::now();
+            let r: std::result::Result<String, _> = c.with_cluster_node(server).ping(None).await;
+            let latency = r.ok().map(|_| start.elapsed());
+            by_addr.insert(addr.clone(), nodes.len());
+            nodes.push(NodeHealth {
+                ok: latency.is_some(),
+                addr,
+                role: "primary".into(),
+                latency,
+                primary: None,
+            });
+        }
+        // Replicas and link states from CLUSTER NODES:
+        // <id> <ip:port@cport[,hostname]> <flags> <primary id> <ping> <pong> <epoch> <link> [slots]
         let text: String = c.cluster_nodes().await?;
-        let mut replicas = Vec::new();
         let mut ids = std::collections::HashMap::new();
+        let mut replicas = Vec::new();
         for line in text.lines() {
             let f: Vec<&str> = line.split_whitespace().collect();
             if f.len() < 8 {
                 continue;
             }
-            // <id> <ip:port@cport[,hostname]> <flags> <primary id> <ping> <pong> <epoch> <link> [slots]
             let addr = f[1].split('@').next().unwrap_or(f[1]).to_string();
             ids.insert(f[0].to_string(), addr.clone());
-            let failed = f[2].contains("fail") && !f[2].contains("fail?");
+            let failed = f[2].split(',').any(|flag| flag == "fail");
             let ok = !failed && f[7] == "connected";
-            if f[2].contains("master") {
-                let latency = ping_node(c, &addr).await;
-                nodes.push(NodeHealth {
-                    ok: ok && latency.is_some(),
-                    addr,
-                    role: "primary".into(),
-                    latency,
-                    primary: None,
-                });
-            } else if f[2].contains("slave") {
+            if f[2].contains("slave") {
                 replicas.push((addr, f[3].to_string(), ok));
+            } else if let Some(&i) = by_addr.get(&addr) {
+                nodes[i].ok &= ok;
             }
         }
         for (addr, pid, ok) in replicas {
@@ -119,12 +134,30 @@ async fn health_inner(client: &RedisClient) -> Result<Health> {
             .map(|s| format!("{}:{}", s.host, s.port))
             .unwrap_or_default();
         let info: String = c.info(Some(InfoKind::Replication)).await?;
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|l| {
+                    l.trim()
+                        .strip_prefix(name)
+                        .and_then(|r| r.strip_prefix(':'))
+                })
+                .map(str::to_string)
+        };
+        let is_replica = field("role").as_deref() == Some("slave");
         nodes.push(NodeHealth {
             addr: addr.clone(),
-            role: "primary".into(),
+            role: if is_replica { "replica" } else { "primary" }.into(),
             latency: Some(latency),
-            primary: None,
-            ok: true,
+            primary: is_replica
+                .then(|| {
+                    Some(format!(
+                        "{}:{}",
+                        field("master_host")?,
+                        field("master_port")?
+                    ))
+                })
+                .flatten(),
+            ok: !is_replica || field("master_link_status").as_deref() == Some("up"),
         });
         for line in info.lines() {
             // slave0:ip=127.0.0.1,port=7202,state=online,offset=123,lag=0
@@ -149,12 +182,4 @@ async fn health_inner(client: &RedisClient) -> Result<Health> {
         }
     }
     Ok(Health { mode, nodes })
-}
-
-async fn ping_node(c: &fred::clients::Client, addr: &str) -> Option<Duration> {
-    let (host, port) = addr.rsplit_once(':')?;
-    let server = fred::prelude::Server::new(host.to_string(), port.parse().ok()?);
-    let start = Instant::now();
-    let r: std::result::Result<String, _> = c.with_cluster_node(server).ping(None).await;
-    r.ok().map(|_| start.elapsed())
 }

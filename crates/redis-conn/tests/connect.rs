@@ -62,11 +62,22 @@ async fn a_wrong_sentinel_service_name_fails_fast() {
         .rsplit_once('/')
         .map(|(base, _)| format!("{base}/no-such-master"))
         .expect("url has a service name");
+    let start = Instant::now();
     let err = RedisClient::connect(RedisConfig::from_url(&url).expect("url"))
         .await
         .expect_err("unknown master");
-    let text = err.to_string();
-    assert!(text.contains("no-such-master"), "{text}");
+    let took = start.elapsed();
+    let Error::Connect { target, reason } = &err else {
+        panic!("expected a connect error, got {err:?}")
+    };
+    assert!(target.ends_with("/no-such-master"), "{target}");
+    // fred's own answer (the sentinels know no such primary), not our start-up time limit.
+    assert!(
+        reason.contains("know no primary named \"no-such-master\""),
+        "{reason}"
+    );
+    assert!(took < Duration::from_secs(5), "took {took:?}: {reason}");
+    eprintln!("unknown master after {took:?}: {reason}");
 }
 
 /// An ACL user with a password works on each topology (sentinel: data nodes protected, the
@@ -95,4 +106,23 @@ async fn acl_users_connect_on_every_topology() {
             .expect("SET");
         redis.quit().await.ok();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_reports_a_replica_url_as_a_replica() {
+    let topo = common::own(Kind::Sentinel);
+    let primary = common::blocking(|| topo.current_primary().map(|n| n.addr)).expect("primary");
+    let replica = topo.node("replica-1").expect("replica").addr;
+    let redis =
+        RedisClient::connect(RedisConfig::from_url(&format!("redis://{replica}")).expect("url"))
+            .await
+            .expect("connect to a replica");
+    let h = redis_conn::health(&redis).await.expect("health");
+    assert_eq!(h.nodes[0].role, "replica", "{h:?}");
+    assert_eq!(
+        h.nodes[0].primary.as_deref(),
+        Some(primary.to_string().as_str()),
+        "{h:?}"
+    );
+    assert!(h.nodes[0].ok, "{h:?}");
 }

@@ -98,7 +98,7 @@ fn build_image(bin: &Path, tag: &str) -> Result<()> {
     for d in ["data", "tmp"] {
         std::fs::create_dir_all(root.join(d)).map_err(|e| Error::new(format!("mkdir: {e}")))?;
     }
-    let tar = Command::new("tar")
+    let mut tar = Command::new("tar")
         .args(["-C"])
         .arg(root)
         .args(["-c", "."])
@@ -117,9 +117,21 @@ fn build_image(bin: &Path, tag: &str) -> Result<()> {
             "-",
             tag,
         ])
-        .stdin(tar.stdout.ok_or_else(|| Error::new("tar has no stdout"))?)
+        .stdin(
+            tar.stdout
+                .take()
+                .ok_or_else(|| Error::new("tar has no stdout"))?,
+        )
         .output()
         .map_err(|e| Error::new(format!("cannot run docker import: {e}")))?;
+    let tar_status = tar.wait().map_err(|e| Error::new(format!("tar: {e}")))?;
+    if !tar_status.success() {
+        // A partial root filesystem must not stay cached under the tag.
+        run_quiet(Command::new("docker").args(["rmi", "--force", tag])).ok();
+        return Err(Error::new(format!(
+            "tar of the image root filesystem failed ({tar_status})"
+        )));
+    }
     if !out.status.success() {
         return Err(Error::new(format!(
             "docker import {tag} failed: {}",

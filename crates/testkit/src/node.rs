@@ -28,7 +28,9 @@ pub enum Role {
 pub(crate) enum Runtime {
     /// A local `redis-server` process.
     Process {
-        /// Binary and arguments, to restart it identically.
+        /// Binary and arguments, to restart it identically (not persisted: they may hold a
+        /// password).
+        #[serde(skip)]
         argv: Vec<String>,
         /// Current pid.
         pid: Mutex<u32>,
@@ -267,9 +269,13 @@ impl Node {
                     c.kill().ok();
                     c.wait().ok();
                 } else {
-                    // Detached (xtask up): signal by pid.
+                    // Killed and reaped already, or detached (xtask up): the pid may have been
+                    // reused since, so only signal a process that is still a redis-server.
                     let p = *lock(pid);
-                    signal(p, "-KILL").ok();
+                    if is_redis_process(p) {
+                        signal(p, "-CONT").ok();
+                        signal(p, "-KILL").ok();
+                    }
                 }
             }
             Runtime::Container { name } => {
@@ -284,6 +290,13 @@ impl Node {
             lock(child).take();
         }
     }
+}
+
+/// Whether `pid` is a live `redis-server` process (not a zombie, not a reused pid).
+fn is_redis_process(pid: u32) -> bool {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    String::from_utf8_lossy(&cmdline).contains("redis") && !stat.contains(") Z ")
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

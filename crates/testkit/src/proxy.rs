@@ -123,7 +123,8 @@ async fn pump(
     mut mode: watch::Receiver<ProxyMode>,
     mut cut: watch::Receiver<u64>,
 ) {
-    cut.borrow_and_update();
+    // A fresh receiver already treats the current generation as seen, so a cut() made while
+    // this connection was being set up still closes it.
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let n = tokio::select! {

@@ -201,7 +201,8 @@ pub struct State {
     pub kind: Kind,
     /// Backend name.
     pub backend: String,
-    /// Connection URL (without secrets when auth is on: see `auth`).
+    /// Connection URL, with the password when auth is on (the state file stays under
+    /// `target/`, on the developer's machine).
     pub url: String,
     /// Run identifier (container labels, network name).
     pub run_id: String,
