@@ -26,6 +26,7 @@
 //! | `READONLY`, `LOADING`, `CLUSTERDOWN`, `MASTERDOWN` replies | trigger a reconnect (and re-discovery) |
 //! | Cluster `MOVED` / `ASK` | followed by fred; the slot map is refreshed |
 //! | `NOSCRIPT` (flush, restart, failover) | [`Script::run`] resends the source with `EVAL` |
+//! | one cluster primary killed | its slots answer again once a replica is promoted (≈ node timeout + 1–2 s); fred queues commands for the *other* primaries while it re-discovers the slot map, so they stall for about as long (measured, no loss) |
 //!
 //! Not guaranteed: Redis replication is asynchronous, so a write acknowledged by a primary that
 //! dies before its replicas copied it is lost on failover; a command that timed out on the
