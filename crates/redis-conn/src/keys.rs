@@ -83,6 +83,16 @@ impl Namespace {
     /// assert_eq!(redis_conn::Namespace::new("a*b").unwrap().pattern(), "a\\*b:*");
     /// ```
     pub fn pattern(&self) -> String {
+        self.glob("*")
+    }
+
+    /// A `SCAN` pattern for keys of this namespace whose name matches `glob` (the prefix is
+    /// escaped, `glob` is not).
+    ///
+    /// ```
+    /// assert_eq!(redis_conn::Namespace::new("a?").unwrap().glob("user:*"), "a\\?:user:*");
+    /// ```
+    pub fn glob(&self, glob: &str) -> String {
         let mut p = String::new();
         for c in self.prefix.chars() {
             if matches!(c, '*' | '?' | '[' | ']' | '\\') {
@@ -90,7 +100,8 @@ impl Namespace {
             }
             p.push(c);
         }
-        p.push_str(":*");
+        p.push(':');
+        p.push_str(glob);
         p
     }
 }

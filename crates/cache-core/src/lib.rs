@@ -1,0 +1,42 @@
+//! Cache-aside on Redis for async services: [`Cache::get_or_set`] returns a cached value or
+//! builds it once, with the protections production caches need.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use cache_core::{Cache, CacheConfig, Codec};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let redis = redis_conn::RedisClient::connect(redis_conn::RedisConfig::from_env()?).await?;
+//! let mut config = CacheConfig::new("shop:product");
+//! config.codec = Codec::MessagePack;
+//! let cache = Cache::new(redis, config)?;
+//! let name: Option<String> = cache
+//!     .get_or_set("42", Some(Duration::from_secs(300)), || async {
+//!         Ok::<_, std::io::Error>(Some("Rusty teapot".to_string()))
+//!     })
+//!     .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Guarantees (this release)
+//!
+//! | threat | protection |
+//! |---|---|
+//! | stampede within a process | concurrent misses on one key share one build (single-flight); waiters get its value or error |
+//! | penetration (ids that do not exist) | `Ok(None)` from the builder is cached as "not found" for `null_ttl` |
+//! | avalanche (keys written together expiring together) | every TTL is jittered by `1 ± jitter` |
+//! | Redis down or slow | `get_or_set` returns the builder's value; errors are counted, never returned |
+//! | garbage or foreign values under a key | treated as a miss, rebuilt, counted |
+//! | invalidation | by key, and by pattern with `SCAN` on every primary + `UNLINK` (never `KEYS`) |
+//!
+//! Not yet: cross-process single-flight, Bloom filter, stale-while-revalidate, XFetch early
+//! refresh, near cache, circuit breaker, metrics facade (tracked in the cache-core issue). Every
+//! call currently pays Redis's command timeout while Redis is unreachable.
+
+mod cache;
+mod codec;
+mod envelope;
+
+pub use cache::{BuildError, Cache, CacheConfig, CacheStats, Error, Lookup};
+pub use codec::{Codec, CodecError};
+pub use envelope::{Envelope, EnvelopeError};

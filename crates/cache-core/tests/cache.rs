@@ -1,0 +1,349 @@
+//! cache-core on real servers: every topology for the core paths, own servers for faults.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use cache_core::{BuildError, Cache, CacheConfig, Codec, Lookup};
+use fred::prelude::*;
+use redis_conn::{RedisClient, RedisConfig};
+use testkit::{Kind, SharedTopology};
+
+async fn shared(kind: Kind) -> (RedisClient, &'static SharedTopology) {
+    let topo =
+        tokio::task::block_in_place(|| testkit::shared(kind)).unwrap_or_else(|e| panic!("{e}"));
+    let redis = RedisClient::connect(RedisConfig::from_url(topo.url()).expect("url"))
+        .await
+        .unwrap_or_else(|e| panic!("connect {}: {e}", topo.url()));
+    (redis, topo)
+}
+
+fn namespace(test: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "t:cache:{test}:{}:{}",
+        std::process::id(),
+        nanos % 1_000_000_007
+    )
+}
+
+fn cache(redis: &RedisClient, test: &str, codec: Codec) -> Cache {
+    let mut cfg = CacheConfig::new(namespace(test));
+    cfg.codec = codec;
+    Cache::new(redis.clone(), cfg).expect("valid config")
+}
+
+macro_rules! topology_tests {
+    ($($name:ident),* $(,)?) => {
+        topology_tests!(@kind standalone, Standalone, $($name),*);
+        topology_tests!(@kind sentinel, Sentinel, $($name),*);
+        topology_tests!(@kind cluster, Cluster, $($name),*);
+    };
+    (@kind $module:ident, $kind:ident, $($name:ident),*) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (redis, topo) = super::shared(testkit::Kind::$kind).await;
+                    testkit::run_logged(topo.topology(), super::$name(redis, topo)).await;
+                }
+            )*
+        }
+    };
+}
+
+topology_tests!(
+    builds_once_then_serves_hits,
+    a_thousand_concurrent_misses_share_one_build,
+    missing_ids_are_built_once_per_null_ttl,
+    ttls_are_spread_by_jitter,
+    undecodable_entries_are_rebuilt_and_counted,
+    builder_errors_reach_every_waiter_and_are_not_cached,
+    pattern_invalidation_removes_matching_keys_on_every_primary,
+);
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Product {
+    id: u32,
+    name: String,
+    price_cents: u64,
+}
+
+async fn builds_once_then_serves_hits(redis: RedisClient, _t: &SharedTopology) {
+    for codec in [Codec::Json, Codec::MessagePack] {
+        let cache = cache(&redis, "once", codec);
+        let builds = AtomicUsize::new(0);
+        for _ in 0..5 {
+            let p: Option<Product> = cache
+                .get_or_set("p1", None, || async {
+                    builds.fetch_add(1, Ordering::SeqCst);
+                    Ok::<_, std::convert::Infallible>(Some(Product {
+                        id: 1,
+                        name: "teapot".into(),
+                        price_cents: 1999,
+                    }))
+                })
+                .await
+                .expect("value");
+            assert_eq!(p.map(|p| p.price_cents), Some(1999));
+        }
+        assert_eq!(builds.load(Ordering::SeqCst), 1, "{codec:?}");
+        assert!(matches!(
+            cache.get::<Product>("p1").await.expect("get"),
+            Lookup::Hit(_)
+        ));
+        let s = cache.stats();
+        assert_eq!((s.builds, s.hits), (1, 5), "{s:?}");
+    }
+}
+
+async fn a_thousand_concurrent_misses_share_one_build(redis: RedisClient, _t: &SharedTopology) {
+    let cache = cache(&redis, "stampede", Codec::Json);
+    let builds = Arc::new(AtomicUsize::new(0));
+    let calls = (0..1000).map(|_| {
+        let (cache, builds) = (cache.clone(), builds.clone());
+        tokio::spawn(async move {
+            cache
+                .get_or_set("cold", None, || async move {
+                    builds.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Ok::<_, std::convert::Infallible>(Some("built".to_string()))
+                })
+                .await
+                .expect("value")
+        })
+    });
+    let values = futures::future::join_all(calls).await;
+    assert!(
+        values
+            .iter()
+            .all(|v| v.as_ref().expect("task").as_deref() == Some("built"))
+    );
+    assert_eq!(builds.load(Ordering::SeqCst), 1);
+    eprintln!("stampede (one process): {:?}", cache.stats());
+}
+
+async fn missing_ids_are_built_once_per_null_ttl(redis: RedisClient, _t: &SharedTopology) {
+    let cache = cache(&redis, "penetration", Codec::Json);
+    let builds = Arc::new(AtomicUsize::new(0));
+    for round in 0..100 {
+        let lookups = (0..100).map(|id| {
+            let (cache, builds) = (cache.clone(), builds.clone());
+            async move {
+                let v: Option<Product> = cache
+                    .get_or_set(&format!("missing:{id}"), None, || async move {
+                        builds.fetch_add(1, Ordering::SeqCst);
+                        Ok::<_, std::convert::Infallible>(None)
+                    })
+                    .await
+                    .expect("lookup");
+                assert_eq!(v, None, "round {round}");
+            }
+        });
+        futures::future::join_all(lookups).await;
+    }
+    assert_eq!(
+        builds.load(Ordering::SeqCst),
+        100,
+        "10,000 lookups over 100 missing ids"
+    );
+    assert_eq!(
+        cache.get::<Product>("missing:7").await.expect("get"),
+        Lookup::NotFound
+    );
+}
+
+async fn ttls_are_spread_by_jitter(redis: RedisClient, _t: &SharedTopology) {
+    let mut cfg = CacheConfig::new(namespace("jitter"));
+    cfg.jitter = 0.15;
+    let cache = Cache::new(redis.clone(), cfg).expect("config");
+    let ttl = Duration::from_secs(600);
+    for chunk in (0..10_000).collect::<Vec<_>>().chunks(500) {
+        futures::future::join_all(chunk.iter().map(|i| {
+            let cache = &cache;
+            async move { cache.set(&format!("k{i}"), i, Some(ttl)).await }
+        }))
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .expect("SET");
+    }
+    let mut ttls = Vec::with_capacity(10_000);
+    for chunk in (0..10_000).collect::<Vec<_>>().chunks(500) {
+        let got = futures::future::join_all(chunk.iter().map(|i| {
+            redis
+                .pool()
+                .pttl::<i64, _>(cache.redis_key(&format!("k{i}")))
+        }))
+        .await;
+        ttls.extend(got.into_iter().map(|r| r.expect("PTTL")));
+    }
+    let (min, max) = (
+        *ttls.iter().min().expect("ttls"),
+        *ttls.iter().max().expect("ttls"),
+    );
+    assert!(
+        min <= 540_000 && max >= 659_000,
+        "TTLs span {min}..{max} ms, want beyond ±10% of 600 s"
+    );
+    assert!(
+        min >= 509_000 && max <= 690_000,
+        "TTLs stay within ±15%: {min}..{max}"
+    );
+    cache.invalidate_pattern("k*").await.expect("cleanup");
+}
+
+async fn undecodable_entries_are_rebuilt_and_counted(redis: RedisClient, _t: &SharedTopology) {
+    let cache = cache(&redis, "garbage", Codec::MessagePack);
+    let _: () = redis
+        .pool()
+        .set(cache.redis_key("g"), "{not an envelope}", None, None, false)
+        .await
+        .expect("SET");
+    let v: Option<u32> = cache
+        .get_or_set("g", None, || async {
+            Ok::<_, std::convert::Infallible>(Some(7))
+        })
+        .await
+        .expect("rebuilt");
+    assert_eq!(v, Some(7));
+    assert_eq!(cache.stats().decode_errors, 1);
+    assert_eq!(cache.get::<u32>("g").await.expect("get"), Lookup::Hit(7));
+    // A value of another type under the key is a miss for this type, not a crash.
+    assert_eq!(cache.get::<Product>("g").await.expect("get"), Lookup::Miss);
+}
+
+#[derive(Debug, PartialEq)]
+struct DbDown;
+
+async fn builder_errors_reach_every_waiter_and_are_not_cached(
+    redis: RedisClient,
+    _t: &SharedTopology,
+) {
+    let cache = cache(&redis, "errors", Codec::Json);
+    let calls = (0..20).map(|_| {
+        let cache = cache.clone();
+        tokio::spawn(async move {
+            cache
+                .get_or_set::<String, _, _, _>("e", None, || async {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Err(DbDown)
+                })
+                .await
+        })
+    });
+    for r in futures::future::join_all(calls).await {
+        match r.expect("task") {
+            Err(BuildError::Builder(e)) => assert_eq!(*e, DbDown),
+            other => panic!("expected the builder's error, got {other:?}"),
+        }
+    }
+    assert_eq!(cache.stats().build_errors, 1);
+    assert_eq!(
+        cache.get::<String>("e").await.expect("get"),
+        Lookup::Miss,
+        "errors are not cached"
+    );
+}
+
+async fn pattern_invalidation_removes_matching_keys_on_every_primary(
+    redis: RedisClient,
+    t: &SharedTopology,
+) {
+    let cache = cache(&redis, "pattern", Codec::Json);
+    for i in 0..200 {
+        cache
+            .set(&format!("user:{i}:profile"), &i, None)
+            .await
+            .expect("set");
+        cache
+            .set(&format!("order:{i}"), &i, None)
+            .await
+            .expect("set");
+    }
+    if t.kind == Kind::Cluster {
+        let state = redis.next().cached_cluster_state().expect("slot map");
+        let owners: HashSet<String> = (0..200)
+            .filter_map(|i| {
+                state.get_server(redis_conn::keys::slot(
+                    cache.redis_key(&format!("user:{i}:profile")).as_bytes(),
+                ))
+            })
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(owners.len(), 3, "matching keys live on every primary");
+    }
+    assert_eq!(
+        cache
+            .invalidate_pattern("user:*")
+            .await
+            .expect("invalidate"),
+        200
+    );
+    for i in 0..200 {
+        assert_eq!(
+            cache
+                .get::<i32>(&format!("user:{i}:profile"))
+                .await
+                .expect("get"),
+            Lookup::Miss
+        );
+    }
+    assert_eq!(
+        cache.get::<i32>("order:5").await.expect("get"),
+        Lookup::Hit(5),
+        "non-matching keys stay"
+    );
+}
+
+/// Redis killed mid-run: callers keep getting built values; once it is back, caching resumes
+/// without restarting anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_redis_still_serves_built_values_and_caching_resumes() {
+    let topo = tokio::task::block_in_place(|| {
+        testkit::Topology::start(testkit::Spec::from_env(Kind::Standalone).expect("backend"))
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut cfg = RedisConfig::from_url(&topo.url()).expect("url");
+    cfg.command_timeout = Duration::from_millis(300);
+    let redis = RedisClient::connect(cfg).await.expect("connect");
+    let cache = cache(&redis, "dead", Codec::Json);
+    let build = |v: u32| move || async move { Ok::<_, std::convert::Infallible>(Some(v)) };
+    assert_eq!(
+        cache.get_or_set("k", None, build(1)).await.expect("cached"),
+        Some(1)
+    );
+
+    let node = &topo.nodes()[0];
+    tokio::task::block_in_place(|| topo.kill(node)).expect("kill -9");
+    for i in 0..5 {
+        let v = cache
+            .get_or_set("other", None, build(10 + i))
+            .await
+            .expect("built despite Redis being down");
+        assert_eq!(v, Some(10 + i), "no cache: every call builds");
+    }
+    assert!(cache.stats().redis_errors >= 5, "{:?}", cache.stats());
+
+    tokio::task::block_in_place(|| topo.restart(node)).expect("restart");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let _ = cache
+            .get_or_set("after", None, build(99))
+            .await
+            .expect("value");
+        if cache.get::<u32>("after").await.ok() == Some(Lookup::Hit(99)) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "caching did not resume: {:?}",
+            cache.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
