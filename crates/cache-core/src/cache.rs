@@ -5,15 +5,17 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use fred::clients::SubscriberClient;
 use fred::prelude::*;
 use fred::types::Expiration;
+use fred::types::SetOptions;
 use futures::TryStreamExt;
-use redis_conn::{Namespace, RedisClient};
+use redis_conn::{Namespace, RedisClient, Script};
 use serde::{Serialize, de::DeserializeOwned};
-use tokio::sync::watch;
+use tokio::sync::{Notify, OnceCell, watch};
 use tracing::Instrument;
 
 use crate::codec::{Codec, CodecError};
@@ -34,6 +36,13 @@ pub struct CacheConfig {
     pub jitter: f64,
     /// Value encoding. Default JSON.
     pub codec: Codec,
+    /// How long a builder holds the cross-process rebuild lease. Processes that miss while it is
+    /// held wait for the value instead of building; if the builder dies, the lease expires and
+    /// one waiter takes over. Set it above your slowest build. Default 10 s.
+    pub rebuild_lease: Duration,
+    /// The longest a caller waits for another process's build before building itself.
+    /// Default 20 s.
+    pub max_wait: Duration,
 }
 
 impl CacheConfig {
@@ -50,6 +59,8 @@ impl CacheConfig {
             null_ttl: Duration::from_secs(60),
             jitter: 0.1,
             codec: Codec::Json,
+            rebuild_lease: Duration::from_secs(10),
+            max_wait: Duration::from_secs(20),
         }
     }
 }
@@ -113,6 +124,10 @@ pub struct CacheStats {
     pub redis_errors: u64,
     /// Entries that could not be decoded (treated as misses and rebuilt).
     pub decode_errors: u64,
+    /// Misses that found another process building and waited for its value.
+    pub lease_waits: u64,
+    /// Waits ended by the builder's wake-up message (the rest ended by timeout).
+    pub woken: u64,
 }
 
 #[derive(Default)]
@@ -125,6 +140,8 @@ struct Counters {
     coalesced: AtomicU64,
     redis_errors: AtomicU64,
     decode_errors: AtomicU64,
+    lease_waits: AtomicU64,
+    woken: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -136,12 +153,59 @@ fn bump(c: &AtomicU64) {
 type Flight = Result<Option<Arc<Vec<u8>>>, Arc<dyn Any + Send + Sync>>;
 type Flights = Mutex<HashMap<(String, TypeId), watch::Receiver<Option<Flight>>>>;
 
+type Waiters = Mutex<HashMap<String, Weak<Notify>>>;
+
 struct Inner {
     redis: RedisClient,
     ns: Namespace,
     cfg: CacheConfig,
     flights: Flights,
     counters: Counters,
+    /// Pub/sub channel on which builders announce filled keys.
+    channel: String,
+    /// Local waiters per value key, woken by the subscriber task.
+    waiters: Arc<Waiters>,
+    /// One subscriber connection per cache, created on the first wait.
+    subscriber: OnceCell<Option<SubscriberClient>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let (Some(Some(sub)), Ok(rt)) =
+            (self.subscriber.get(), tokio::runtime::Handle::try_current())
+        {
+            let sub = sub.clone();
+            rt.spawn(async move { sub.quit().await.ok() });
+        }
+    }
+}
+
+static FILL: Script = Script::new("cache_fill", include_str!("fill.lua"));
+static RELEASE: Script = Script::new("cache_release", include_str!("release.lua"));
+
+/// What the cross-process step decided for an in-process leader.
+enum Acquire {
+    /// Another process filled the key meanwhile.
+    Filled(Envelope),
+    /// Build now; `Some(token)` when holding the rebuild lease, `None` when building without one
+    /// (Redis unavailable, waited too long, or a key whose lease cannot share its slot).
+    Build(Option<String>),
+}
+
+/// The rebuild-lease key of a value key, in the same cluster slot: it reuses the value key's
+/// hash tag, or makes the whole value key its tag.
+fn lease_key(full: &str) -> Option<String> {
+    let tagged = full
+        .find('{')
+        .and_then(|s| full[s + 1..].find('}').map(|e| e > 0))
+        .unwrap_or(false);
+    let key = if tagged {
+        format!("{full}:rebuild")
+    } else {
+        format!("{{{full}}}:rebuild")
+    };
+    (redis_conn::keys::slot(key.as_bytes()) == redis_conn::keys::slot(full.as_bytes()))
+        .then_some(key)
 }
 
 /// A cache-aside cache over Redis. Cheap to clone; clones share state.
@@ -203,13 +267,19 @@ impl Cache {
         if config.default_ttl.is_zero() || config.null_ttl.is_zero() {
             return Err(Error::Config("TTLs must be greater than zero".into()));
         }
+        if config.rebuild_lease < Duration::from_millis(10) {
+            return Err(Error::Config("rebuild_lease must be at least 10 ms".into()));
+        }
         Ok(Cache {
             inner: Arc::new(Inner {
                 redis,
+                channel: format!("{}:__filled__", ns.prefix()),
                 ns,
                 cfg: config,
                 flights: Mutex::new(HashMap::new()),
                 counters: Counters::default(),
+                waiters: Arc::new(Mutex::new(HashMap::new())),
+                subscriber: OnceCell::new(),
             }),
         })
     }
@@ -238,6 +308,8 @@ impl Cache {
             coalesced: r(&c.coalesced),
             redis_errors: r(&c.redis_errors),
             decode_errors: r(&c.decode_errors),
+            lease_waits: r(&c.lease_waits),
+            woken: r(&c.woken),
         }
     }
 
@@ -248,16 +320,32 @@ impl Cache {
         ttl.mul_f64(factor).max(Duration::from_millis(1))
     }
 
-    async fn read(&self, full_key: &str) -> Result<Option<Envelope>, redis_conn::Error> {
+    /// Reads and decodes an entry; undecodable bytes are a miss (counted unless `recheck`, so a
+    /// call that looks twice counts one bad entry once).
+    async fn read_entry(
+        &self,
+        full_key: &str,
+        recheck: bool,
+    ) -> Result<Option<Envelope>, redis_conn::Error> {
         let bytes: Option<Vec<u8>> = self.inner.redis.pool().get(full_key).await?;
         Ok(bytes.and_then(|b| match Envelope::decode(&b) {
             Ok(e) => Some(e),
             Err(err) => {
-                bump(&self.inner.counters.decode_errors);
-                tracing::warn!(key = full_key, error = %err, "undecodable cache entry treated as a miss");
+                if !recheck {
+                    bump(&self.inner.counters.decode_errors);
+                    tracing::warn!(key = full_key, error = %err, "undecodable cache entry treated as a miss");
+                }
                 None
             }
         }))
+    }
+
+    async fn read(&self, full_key: &str) -> Result<Option<Envelope>, redis_conn::Error> {
+        self.read_entry(full_key, false).await
+    }
+
+    async fn recheck(&self, full_key: &str) -> Result<Option<Envelope>, redis_conn::Error> {
+        self.read_entry(full_key, true).await
     }
 
     async fn write(
@@ -494,6 +582,28 @@ impl Cache {
                 // Unreachable: a caller leads at most once (it returns after leading).
                 continue;
             };
+            let lease = if degraded {
+                Acquire::Build(None)
+            } else {
+                self.acquire(&full).await
+            };
+            let token = match lease {
+                Acquire::Filled(env) => {
+                    // Another process built it: re-encode with our codec for local waiters.
+                    let value: Option<T> = if env.null {
+                        None
+                    } else {
+                        Some(env.codec.decode(&env.payload)?)
+                    };
+                    let payload = match &value {
+                        Some(v) => Some(Arc::new(codec.encode(v)?)),
+                        None => None,
+                    };
+                    tx.send_replace(Some(Ok(payload)));
+                    return Ok(value);
+                }
+                Acquire::Build(token) => token,
+            };
             bump(&c.builds);
             let started = Instant::now();
             let built = build().await;
@@ -510,7 +620,13 @@ impl Cache {
                             None => self.jittered(self.inner.cfg.null_ttl),
                         };
                         let env = self.envelope(payload.clone(), took);
-                        if let Err(err) = self.write(&full, &env, ttl).await {
+                        let written = match (&token, lease_key(&full)) {
+                            (Some(token), Some(lease)) => {
+                                self.fill(&full, &lease, &env, ttl, token).await
+                            }
+                            _ => self.write(&full, &env, ttl).await,
+                        };
+                        if let Err(err) = written {
                             bump(&c.redis_errors);
                             tracing::warn!(key = %full, error = %err, "cache write failed; value returned uncached");
                         }
@@ -520,6 +636,9 @@ impl Cache {
                 }
                 Err(e) => {
                     bump(&c.build_errors);
+                    if let (Some(token), Some(lease)) = (&token, lease_key(&full)) {
+                        self.release(&full, &lease, token).await;
+                    }
                     let e = Arc::new(e);
                     let shared: Arc<dyn Any + Send + Sync> = e.clone();
                     tx.send_replace(Some(Err(shared)));
@@ -528,6 +647,168 @@ impl Cache {
             };
         }
     }
+
+    /// Takes the cross-process rebuild lease, or waits (woken by pub/sub, bounded by the
+    /// lease's remaining time) for the process that holds it.
+    async fn acquire(&self, full: &str) -> Acquire {
+        let Some(lease) = lease_key(full) else {
+            return Acquire::Build(None);
+        };
+        let c = &self.inner.counters;
+        let cfg = &self.inner.cfg;
+        let pool = self.inner.redis.pool();
+        let deadline = Instant::now() + cfg.max_wait;
+        loop {
+            let token = format!("{:032x}", fastrand::u128(..));
+            let px = i64::try_from(cfg.rebuild_lease.as_millis()).unwrap_or(i64::MAX);
+            let taken: Result<Option<String>, _> = pool
+                .set(
+                    &lease,
+                    token.as_str(),
+                    Some(Expiration::PX(px)),
+                    Some(SetOptions::NX),
+                    false,
+                )
+                .await;
+            match taken {
+                Err(err) => {
+                    bump(&c.redis_errors);
+                    tracing::warn!(key = %full, error = %err, "rebuild lease unavailable; building without it");
+                    return Acquire::Build(None);
+                }
+                Ok(Some(_)) => {
+                    // Double check: the value may have landed between our miss and the lease.
+                    if let Ok(Some(env)) = self.recheck(full).await {
+                        self.release(full, &lease, &token).await;
+                        return Acquire::Filled(env);
+                    }
+                    return Acquire::Build(Some(token));
+                }
+                Ok(None) => {
+                    bump(&c.lease_waits);
+                    let notify = self.waiter(full).await;
+                    let notified = notify.notified();
+                    tokio::pin!(notified);
+                    notified.as_mut().enable();
+                    if let Ok(Some(env)) = self.recheck(full).await {
+                        return Acquire::Filled(env);
+                    }
+                    let remaining: i64 = pool.pttl(&lease).await.unwrap_or(50);
+                    if remaining > 0 {
+                        let wait = Duration::from_millis(remaining as u64)
+                            .min(deadline.saturating_duration_since(Instant::now()))
+                            .max(Duration::from_millis(1));
+                        if tokio::time::timeout(wait, notified).await.is_ok() {
+                            bump(&c.woken);
+                        }
+                        if let Ok(Some(env)) = self.recheck(full).await {
+                            return Acquire::Filled(env);
+                        }
+                    }
+                    if Instant::now() >= deadline {
+                        tracing::warn!(key = %full, "waited max_wait for another process's build; building here");
+                        return Acquire::Build(None);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn fill(
+        &self,
+        full: &str,
+        lease: &str,
+        env: &Envelope,
+        ttl: Duration,
+        token: &str,
+    ) -> Result<(), redis_conn::Error> {
+        let ttl_ms = ttl.as_millis().to_string();
+        let args: Vec<fred::types::Value> = vec![
+            fred::types::Value::Bytes(env.encode().into()),
+            ttl_ms.into(),
+            token.into(),
+            self.inner.channel.as_str().into(),
+            full.into(),
+        ];
+        FILL.run::<i64, _, _, _>(self.inner.redis.pool(), vec![full, lease], args)
+            .await?;
+        Ok(())
+    }
+
+    async fn release(&self, full: &str, lease: &str, token: &str) {
+        let args = vec![token, self.inner.channel.as_str(), full];
+        if let Err(err) = RELEASE
+            .run::<i64, _, _, _>(self.inner.redis.pool(), vec![lease], args)
+            .await
+        {
+            bump(&self.inner.counters.redis_errors);
+            tracing::warn!(key = %full, error = %err, "could not release the rebuild lease; it expires by itself");
+        }
+    }
+
+    /// The local wake-up handle for a value key; starts the shared subscriber on first use.
+    /// Without a subscriber (pub/sub unavailable), waits fall back to the lease timeout.
+    async fn waiter(&self, full: &str) -> Arc<Notify> {
+        let inner = &self.inner;
+        inner
+            .subscriber
+            .get_or_init(|| async {
+                match start_subscriber(&inner.redis, &inner.channel, Arc::downgrade(&inner.waiters)).await {
+                    Ok(sub) => Some(sub),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "cache wake-up subscriber unavailable; waits end by timeout");
+                        None
+                    }
+                }
+            })
+            .await;
+        let mut map = lock(&inner.waiters);
+        if let Some(n) = map.get(full).and_then(Weak::upgrade) {
+            return n;
+        }
+        map.retain(|_, w| w.strong_count() > 0);
+        let n = Arc::new(Notify::new());
+        map.insert(full.to_string(), Arc::downgrade(&n));
+        n
+    }
+}
+
+async fn start_subscriber(
+    redis: &RedisClient,
+    channel: &str,
+    waiters: Weak<Waiters>,
+) -> Result<SubscriberClient, redis_conn::Error> {
+    let sub = redis.subscriber().await?;
+    let mut rx = sub.message_rx();
+    sub.subscribe(channel).await?;
+    tokio::spawn(async move {
+        loop {
+            let msg = rx.recv().await;
+            let Some(waiters) = waiters.upgrade() else {
+                break;
+            };
+            let map = lock(&waiters);
+            match msg {
+                Ok(m) => {
+                    if let Some(n) = m
+                        .value
+                        .as_string()
+                        .and_then(|k| map.get(&k).and_then(Weak::upgrade))
+                    {
+                        n.notify_waiters();
+                    }
+                }
+                // Missed messages: wake everyone, they re-check.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    map.values()
+                        .filter_map(Weak::upgrade)
+                        .for_each(|n| n.notify_waiters());
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
+    Ok(sub)
 }
 
 fn decode_flight<T: DeserializeOwned, E: Send + Sync + 'static>(

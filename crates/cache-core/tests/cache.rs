@@ -64,6 +64,8 @@ topology_tests!(
     undecodable_entries_are_rebuilt_and_counted,
     builder_errors_reach_every_waiter_and_are_not_cached,
     pattern_invalidation_removes_matching_keys_on_every_primary,
+    a_thousand_callers_on_four_clients_share_one_build,
+    a_builder_that_died_holding_the_lease_is_taken_over_after_the_lease,
 );
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -346,4 +348,97 @@ async fn a_dead_redis_still_serves_built_values_and_caching_resumes() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The stampede bar: 1,000 concurrent calls spread over 4 independent clients (separate
+/// connections, separate caches, as in 4 processes) on a cold key with a 100 ms builder.
+async fn a_thousand_callers_on_four_clients_share_one_build(
+    _redis: RedisClient,
+    t: &SharedTopology,
+) {
+    let ns = namespace("stampede4");
+    let mut caches = Vec::new();
+    for _ in 0..4 {
+        let redis = RedisClient::connect(RedisConfig::from_url(t.url()).expect("url"))
+            .await
+            .expect("connect");
+        caches.push(Cache::new(redis, CacheConfig::new(ns.clone())).expect("cache"));
+    }
+    let builds = Arc::new(AtomicUsize::new(0));
+    let start = std::time::Instant::now();
+    let calls = (0..1000).map(|i| {
+        let (cache, builds) = (caches[i % 4].clone(), builds.clone());
+        tokio::spawn(async move {
+            let v = cache
+                .get_or_set("cold", None, || async move {
+                    builds.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Ok::<_, std::convert::Infallible>(Some(42u64))
+                })
+                .await
+                .expect("value");
+            (v, start.elapsed())
+        })
+    });
+    let mut waits = Vec::new();
+    for r in futures::future::join_all(calls).await {
+        let (v, waited) = r.expect("task");
+        assert_eq!(v, Some(42));
+        waits.push(waited);
+    }
+    assert_eq!(
+        builds.load(Ordering::SeqCst),
+        1,
+        "exactly one build across 4 clients"
+    );
+    waits.sort();
+    let stats: Vec<_> = caches.iter().map(|c| c.stats()).collect();
+    eprintln!(
+        "{}: 1000 callers / 4 clients: p50 {:?}, p99 {:?}, max {:?}; lease waits {}, woken {}",
+        t.kind,
+        waits[500],
+        waits[990],
+        waits[999],
+        stats.iter().map(|s| s.lease_waits).sum::<u64>(),
+        stats.iter().map(|s| s.woken).sum::<u64>()
+    );
+}
+
+async fn a_builder_that_died_holding_the_lease_is_taken_over_after_the_lease(
+    redis: RedisClient,
+    _t: &SharedTopology,
+) {
+    let cache = cache(&redis, "orphan-lease", Codec::Json);
+    // A "crashed" builder: its lease is held and will never be released or filled.
+    let lease = format!("{{{}}}:rebuild", cache.redis_key("k"));
+    let _: () = redis
+        .pool()
+        .set(
+            &lease,
+            "dead-builder",
+            Some(Expiration::PX(600)),
+            None,
+            false,
+        )
+        .await
+        .expect("SET lease");
+    let start = std::time::Instant::now();
+    let v: Option<u32> = cache
+        .get_or_set("k", None, || async {
+            Ok::<_, std::convert::Infallible>(Some(5))
+        })
+        .await
+        .expect("value");
+    let waited = start.elapsed();
+    assert_eq!(v, Some(5));
+    assert!(
+        waited >= Duration::from_millis(400),
+        "waited for the lease ({waited:?})"
+    );
+    assert!(
+        waited < Duration::from_secs(5),
+        "took over soon after the lease expired ({waited:?})"
+    );
+    assert_eq!(cache.stats().builds, 1);
+    assert_eq!(cache.stats().lease_waits, 1);
 }
