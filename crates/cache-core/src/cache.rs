@@ -18,6 +18,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use tokio::sync::{Notify, OnceCell, watch};
 use tracing::Instrument;
 
+use crate::breaker::{Breaker, BreakerState};
 use crate::codec::{Codec, CodecError};
 use crate::envelope::{Envelope, now_ms};
 
@@ -43,6 +44,10 @@ pub struct CacheConfig {
     /// The longest a caller waits for another process's build before building itself.
     /// Default 20 s.
     pub max_wait: Duration,
+    /// Consecutive connection-level Redis failures that open the circuit breaker. Default 5.
+    pub breaker_failures: u32,
+    /// How long an open breaker skips Redis before letting one probe through. Default 2 s.
+    pub breaker_open_for: Duration,
 }
 
 impl CacheConfig {
@@ -61,6 +66,8 @@ impl CacheConfig {
             codec: Codec::Json,
             rebuild_lease: Duration::from_secs(10),
             max_wait: Duration::from_secs(20),
+            breaker_failures: 5,
+            breaker_open_for: Duration::from_secs(2),
         }
     }
 }
@@ -128,6 +135,8 @@ pub struct CacheStats {
     pub lease_waits: u64,
     /// Waits ended by the builder's wake-up message (the rest ended by timeout).
     pub woken: u64,
+    /// Redis calls skipped because the circuit breaker was open.
+    pub short_circuited: u64,
 }
 
 #[derive(Default)]
@@ -142,6 +151,7 @@ struct Counters {
     decode_errors: AtomicU64,
     lease_waits: AtomicU64,
     woken: AtomicU64,
+    short_circuited: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -161,6 +171,7 @@ struct Inner {
     cfg: CacheConfig,
     flights: Flights,
     counters: Counters,
+    breaker: Breaker,
     /// Pub/sub channel on which builders announce filled keys.
     channel: String,
     /// Local waiters per value key, woken by the subscriber task.
@@ -275,6 +286,7 @@ impl Cache {
                 redis,
                 channel: format!("{}:__filled__", ns.prefix()),
                 ns,
+                breaker: Breaker::new(config.breaker_failures, config.breaker_open_for),
                 cfg: config,
                 flights: Mutex::new(HashMap::new()),
                 counters: Counters::default(),
@@ -310,6 +322,7 @@ impl Cache {
             decode_errors: r(&c.decode_errors),
             lease_waits: r(&c.lease_waits),
             woken: r(&c.woken),
+            short_circuited: r(&c.short_circuited),
         }
     }
 
@@ -327,7 +340,9 @@ impl Cache {
         full_key: &str,
         recheck: bool,
     ) -> Result<Option<Envelope>, redis_conn::Error> {
-        let bytes: Option<Vec<u8>> = self.inner.redis.pool().get(full_key).await?;
+        let bytes: Option<Vec<u8>> = self
+            .guarded(async { Ok(self.inner.redis.pool().get(full_key).await?) })
+            .await?;
         Ok(bytes.and_then(|b| match Envelope::decode(&b) {
             Ok(e) => Some(e),
             Err(err) => {
@@ -355,19 +370,57 @@ impl Cache {
         ttl: Duration,
     ) -> Result<(), redis_conn::Error> {
         let px = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
-        let _: () = self
-            .inner
-            .redis
-            .pool()
-            .set(
-                full_key,
-                env.encode(),
-                Some(Expiration::PX(px)),
-                None,
-                false,
-            )
-            .await?;
-        Ok(())
+        self.guarded(async {
+            let _: () = self
+                .inner
+                .redis
+                .pool()
+                .set(
+                    full_key,
+                    env.encode(),
+                    Some(Expiration::PX(px)),
+                    None,
+                    false,
+                )
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Runs one Redis call through the circuit breaker: skipped at once while it is open;
+    /// connection-level failures count towards opening it.
+    async fn guarded<T>(
+        &self,
+        call: impl Future<Output = Result<T, redis_conn::Error>>,
+    ) -> Result<T, redis_conn::Error> {
+        let breaker = &self.inner.breaker;
+        if !breaker.allow() {
+            bump(&self.inner.counters.short_circuited);
+            return Err(redis_conn::Error::Canceled(
+                "cache circuit breaker is open: Redis skipped".into(),
+            ));
+        }
+        let result = call.await;
+        let failed = matches!(&result, Err(e) if e.is_transient());
+        match breaker.record(failed) {
+            Some(BreakerState::Open) => tracing::warn!(
+                namespace = %self.inner.cfg.namespace,
+                "cache circuit breaker opened: Redis calls skipped for {:?}",
+                self.inner.cfg.breaker_open_for
+            ),
+            Some(BreakerState::Closed) => tracing::info!(
+                namespace = %self.inner.cfg.namespace,
+                "cache circuit breaker closed: Redis is back"
+            ),
+            _ => {}
+        }
+        result
+    }
+
+    /// The circuit breaker's state.
+    pub fn breaker_state(&self) -> BreakerState {
+        self.inner.breaker.state()
     }
 
     /// Looks a key up without building.
@@ -661,14 +714,18 @@ impl Cache {
         loop {
             let token = format!("{:032x}", fastrand::u128(..));
             let px = i64::try_from(cfg.rebuild_lease.as_millis()).unwrap_or(i64::MAX);
-            let taken: Result<Option<String>, _> = pool
-                .set(
-                    &lease,
-                    token.as_str(),
-                    Some(Expiration::PX(px)),
-                    Some(SetOptions::NX),
-                    false,
-                )
+            let taken: Result<Option<String>, redis_conn::Error> = self
+                .guarded(async {
+                    Ok(pool
+                        .set(
+                            &lease,
+                            token.as_str(),
+                            Some(Expiration::PX(px)),
+                            Some(SetOptions::NX),
+                            false,
+                        )
+                        .await?)
+                })
                 .await;
             match taken {
                 Err(err) => {
@@ -693,7 +750,10 @@ impl Cache {
                     if let Ok(Some(env)) = self.recheck(full).await {
                         return Acquire::Filled(env);
                     }
-                    let remaining: i64 = pool.pttl(&lease).await.unwrap_or(50);
+                    let remaining: i64 = self
+                        .guarded(async { Ok(pool.pttl(&lease).await?) })
+                        .await
+                        .unwrap_or(50);
                     if remaining > 0 {
                         let wait = Duration::from_millis(remaining as u64)
                             .min(deadline.saturating_duration_since(Instant::now()))
@@ -730,15 +790,15 @@ impl Cache {
             self.inner.channel.as_str().into(),
             full.into(),
         ];
-        FILL.run::<i64, _, _, _>(self.inner.redis.pool(), vec![full, lease], args)
+        self.guarded(FILL.run::<i64, _, _, _>(self.inner.redis.pool(), vec![full, lease], args))
             .await?;
         Ok(())
     }
 
     async fn release(&self, full: &str, lease: &str, token: &str) {
         let args = vec![token, self.inner.channel.as_str(), full];
-        if let Err(err) = RELEASE
-            .run::<i64, _, _, _>(self.inner.redis.pool(), vec![lease], args)
+        if let Err(err) = self
+            .guarded(RELEASE.run::<i64, _, _, _>(self.inner.redis.pool(), vec![lease], args))
             .await
         {
             bump(&self.inner.counters.redis_errors);

@@ -313,7 +313,10 @@ async fn a_dead_redis_still_serves_built_values_and_caching_resumes() {
     let mut cfg = RedisConfig::from_url(&topo.url()).expect("url");
     cfg.command_timeout = Duration::from_millis(300);
     let redis = RedisClient::connect(cfg).await.expect("connect");
-    let cache = cache(&redis, "dead", Codec::Json);
+    let mut cfg = CacheConfig::new(namespace("dead"));
+    cfg.breaker_failures = 3;
+    cfg.breaker_open_for = Duration::from_millis(500);
+    let cache = Cache::new(redis.clone(), cfg).expect("config");
     let build = |v: u32| move || async move { Ok::<_, std::convert::Infallible>(Some(v)) };
     assert_eq!(
         cache.get_or_set("k", None, build(1)).await.expect("cached"),
@@ -322,14 +325,45 @@ async fn a_dead_redis_still_serves_built_values_and_caching_resumes() {
 
     let node = &topo.nodes()[0];
     tokio::task::block_in_place(|| topo.kill(node)).expect("kill -9");
-    for i in 0..5 {
+    // Until the breaker opens, each call pays the 300 ms command timeout...
+    for i in 0..3 {
         let v = cache
             .get_or_set("other", None, build(10 + i))
             .await
             .expect("built despite Redis being down");
         assert_eq!(v, Some(10 + i), "no cache: every call builds");
     }
-    assert!(cache.stats().redis_errors >= 5, "{:?}", cache.stats());
+    assert_eq!(
+        cache.breaker_state(),
+        cache_core::BreakerState::Open,
+        "{:?}",
+        cache.stats()
+    );
+    // ...then calls skip Redis at once.
+    let mut lat = Vec::new();
+    for i in 0..200 {
+        let t = std::time::Instant::now();
+        let v = cache
+            .get_or_set("other", None, build(100 + i))
+            .await
+            .expect("built");
+        lat.push(t.elapsed());
+        assert_eq!(v, Some(100 + i));
+    }
+    lat.sort();
+    eprintln!(
+        "breaker open: per-call p50 {:?}, p99 {:?}, max {:?}; {:?}",
+        lat[100],
+        lat[198],
+        lat[199],
+        cache.stats()
+    );
+    assert!(
+        lat[198] < Duration::from_millis(50),
+        "an open breaker must not cost a timeout per call: p99 {:?}",
+        lat[198]
+    );
+    assert!(cache.stats().short_circuited >= 150);
 
     tokio::task::block_in_place(|| topo.restart(node)).expect("restart");
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
