@@ -137,6 +137,8 @@ pub struct CacheStats {
     pub woken: u64,
     /// Redis calls skipped because the circuit breaker was open.
     pub short_circuited: u64,
+    /// Lookups answered "absent" by a Bloom filter.
+    pub filtered: u64,
 }
 
 #[derive(Default)]
@@ -152,6 +154,7 @@ struct Counters {
     lease_waits: AtomicU64,
     woken: AtomicU64,
     short_circuited: AtomicU64,
+    filtered: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -323,6 +326,7 @@ impl Cache {
             lease_waits: r(&c.lease_waits),
             woken: r(&c.woken),
             short_circuited: r(&c.short_circuited),
+            filtered: r(&c.filtered),
         }
     }
 
@@ -527,6 +531,45 @@ impl Cache {
             build,
             soft_expiry_ms: 0,
             payload: payload.unwrap_or_default(),
+        }
+    }
+
+    /// Like [`Cache::get_or_set`], but ids the Bloom filter has never seen are answered
+    /// `Ok(None)` at once, without reading the cache or running the builder (penetration guard
+    /// for ids that cannot exist). If the filter cannot be read, the call proceeds as
+    /// `get_or_set` (fail open).
+    pub async fn get_or_set_filtered<T, E, F, Fut>(
+        &self,
+        filter: &crate::BloomFilter,
+        key: &str,
+        ttl: Option<Duration>,
+        builder: F,
+    ) -> Result<Option<T>, BuildError<E>>
+    where
+        T: Serialize + DeserializeOwned + Send + Sync + 'static,
+        E: Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<T>, E>>,
+    {
+        let known = self
+            .guarded(async {
+                filter.contains(key).await.map_err(|e| match e {
+                    Error::Redis(r) => r,
+                    other => redis_conn::Error::Client(other.to_string()),
+                })
+            })
+            .await;
+        match known {
+            Ok(false) => {
+                bump(&self.inner.counters.filtered);
+                Ok(None)
+            }
+            Ok(true) => self.get_or_set(key, ttl, builder).await,
+            Err(err) => {
+                bump(&self.inner.counters.redis_errors);
+                tracing::warn!(key, error = %err, "bloom filter unavailable; looking up without it");
+                self.get_or_set(key, ttl, builder).await
+            }
         }
     }
 

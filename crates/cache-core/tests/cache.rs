@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use cache_core::{BuildError, Cache, CacheConfig, Codec, Lookup};
+use cache_core::{BloomFilter, BuildError, Cache, CacheConfig, Codec, Lookup};
 use fred::prelude::*;
 use redis_conn::{RedisClient, RedisConfig};
 use testkit::{Kind, SharedTopology};
@@ -66,6 +66,9 @@ topology_tests!(
     pattern_invalidation_removes_matching_keys_on_every_primary,
     a_thousand_callers_on_four_clients_share_one_build,
     a_builder_that_died_holding_the_lease_is_taken_over_after_the_lease,
+    bloom_false_positive_rate_is_within_one_and_a_half_times_the_target,
+    bloom_filtered_lookups_reach_the_builder_only_for_false_positives,
+    a_bloom_filter_reopened_with_other_parameters_is_refused,
 );
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -475,4 +478,98 @@ async fn a_builder_that_died_holding_the_lease_is_taken_over_after_the_lease(
     );
     assert_eq!(cache.stats().builds, 1);
     assert_eq!(cache.stats().lease_waits, 1);
+}
+
+async fn bloom_false_positive_rate_is_within_one_and_a_half_times_the_target(
+    redis: RedisClient,
+    t: &SharedTopology,
+) {
+    let filter =
+        BloomFilter::new(redis, &namespace("bloomfp"), "ids", 10_000, 0.01).expect("filter");
+    let present: Vec<String> = (0..10_000).map(|i| format!("present:{i}")).collect();
+    let refs: Vec<&str> = present.iter().map(String::as_str).collect();
+    filter.add_many(&refs).await.expect("add");
+    assert!(
+        filter
+            .contains_many(&refs)
+            .await
+            .expect("check")
+            .iter()
+            .all(|p| *p),
+        "no false negatives"
+    );
+    let absent: Vec<String> = (0..100_000).map(|i| format!("absent:{i}")).collect();
+    let refs: Vec<&str> = absent.iter().map(String::as_str).collect();
+    let hits = filter
+        .contains_many(&refs)
+        .await
+        .expect("check")
+        .iter()
+        .filter(|p| **p)
+        .count();
+    let rate = hits as f64 / 100_000.0;
+    eprintln!(
+        "{}: bloom {:?} measured false-positive rate {rate:.4} (target 0.01)",
+        t.kind,
+        filter.params()
+    );
+    assert!(rate <= 0.015, "false-positive rate {rate} exceeds 1.5 × 1%");
+    filter.clear().await.expect("clear");
+}
+
+async fn bloom_filtered_lookups_reach_the_builder_only_for_false_positives(
+    redis: RedisClient,
+    _t: &SharedTopology,
+) {
+    let ns = namespace("bloompen");
+    let cache = Cache::new(redis.clone(), CacheConfig::new(ns.clone())).expect("cache");
+    let filter = BloomFilter::new(redis, &ns, "ids", 1_000, 0.01).expect("filter");
+    let existing: Vec<String> = (0..1_000).map(|i| format!("product:{i}")).collect();
+    filter
+        .add_many(&existing.iter().map(String::as_str).collect::<Vec<_>>())
+        .await
+        .expect("add");
+    let missing: Vec<String> = (0..100).map(|i| format!("ghost:{i}")).collect();
+    let false_positives = filter
+        .contains_many(&missing.iter().map(String::as_str).collect::<Vec<_>>())
+        .await
+        .expect("check")
+        .iter()
+        .filter(|p| **p)
+        .count();
+    let builds = Arc::new(AtomicUsize::new(0));
+    for _ in 0..100 {
+        for id in &missing {
+            let builds = builds.clone();
+            let v: Option<u32> = cache
+                .get_or_set_filtered(&filter, id, None, || async move {
+                    builds.fetch_add(1, Ordering::SeqCst);
+                    Ok::<_, std::convert::Infallible>(None)
+                })
+                .await
+                .expect("lookup");
+            assert_eq!(v, None);
+        }
+    }
+    assert_eq!(
+        builds.load(Ordering::SeqCst),
+        false_positives,
+        "only false positives reach the builder, once each"
+    );
+    assert_eq!(
+        cache.stats().filtered as usize,
+        (100 - false_positives) * 100
+    );
+}
+
+async fn a_bloom_filter_reopened_with_other_parameters_is_refused(
+    redis: RedisClient,
+    _t: &SharedTopology,
+) {
+    let ns = namespace("bloomcfg");
+    let a = BloomFilter::new(redis.clone(), &ns, "f", 1_000, 0.01).expect("filter");
+    a.add("x").await.expect("add");
+    let b = BloomFilter::new(redis, &ns, "f", 50_000, 0.001).expect("filter");
+    let err = b.contains("x").await.expect_err("different parameters");
+    assert!(err.to_string().contains("was created with"), "{err}");
 }
