@@ -534,6 +534,213 @@ impl Cache {
         }
     }
 
+    /// Looks up many keys at once: one `MGET` per cluster slot (all slots in parallel), so it
+    /// works on Cluster and costs one round trip per slot instead of one per key.
+    pub async fn get_many<T: DeserializeOwned>(
+        &self,
+        keys: &[&str],
+    ) -> Result<Vec<Lookup<T>>, Error> {
+        let c = &self.inner.counters;
+        let mut groups: HashMap<u16, Vec<(usize, String)>> = HashMap::new();
+        for (i, k) in keys.iter().enumerate() {
+            let full = self.redis_key(k);
+            groups
+                .entry(redis_conn::keys::slot(full.as_bytes()))
+                .or_default()
+                .push((i, full));
+        }
+        let pool = self.inner.redis.pool();
+        let replies = futures::future::join_all(groups.into_values().map(|group| async move {
+            let names: Vec<&str> = group.iter().map(|(_, k)| k.as_str()).collect();
+            let values: Vec<Option<Vec<u8>>> = if names.len() == 1 {
+                vec![pool.get(names[0]).await?]
+            } else {
+                pool.mget(names).await?
+            };
+            Ok::<_, redis_conn::Error>(
+                group
+                    .into_iter()
+                    .map(|(i, _)| i)
+                    .zip(values)
+                    .collect::<Vec<_>>(),
+            )
+        }));
+        let replies = self
+            .guarded(async { replies.await.into_iter().collect::<Result<Vec<_>, _>>() })
+            .instrument(tracing::debug_span!("cache.get_many", keys = keys.len()))
+            .await
+            .inspect_err(|_| bump(&c.redis_errors))?;
+        let mut out: Vec<Lookup<T>> = (0..keys.len()).map(|_| Lookup::Miss).collect();
+        for (i, bytes) in replies.into_iter().flatten() {
+            out[i] = match bytes.map(|b| Envelope::decode(&b)) {
+                None => Lookup::Miss,
+                Some(Err(_)) => {
+                    bump(&c.decode_errors);
+                    Lookup::Miss
+                }
+                Some(Ok(e)) if e.null => Lookup::NotFound,
+                Some(Ok(e)) => e
+                    .codec
+                    .decode(&e.payload)
+                    .map(Lookup::Hit)
+                    .unwrap_or_else(|_| {
+                        bump(&c.decode_errors);
+                        Lookup::Miss
+                    }),
+            };
+            match &out[i] {
+                Lookup::Hit(_) => bump(&c.hits),
+                Lookup::NotFound => bump(&c.null_hits),
+                Lookup::Miss => bump(&c.misses),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stores many values in one pipeline (fred routes each `SET` to its node), each with its
+    /// own jittered TTL.
+    pub async fn set_many<T: Serialize>(
+        &self,
+        items: &[(&str, &T)],
+        ttl: Option<Duration>,
+    ) -> Result<(), Error> {
+        let ttl = ttl.unwrap_or(self.inner.cfg.default_ttl);
+        let mut encoded = Vec::with_capacity(items.len());
+        for (k, v) in items {
+            let env = self.envelope(Some(self.inner.cfg.codec.encode(*v)?), Duration::ZERO);
+            let px = i64::try_from(self.jittered(ttl).as_millis()).unwrap_or(i64::MAX);
+            encoded.push((self.redis_key(k), env.encode(), px));
+        }
+        let client = self.inner.redis.next();
+        self.guarded(async {
+            let pipe = client.pipeline();
+            for (k, v, px) in encoded {
+                let _: () = pipe
+                    .set(k, v, Some(Expiration::PX(px)), None, false)
+                    .await?;
+            }
+            let _: Vec<Value> = pipe.all().await?;
+            Ok(())
+        })
+        .instrument(tracing::debug_span!("cache.set_many", keys = items.len()))
+        .await
+        .inspect_err(|_| bump(&self.inner.counters.redis_errors))?;
+        Ok(())
+    }
+
+    /// Caches an async function's result under a key built from `function` and its serialized
+    /// `args` (canonical JSON, SHA-1): stable across processes and releases as long as the
+    /// argument types serialize the same way — never `Debug` output.
+    ///
+    /// ```no_run
+    /// # async fn demo(cache: cache_core::Cache) -> Result<(), Box<dyn std::error::Error>> {
+    /// #[derive(serde::Serialize)]
+    /// struct Query { user: u64, page: u32 }
+    /// let orders: Vec<u64> = cache
+    ///     .cached("user_orders", &Query { user: 7, page: 1 }, None, || async {
+    ///         Ok::<_, std::io::Error>(vec![1, 2, 3])
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn cached<A, T, E, F, Fut>(
+        &self,
+        function: &str,
+        args: &A,
+        ttl: Option<Duration>,
+        f: F,
+    ) -> Result<T, BuildError<E>>
+    where
+        A: Serialize + ?Sized,
+        T: Serialize + DeserializeOwned + Send + Sync + 'static,
+        E: Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let key = function_key(function, args)?;
+        let value = self
+            .get_or_set(&key, ttl, || async { f().await.map(Some) })
+            .await?;
+        value.ok_or_else(|| {
+            BuildError::Codec(CodecError {
+                codec: self.inner.cfg.codec,
+                op: "decode",
+                message: format!("{key} holds a not-found entry, which no function result writes"),
+            })
+        })
+    }
+
+    /// Stores a value and records its key under each tag, so [`Cache::invalidate_tag`] can remove
+    /// everything tagged at once. A tag set lives as long as its longest-lived entry.
+    pub async fn set_tagged<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        ttl: Option<Duration>,
+        tags: &[&str],
+    ) -> Result<(), Error> {
+        let ttl = ttl.unwrap_or(self.inner.cfg.default_ttl);
+        self.set(key, value, Some(ttl)).await?;
+        let full = self.redis_key(key);
+        let secs = i64::try_from(ttl.as_secs() + 60).unwrap_or(i64::MAX);
+        for tag in tags {
+            let tag_key = self.tag_key(tag);
+            self.guarded(async {
+                let _: i64 = self
+                    .inner
+                    .redis
+                    .pool()
+                    .sadd(&tag_key, full.as_str())
+                    .await?;
+                // NX then GT: set an expiry on a new set, only ever extend an existing one.
+                let _: i64 = self
+                    .inner
+                    .redis
+                    .pool()
+                    .expire(&tag_key, secs, Some(fred::types::ExpireOptions::NX))
+                    .await?;
+                let _: i64 = self
+                    .inner
+                    .redis
+                    .pool()
+                    .expire(&tag_key, secs, Some(fred::types::ExpireOptions::GT))
+                    .await?;
+                Ok(())
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Removes every entry stored with `tag`; returns how many existed. Entries written with
+    /// the tag while this runs may survive (there is no cross-slot atomicity on a cluster).
+    pub async fn invalidate_tag(&self, tag: &str) -> Result<u64, Error> {
+        let tag_key = self.tag_key(tag);
+        let pool = self.inner.redis.pool();
+        let members: Vec<String> = pool
+            .smembers(&tag_key)
+            .await
+            .map_err(redis_conn::Error::from)?;
+        let mut by_slot: HashMap<u16, Vec<String>> = HashMap::new();
+        for k in members {
+            by_slot
+                .entry(redis_conn::keys::slot(k.as_bytes()))
+                .or_default()
+                .push(k);
+        }
+        let mut removed = 0;
+        for (_, group) in by_slot {
+            let n: u64 = pool.unlink(group).await.map_err(redis_conn::Error::from)?;
+            removed += n;
+        }
+        let _: i64 = pool.del(&tag_key).await.map_err(redis_conn::Error::from)?;
+        Ok(removed)
+    }
+
+    fn tag_key(&self, tag: &str) -> String {
+        self.inner.ns.key(&format!("__tag__:{tag}"))
+    }
+
     /// Like [`Cache::get_or_set`], but ids the Bloom filter has never seen are answered
     /// `Ok(None)` at once, without reading the cache or running the builder (penetration guard
     /// for ids that cannot exist). If the filter cannot be read, the call proceeds as
@@ -930,5 +1137,82 @@ fn decode_flight<T: DeserializeOwned, E: Send + Sync + 'static>(
                 message: "builder error of an unexpected type".into(),
             })),
         },
+    }
+}
+
+/// `fn:<function>:<sha1 of the canonical JSON of args>`.
+fn function_key<A: Serialize + ?Sized>(function: &str, args: &A) -> Result<String, CodecError> {
+    let value = serde_json::to_value(args).map_err(|e| CodecError {
+        codec: Codec::Json,
+        op: "encode",
+        message: format!("arguments of {function}: {e}"),
+    })?;
+    let mut canonical = String::new();
+    canonical_json(&value, &mut canonical);
+    Ok(format!(
+        "fn:{function}:{}",
+        fred::util::sha1_hash(&canonical)
+    ))
+}
+
+/// JSON with object keys sorted at every level, so maps hash the same whatever their order.
+fn canonical_json(v: &serde_json::Value, out: &mut String) {
+    match v {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::Value::String(k.clone()).to_string());
+                out.push(':');
+                canonical_json(v, out);
+            }
+            out.push('}');
+        }
+        serde_json::Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical_json(item, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn function_keys_are_stable_and_order_independent() {
+        let a: HashMap<&str, i32> = [("x", 1), ("y", 2), ("z", 3)].into();
+        let b: std::collections::BTreeMap<&str, i32> = [("z", 3), ("y", 2), ("x", 1)].into();
+        assert_eq!(
+            function_key("f", &a).expect("key"),
+            function_key("f", &b).expect("key")
+        );
+        assert_ne!(
+            function_key("f", &(1, 2)).expect("key"),
+            function_key("f", &(2, 1)).expect("key")
+        );
+        assert_ne!(
+            function_key("f", &1).expect("key"),
+            function_key("g", &1).expect("key")
+        );
+        // Pinned: a change here would orphan every cached function result after an upgrade.
+        assert_eq!(
+            function_key("user_orders", &serde_json::json!({"user": 7, "page": 1})).expect("key"),
+            format!(
+                "fn:user_orders:{}",
+                fred::util::sha1_hash("{\"page\":1,\"user\":7}")
+            )
+        );
     }
 }

@@ -69,6 +69,9 @@ topology_tests!(
     bloom_false_positive_rate_is_within_one_and_a_half_times_the_target,
     bloom_filtered_lookups_reach_the_builder_only_for_false_positives,
     a_bloom_filter_reopened_with_other_parameters_is_refused,
+    batch_get_and_set_span_every_slot,
+    wrapped_functions_are_cached_per_argument_value,
+    tag_invalidation_removes_every_tagged_entry,
 );
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -572,4 +575,112 @@ async fn a_bloom_filter_reopened_with_other_parameters_is_refused(
     let b = BloomFilter::new(redis, &ns, "f", 50_000, 0.001).expect("filter");
     let err = b.contains("x").await.expect_err("different parameters");
     assert!(err.to_string().contains("was created with"), "{err}");
+}
+
+async fn batch_get_and_set_span_every_slot(redis: RedisClient, _t: &SharedTopology) {
+    let cache = cache(&redis, "batch", Codec::MessagePack);
+    let keys: Vec<String> = (0..100).map(|i| format!("item:{i}")).collect();
+    let values: Vec<u32> = (0..100).collect();
+    let items: Vec<(&str, &u32)> = keys
+        .iter()
+        .map(String::as_str)
+        .zip(values.iter())
+        .take(80)
+        .collect();
+    cache.set_many(&items, None).await.expect("set_many");
+    let _: Option<u32> = cache
+        .get_or_set("item:90", None, || async {
+            Ok::<_, std::convert::Infallible>(None)
+        })
+        .await
+        .expect("negative entry");
+    let got = cache
+        .get_many::<u32>(&keys.iter().map(String::as_str).collect::<Vec<_>>())
+        .await
+        .expect("get_many");
+    for (i, lookup) in got.iter().enumerate() {
+        let want = match i {
+            0..80 => Lookup::Hit(i as u32),
+            90 => Lookup::NotFound,
+            _ => Lookup::Miss,
+        };
+        assert_eq!(*lookup, want, "item {i}");
+    }
+}
+
+async fn wrapped_functions_are_cached_per_argument_value(redis: RedisClient, _t: &SharedTopology) {
+    #[derive(serde::Serialize)]
+    struct Query {
+        user: u64,
+        page: u32,
+    }
+    let cache = cache(&redis, "wrap", Codec::Json);
+    let calls = AtomicUsize::new(0);
+    let user_orders = |user: u64, page: u32| {
+        let (cache, calls) = (&cache, &calls);
+        async move {
+            cache
+                .cached("user_orders", &Query { user, page }, None, || async move {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    Ok::<_, std::convert::Infallible>(vec![user * 10, u64::from(page)])
+                })
+                .await
+                .expect("result")
+        }
+    };
+    assert_eq!(user_orders(7, 1).await, vec![70, 1]);
+    assert_eq!(user_orders(7, 1).await, vec![70, 1]);
+    assert_eq!(user_orders(7, 2).await, vec![70, 2]);
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "same arguments hit the cache, new ones build"
+    );
+    // Another instance (another process) finds the same key.
+    let other = Cache::new(
+        redis.clone(),
+        CacheConfig::new(cache.redis_key("").trim_end_matches(':').to_string()),
+    )
+    .expect("cache");
+    let again: Vec<u64> = other
+        .cached("user_orders", &Query { user: 7, page: 1 }, None, || async {
+            Ok::<_, std::convert::Infallible>(vec![])
+        })
+        .await
+        .expect("cached");
+    assert_eq!(again, vec![70, 1]);
+}
+
+async fn tag_invalidation_removes_every_tagged_entry(redis: RedisClient, _t: &SharedTopology) {
+    let cache = cache(&redis, "tags", Codec::Json);
+    for i in 0..50 {
+        let tags: &[&str] = if i % 2 == 0 {
+            &["user:7", "even"]
+        } else {
+            &["user:7"]
+        };
+        cache
+            .set_tagged(&format!("order:{i}"), &i, None, tags)
+            .await
+            .expect("set_tagged");
+    }
+    cache.set("order:untagged", &1, None).await.expect("set");
+    assert_eq!(cache.invalidate_tag("even").await.expect("invalidate"), 25);
+    assert_eq!(
+        cache.get::<i32>("order:2").await.expect("get"),
+        Lookup::Miss
+    );
+    assert_eq!(
+        cache.get::<i32>("order:3").await.expect("get"),
+        Lookup::Hit(3)
+    );
+    assert_eq!(
+        cache.invalidate_tag("user:7").await.expect("invalidate"),
+        25,
+        "the rest"
+    );
+    assert_eq!(
+        cache.get::<i32>("order:untagged").await.expect("get"),
+        Lookup::Hit(1)
+    );
 }
