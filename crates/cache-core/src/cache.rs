@@ -44,6 +44,13 @@ pub struct CacheConfig {
     /// The longest a caller waits for another process's build before building itself.
     /// Default 20 s.
     pub max_wait: Duration,
+    /// XFetch β: each hit refreshes early with probability `exp(−remaining / (β·build time))`;
+    /// larger is earlier, 0 disables. Default 1.0.
+    pub xfetch_beta: f64,
+    /// Stale-while-revalidate grace: values stay in Redis this long past their TTL; a caller
+    /// that finds one refreshes it while everyone else is served the stale value. Default 0
+    /// (values expire at their TTL).
+    pub stale_for: Duration,
     /// Consecutive connection-level Redis failures that open the circuit breaker. Default 5.
     pub breaker_failures: u32,
     /// How long an open breaker skips Redis before letting one probe through. Default 2 s.
@@ -66,6 +73,8 @@ impl CacheConfig {
             codec: Codec::Json,
             rebuild_lease: Duration::from_secs(10),
             max_wait: Duration::from_secs(20),
+            xfetch_beta: 1.0,
+            stale_for: Duration::ZERO,
             breaker_failures: 5,
             breaker_open_for: Duration::from_secs(2),
         }
@@ -139,6 +148,8 @@ pub struct CacheStats {
     pub short_circuited: u64,
     /// Lookups answered "absent" by a Bloom filter.
     pub filtered: u64,
+    /// Hits that started a refresh (stale, or drawn early by XFetch).
+    pub refreshes: u64,
 }
 
 #[derive(Default)]
@@ -155,6 +166,7 @@ struct Counters {
     woken: AtomicU64,
     short_circuited: AtomicU64,
     filtered: AtomicU64,
+    refreshes: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -201,6 +213,8 @@ static RELEASE: Script = Script::new("cache_release", include_str!("release.lua"
 enum Acquire {
     /// Another process filled the key meanwhile.
     Filled(Envelope),
+    /// Refreshing a still-servable value, and another process is already at it.
+    Busy,
     /// Build now; `Some(token)` when holding the rebuild lease, `None` when building without one
     /// (Redis unavailable, waited too long, or a key whose lease cannot share its slot).
     Build(Option<String>),
@@ -327,6 +341,7 @@ impl Cache {
             woken: r(&c.woken),
             short_circuited: r(&c.short_circuited),
             filtered: r(&c.filtered),
+            refreshes: r(&c.refreshes),
         }
     }
 
@@ -469,8 +484,9 @@ impl Cache {
         ttl: Option<Duration>,
     ) -> Result<(), Error> {
         let payload = self.inner.cfg.codec.encode(value)?;
-        let ttl = self.jittered(ttl.unwrap_or(self.inner.cfg.default_ttl));
-        let env = self.envelope(Some(payload), Duration::ZERO);
+        let (ttl, soft) = self.lifetimes(ttl.unwrap_or(self.inner.cfg.default_ttl));
+        let mut env = self.envelope(Some(payload), Duration::ZERO);
+        env.soft_expiry_ms = soft;
         self.write(&self.redis_key(key), &env, ttl)
             .instrument(tracing::debug_span!("cache.set", key))
             .await
@@ -532,6 +548,35 @@ impl Cache {
             soft_expiry_ms: 0,
             payload: payload.unwrap_or_default(),
         }
+    }
+
+    /// The Redis TTL for a value whose logical lifetime is `ttl`: jittered, plus the
+    /// stale-while-revalidate grace. Also returns the logical expiry to store.
+    fn lifetimes(&self, ttl: Duration) -> (Duration, u64) {
+        let logical = self.jittered(ttl);
+        let soft = now_ms() + u64::try_from(logical.as_millis()).unwrap_or(u64::MAX / 2);
+        (logical + self.inner.cfg.stale_for, soft)
+    }
+
+    /// Whether a hit should be refreshed: past its logical expiry (only reachable with a
+    /// `stale_for` grace), or drawn by XFetch: `now − build·β·ln(rand) ≥ expiry`
+    /// (Vattani et al., VLDB 2015), so refreshes start earlier for slow builds and hot keys
+    /// without a synchronized expiry.
+    fn needs_refresh(&self, e: &Envelope) -> bool {
+        if e.soft_expiry_ms == 0 {
+            return false;
+        }
+        let now = now_ms() as f64;
+        let expiry = e.soft_expiry_ms as f64;
+        if now >= expiry {
+            return true;
+        }
+        let beta = self.inner.cfg.xfetch_beta;
+        if beta <= 0.0 || e.build.is_zero() {
+            return false;
+        }
+        let draw = 1.0 - fastrand::f64(); // (0, 1]
+        now - e.build.as_millis() as f64 * beta * draw.ln() >= expiry
     }
 
     /// Looks up many keys at once: one `MGET` per cluster slot (all slots in parallel), so it
@@ -607,8 +652,10 @@ impl Cache {
         let ttl = ttl.unwrap_or(self.inner.cfg.default_ttl);
         let mut encoded = Vec::with_capacity(items.len());
         for (k, v) in items {
-            let env = self.envelope(Some(self.inner.cfg.codec.encode(*v)?), Duration::ZERO);
-            let px = i64::try_from(self.jittered(ttl).as_millis()).unwrap_or(i64::MAX);
+            let mut env = self.envelope(Some(self.inner.cfg.codec.encode(*v)?), Duration::ZERO);
+            let (redis_ttl, soft) = self.lifetimes(ttl);
+            env.soft_expiry_ms = soft;
+            let px = i64::try_from(redis_ttl.as_millis()).unwrap_or(i64::MAX);
             encoded.push((self.redis_key(k), env.encode(), px));
         }
         let client = self.inner.redis.next();
@@ -822,6 +869,7 @@ impl Cache {
         let c = &self.inner.counters;
         let codec = self.inner.cfg.codec;
         let mut degraded = false;
+        let mut stale: Option<(T, u64)> = None;
         match self.read(&full).await {
             Ok(Some(e)) if e.null => {
                 bump(&c.null_hits);
@@ -830,7 +878,18 @@ impl Cache {
             Ok(Some(e)) => match e.codec.decode::<T>(&e.payload) {
                 Ok(v) => {
                     bump(&c.hits);
-                    return Ok(Some(v));
+                    if !self.needs_refresh(&e) {
+                        return Ok(Some(v));
+                    }
+                    // Stale (past its logical expiry) or drawn for early refresh (XFetch): one
+                    // caller refreshes; everyone else keeps getting this value meanwhile.
+                    let busy = lock(&self.inner.flights)
+                        .contains_key(&(full.clone(), TypeId::of::<(T, E)>()));
+                    if busy {
+                        return Ok(Some(v));
+                    }
+                    bump(&c.refreshes);
+                    stale = Some((v, e.created_ms));
                 }
                 Err(err) => {
                     bump(&c.decode_errors);
@@ -844,7 +903,9 @@ impl Cache {
                 tracing::warn!(key = %full, error = %err, "cache read failed; building without the cache");
             }
         }
-        bump(&c.misses);
+        if stale.is_none() {
+            bump(&c.misses);
+        }
 
         let flight_key = (full.clone(), TypeId::of::<(T, E)>());
         let mut builder = Some(builder);
@@ -888,9 +949,19 @@ impl Cache {
             let lease = if degraded {
                 Acquire::Build(None)
             } else {
-                self.acquire(&full).await
+                self.acquire(&full, stale.as_ref().map(|(_, created)| *created))
+                    .await
             };
             let token = match lease {
+                Acquire::Busy => {
+                    // Another process is refreshing: serve what we have.
+                    let Some((value, _)) = stale else {
+                        continue;
+                    };
+                    let payload = Some(Arc::new(codec.encode(&value)?));
+                    tx.send_replace(Some(Ok(payload)));
+                    return Ok(Some(value));
+                }
                 Acquire::Filled(env) => {
                     // Another process built it: re-encode with our codec for local waiters.
                     let value: Option<T> = if env.null {
@@ -918,11 +989,16 @@ impl Cache {
                         None => None,
                     };
                     if !degraded {
+                        let mut env = self.envelope(payload.clone(), took);
                         let ttl = match payload {
-                            Some(_) => self.jittered(ttl.unwrap_or(self.inner.cfg.default_ttl)),
+                            Some(_) => {
+                                let (redis_ttl, soft) =
+                                    self.lifetimes(ttl.unwrap_or(self.inner.cfg.default_ttl));
+                                env.soft_expiry_ms = soft;
+                                redis_ttl
+                            }
                             None => self.jittered(self.inner.cfg.null_ttl),
                         };
-                        let env = self.envelope(payload.clone(), took);
                         let written = match (&token, lease_key(&full)) {
                             (Some(token), Some(lease)) => {
                                 self.fill(&full, &lease, &env, ttl, token).await
@@ -942,6 +1018,13 @@ impl Cache {
                     if let (Some(token), Some(lease)) = (&token, lease_key(&full)) {
                         self.release(&full, &lease, token).await;
                     }
+                    if let Some((value, _)) = stale {
+                        // A failed refresh keeps serving the value we have.
+                        tracing::warn!(key = %full, "refresh failed; serving the cached value");
+                        let payload = Some(Arc::new(codec.encode(&value)?));
+                        tx.send_replace(Some(Ok(payload)));
+                        return Ok(Some(value));
+                    }
                     let e = Arc::new(e);
                     let shared: Arc<dyn Any + Send + Sync> = e.clone();
                     tx.send_replace(Some(Err(shared)));
@@ -953,7 +1036,10 @@ impl Cache {
 
     /// Takes the cross-process rebuild lease, or waits (woken by pub/sub, bounded by the
     /// lease's remaining time) for the process that holds it.
-    async fn acquire(&self, full: &str) -> Acquire {
+    /// With `refreshing = Some(created_ms)` the caller holds a still-servable value: it never
+    /// waits (another refresher means [`Acquire::Busy`]) and only a newer entry counts as filled.
+    async fn acquire(&self, full: &str, refreshing: Option<u64>) -> Acquire {
+        let newer = |env: &Envelope| refreshing.is_none_or(|created| env.created_ms > created);
         let Some(lease) = lease_key(full) else {
             return Acquire::Build(None);
         };
@@ -985,12 +1071,15 @@ impl Cache {
                 }
                 Ok(Some(_)) => {
                     // Double check: the value may have landed between our miss and the lease.
-                    if let Ok(Some(env)) = self.recheck(full).await {
+                    if let Ok(Some(env)) = self.recheck(full).await
+                        && newer(&env)
+                    {
                         self.release(full, &lease, &token).await;
                         return Acquire::Filled(env);
                     }
                     return Acquire::Build(Some(token));
                 }
+                Ok(None) if refreshing.is_some() => return Acquire::Busy,
                 Ok(None) => {
                     bump(&c.lease_waits);
                     let notify = self.waiter(full).await;

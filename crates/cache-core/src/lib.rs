@@ -28,12 +28,14 @@
 //! | avalanche (keys written together expiring together) | every TTL is jittered by `1 ± jitter` |
 //! | Redis down or slow | `get_or_set` returns the builder's value; errors are counted, never returned; after `breaker_failures` consecutive connection errors a circuit breaker skips Redis for `breaker_open_for` (measured: p99 50 µs per call while open, instead of a command timeout), then one probe call decides whether it closes |
 //! | garbage or foreign values under a key | treated as a miss, rebuilt, counted |
+//! | hot keys expiring under load | XFetch (Vattani et al., VLDB 2015): each hit refreshes early with probability `exp(−remaining / (β·build time))`, using the build time stored in the envelope; one caller refreshes, the rest keep the current value; if another process is already refreshing, nobody waits |
+//! | slow rebuilds | `stale_for`: values outlive their TTL by a grace period in Redis; past the logical expiry one caller refreshes while everyone else gets the stale value at once; a failed refresh keeps serving the stale value |
 //! | invalidation | by key; by pattern with `SCAN` on every primary + `UNLINK` (never `KEYS`); by tag (`set_tagged` / `invalidate_tag`) |
 //! | batch | `get_many` (one `MGET` per cluster slot, slots in parallel), `set_many` (one pipeline) |
 //! | function results | `cached(function, &args, ttl, f)`: key from canonical JSON of the arguments (SHA-1), stable across processes |
 //!
-//! Not yet: stale-while-revalidate, XFetch early refresh, logical expiry, near cache, metrics
-//! facade, benches (tracked in the cache-core issue).
+//! Not yet: background refresh (the refreshing caller waits for its own build), near cache,
+//! metrics facade, benches (tracked in the cache-core issue).
 
 mod bloom;
 mod breaker;

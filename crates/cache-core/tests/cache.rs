@@ -72,6 +72,9 @@ topology_tests!(
     batch_get_and_set_span_every_slot,
     wrapped_functions_are_cached_per_argument_value,
     tag_invalidation_removes_every_tagged_entry,
+    stale_values_are_served_while_one_caller_refreshes,
+    xfetch_refreshes_a_hot_key_before_it_expires,
+    a_failed_refresh_keeps_serving_the_stale_value,
 );
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -683,4 +686,125 @@ async fn tag_invalidation_removes_every_tagged_entry(redis: RedisClient, _t: &Sh
         cache.get::<i32>("order:untagged").await.expect("get"),
         Lookup::Hit(1)
     );
+}
+
+async fn stale_values_are_served_while_one_caller_refreshes(
+    redis: RedisClient,
+    t: &SharedTopology,
+) {
+    let ns = namespace("swr");
+    let mut caches = Vec::new();
+    for _ in 0..2 {
+        let redis = RedisClient::connect(RedisConfig::from_url(t.url()).expect("url"))
+            .await
+            .expect("connect");
+        let mut cfg = CacheConfig::new(ns.clone());
+        cfg.stale_for = Duration::from_secs(30);
+        cfg.xfetch_beta = 0.0;
+        caches.push(Cache::new(redis, cfg).expect("cache"));
+    }
+    let _ = redis;
+    let v1: Option<u32> = caches[0]
+        .get_or_set("k", Some(Duration::from_millis(300)), || async {
+            Ok::<_, std::convert::Infallible>(Some(1))
+        })
+        .await
+        .expect("v1");
+    assert_eq!(v1, Some(1));
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let builds = Arc::new(AtomicUsize::new(0));
+    let calls = (0..20).map(|i| {
+        let (cache, builds) = (caches[i % 2].clone(), builds.clone());
+        tokio::spawn(async move {
+            let t0 = std::time::Instant::now();
+            let v = cache
+                .get_or_set("k", Some(Duration::from_secs(60)), || async move {
+                    builds.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    Ok::<_, std::convert::Infallible>(Some(2u32))
+                })
+                .await
+                .expect("value");
+            (v, t0.elapsed())
+        })
+    });
+    let results: Vec<_> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task"))
+        .collect();
+    assert_eq!(
+        builds.load(Ordering::SeqCst),
+        1,
+        "one refresh across both clients"
+    );
+    let fresh = results.iter().filter(|(v, _)| *v == Some(2)).count();
+    let stale_fast = results
+        .iter()
+        .filter(|(v, d)| *v == Some(1) && *d < Duration::from_millis(250))
+        .count();
+    assert_eq!(
+        fresh, 1,
+        "only the refresher waits for the new value: {results:?}"
+    );
+    assert_eq!(
+        stale_fast, 19,
+        "everyone else gets the stale value at once: {results:?}"
+    );
+    assert_eq!(
+        caches[1].get::<u32>("k").await.expect("get"),
+        Lookup::Hit(2)
+    );
+}
+
+async fn xfetch_refreshes_a_hot_key_before_it_expires(redis: RedisClient, _t: &SharedTopology) {
+    let mut cfg = CacheConfig::new(namespace("xfetch"));
+    cfg.xfetch_beta = 3.0;
+    cfg.jitter = 0.0;
+    let cache = Cache::new(redis, cfg).expect("cache");
+    let version = Arc::new(AtomicUsize::new(0));
+    let ttl = Duration::from_secs(3);
+    let start = std::time::Instant::now();
+    let mut refreshed_at = None;
+    while start.elapsed() < Duration::from_millis(2_800) {
+        let version = version.clone();
+        let v: Option<usize> = cache
+            .get_or_set("hot", Some(ttl), || async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Ok::<_, std::convert::Infallible>(Some(version.fetch_add(1, Ordering::SeqCst) + 1))
+            })
+            .await
+            .expect("value");
+        if v == Some(2) && refreshed_at.is_none() {
+            refreshed_at = Some(start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let at = refreshed_at.expect("XFetch refreshed the key before its 3 s TTL ran out");
+    let s = cache.stats();
+    assert_eq!(s.misses, 1, "readers never saw the key expire: {s:?}");
+    assert!(s.refreshes >= 1, "{s:?}");
+    eprintln!("xfetch (beta 3, build 300 ms, ttl 3 s): refreshed at {at:?}; {s:?}");
+}
+
+async fn a_failed_refresh_keeps_serving_the_stale_value(redis: RedisClient, _t: &SharedTopology) {
+    let mut cfg = CacheConfig::new(namespace("swr-fail"));
+    cfg.stale_for = Duration::from_secs(30);
+    cfg.xfetch_beta = 0.0;
+    let cache = Cache::new(redis, cfg).expect("cache");
+    let _: Option<u32> = cache
+        .get_or_set("k", Some(Duration::from_millis(200)), || async {
+            Ok::<_, DbDown>(Some(1))
+        })
+        .await
+        .expect("v1");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let v = cache
+        .get_or_set::<u32, _, _, _>("k", Some(Duration::from_millis(200)), || async {
+            Err(DbDown)
+        })
+        .await
+        .expect("stale value instead of the builder's error");
+    assert_eq!(v, Some(1));
+    assert_eq!(cache.stats().build_errors, 1);
 }
