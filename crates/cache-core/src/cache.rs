@@ -579,20 +579,24 @@ impl Cache {
         now - e.build.as_millis() as f64 * beta * draw.ln() >= expiry
     }
 
-    /// Looks up many keys at once: one `MGET` per cluster slot (all slots in parallel), so it
-    /// works on Cluster and costs one round trip per slot instead of one per key.
+    /// Looks up many keys at once: one `MGET` (on a cluster, one per slot, all in parallel, since
+    /// a multi-key command must stay within one slot).
     pub async fn get_many<T: DeserializeOwned>(
         &self,
         keys: &[&str],
     ) -> Result<Vec<Lookup<T>>, Error> {
         let c = &self.inner.counters;
+        // On a cluster a multi-key MGET must stay within one slot; elsewhere one MGET does all.
+        let cluster = self.inner.redis.is_cluster();
         let mut groups: HashMap<u16, Vec<(usize, String)>> = HashMap::new();
         for (i, k) in keys.iter().enumerate() {
             let full = self.redis_key(k);
-            groups
-                .entry(redis_conn::keys::slot(full.as_bytes()))
-                .or_default()
-                .push((i, full));
+            let group = if cluster {
+                redis_conn::keys::slot(full.as_bytes())
+            } else {
+                0
+            };
+            groups.entry(group).or_default().push((i, full));
         }
         let pool = self.inner.redis.pool();
         let replies = futures::future::join_all(groups.into_values().map(|group| async move {

@@ -1,0 +1,201 @@
+//! cache-core beside the raw fred commands it is built from, in the same run and runtime:
+//! cache hit vs GET, get_many(100) vs MGET, a 1,000-caller stampede vs the builder alone, and
+//! the cost per call while Redis is dead and the breaker is open vs the builder alone.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use cache_core::{BreakerState, Cache, CacheConfig};
+use criterion::{Criterion, criterion_group, criterion_main};
+use fred::prelude::*;
+use redis_conn::{RedisClient, RedisConfig};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+async fn rounds<F, Fut>(iters: u64, concurrency: usize, op: F) -> Duration
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let start = Instant::now();
+    for _ in 0..iters {
+        futures::future::join_all((0..concurrency).map(|_| op())).await;
+    }
+    start.elapsed()
+}
+
+fn hits(c: &mut Criterion) {
+    let topo = testkit::shared(testkit::Kind::Standalone).unwrap_or_else(|e| panic!("{e}"));
+    let rt = runtime();
+    let redis = rt
+        .block_on(RedisClient::connect(
+            RedisConfig::from_url(topo.url()).expect("url"),
+        ))
+        .expect("connect");
+    let mut cfg = CacheConfig::new("bench:cache");
+    cfg.xfetch_beta = 0.0;
+    let cache = Cache::new(redis.clone(), cfg).expect("cache");
+    let value = "x".repeat(64);
+    let keys: Vec<String> = (0..100).map(|i| format!("k{i}")).collect();
+    rt.block_on(async {
+        cache
+            .set("hot", &value, Some(Duration::from_secs(3600)))
+            .await
+            .expect("set");
+        for k in &keys {
+            cache
+                .set(k, &value, Some(Duration::from_secs(3600)))
+                .await
+                .expect("set");
+        }
+    });
+    let raw_key = cache.redis_key("hot");
+    let full_keys: Vec<String> = keys.iter().map(|k| cache.redis_key(k)).collect();
+    let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+
+    for concurrency in [1usize, 50] {
+        let mut g = c.benchmark_group(format!("cache/c{concurrency}"));
+        g.measurement_time(Duration::from_secs(4))
+            .warm_up_time(Duration::from_secs(1));
+        g.bench_function("raw GET", |b| {
+            b.to_async(&rt).iter_custom(|iters| {
+                rounds(iters, concurrency, || async {
+                    let _: Option<Vec<u8>> = redis.pool().get(&raw_key).await.expect("GET");
+                })
+            })
+        });
+        g.bench_function("cache hit (get_or_set)", |b| {
+            b.to_async(&rt).iter_custom(|iters| {
+                rounds(iters, concurrency, || async {
+                    let v: Option<String> = cache
+                        .get_or_set("hot", None, || async {
+                            Ok::<_, std::convert::Infallible>(None)
+                        })
+                        .await
+                        .expect("hit");
+                    assert!(v.is_some());
+                })
+            })
+        });
+        g.bench_function("raw MGET x100", |b| {
+            b.to_async(&rt).iter_custom(|iters| {
+                rounds(iters, concurrency, || async {
+                    let _: Vec<Option<Vec<u8>>> =
+                        redis.pool().mget(full_keys.clone()).await.expect("MGET");
+                })
+            })
+        });
+        g.bench_function("get_many x100", |b| {
+            b.to_async(&rt).iter_custom(|iters| {
+                rounds(iters, concurrency, || async {
+                    let _ = cache.get_many::<String>(&key_refs).await.expect("get_many");
+                })
+            })
+        });
+        g.finish();
+    }
+
+    // Stampede: 1,000 callers over 4 independent clients on a fresh key, 20 ms builder.
+    let clients: Vec<Cache> = (0..4)
+        .map(|_| {
+            let r = rt
+                .block_on(RedisClient::connect(
+                    RedisConfig::from_url(topo.url()).expect("url"),
+                ))
+                .expect("connect");
+            Cache::new(r, CacheConfig::new("bench:stampede")).expect("cache")
+        })
+        .collect();
+    let round = AtomicUsize::new(0);
+    let mut g = c.benchmark_group("stampede");
+    g.sample_size(20).measurement_time(Duration::from_secs(6));
+    g.bench_function("builder alone (20 ms)", |b| {
+        b.to_async(&rt)
+            .iter(|| tokio::time::sleep(Duration::from_millis(20)))
+    });
+    g.bench_function("1000 callers x 4 clients, slowest caller", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let clients = &clients;
+            let round = &round;
+            async move {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let key = format!("r{}", round.fetch_add(1, Ordering::Relaxed));
+                    let builds = Arc::new(AtomicUsize::new(0));
+                    let start = Instant::now();
+                    futures::future::join_all((0..1000).map(|i| {
+                        let (cache, key, builds) = (&clients[i % 4], &key, builds.clone());
+                        async move {
+                            let _: Option<u32> = cache
+                                .get_or_set(key, Some(Duration::from_secs(60)), || async move {
+                                    builds.fetch_add(1, Ordering::SeqCst);
+                                    tokio::time::sleep(Duration::from_millis(20)).await;
+                                    Ok::<_, std::convert::Infallible>(Some(1))
+                                })
+                                .await
+                                .expect("value");
+                        }
+                    }))
+                    .await;
+                    total += start.elapsed();
+                    assert_eq!(builds.load(Ordering::SeqCst), 1);
+                }
+                total
+            }
+        })
+    });
+    g.finish();
+    rt.block_on(async {
+        let _ = cache.invalidate_pattern("*").await;
+        let _ = clients[0].invalidate_pattern("*").await;
+    });
+}
+
+fn breaker_open(c: &mut Criterion) {
+    let rt = runtime();
+    let topo = testkit::Topology::start(testkit::Spec::new(testkit::Kind::Standalone))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut rcfg = RedisConfig::from_url(&topo.url()).expect("url");
+    rcfg.command_timeout = Duration::from_millis(200);
+    let redis = rt.block_on(RedisClient::connect(rcfg)).expect("connect");
+    let mut cfg = CacheConfig::new("bench:dead");
+    cfg.breaker_failures = 1;
+    cfg.breaker_open_for = Duration::from_secs(3600);
+    let cache = Cache::new(redis, cfg).expect("cache");
+    topo.kill(&topo.nodes()[0]).expect("kill -9");
+    rt.block_on(async {
+        let _: Option<u32> = cache
+            .get_or_set("k", None, || async {
+                Ok::<_, std::convert::Infallible>(Some(1))
+            })
+            .await
+            .expect("built");
+    });
+    assert_eq!(cache.breaker_state(), BreakerState::Open);
+    let mut g = c.benchmark_group("redis-down");
+    g.bench_function("builder alone", |b| {
+        b.to_async(&rt)
+            .iter(|| async { Ok::<_, std::convert::Infallible>(Some(1u32)) })
+    });
+    g.bench_function("get_or_set, breaker open", |b| {
+        b.to_async(&rt).iter(|| async {
+            let _: Option<u32> = cache
+                .get_or_set("k", None, || async {
+                    Ok::<_, std::convert::Infallible>(Some(1))
+                })
+                .await
+                .expect("built");
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, hits, breaker_open);
+criterion_main!(benches);
