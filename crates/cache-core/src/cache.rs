@@ -21,6 +21,7 @@ use tracing::Instrument;
 use crate::breaker::{Breaker, BreakerState};
 use crate::codec::{Codec, CodecError};
 use crate::envelope::{Envelope, now_ms};
+use crate::near::{Near, NearConfig};
 
 /// Settings of one cache.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +52,8 @@ pub struct CacheConfig {
     /// that finds one refreshes it while everyone else is served the stale value. Default 0
     /// (values expire at their TTL).
     pub stale_for: Duration,
+    /// Opt-in in-process near cache (L1) kept coherent by Redis client tracking. Default off.
+    pub near: Option<NearConfig>,
     /// Consecutive connection-level Redis failures that open the circuit breaker. Default 5.
     pub breaker_failures: u32,
     /// How long an open breaker skips Redis before letting one probe through. Default 2 s.
@@ -75,6 +78,7 @@ impl CacheConfig {
             max_wait: Duration::from_secs(20),
             xfetch_beta: 1.0,
             stale_for: Duration::ZERO,
+            near: None,
             breaker_failures: 5,
             breaker_open_for: Duration::from_secs(2),
         }
@@ -150,6 +154,8 @@ pub struct CacheStats {
     pub filtered: u64,
     /// Hits that started a refresh (stale, or drawn early by XFetch).
     pub refreshes: u64,
+    /// Values served from the in-process near cache.
+    pub l1_hits: u64,
 }
 
 #[derive(Default)]
@@ -167,6 +173,7 @@ struct Counters {
     short_circuited: AtomicU64,
     filtered: AtomicU64,
     refreshes: AtomicU64,
+    l1_hits: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -187,6 +194,7 @@ struct Inner {
     flights: Flights,
     counters: Counters,
     breaker: Breaker,
+    near: Option<Near>,
     /// Pub/sub channel on which builders announce filled keys.
     channel: String,
     /// Local waiters per value key, woken by the subscriber task.
@@ -197,6 +205,9 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        if let Some(near) = &self.near {
+            near.quit();
+        }
         if let (Some(Some(sub)), Ok(rt)) =
             (self.subscriber.get(), tokio::runtime::Handle::try_current())
         {
@@ -298,12 +309,17 @@ impl Cache {
         if config.rebuild_lease < Duration::from_millis(10) {
             return Err(Error::Config("rebuild_lease must be at least 10 ms".into()));
         }
+        let near = config
+            .near
+            .as_ref()
+            .map(|n| Near::new(n, format!("{}:", ns.prefix())));
         Ok(Cache {
             inner: Arc::new(Inner {
                 redis,
                 channel: format!("{}:__filled__", ns.prefix()),
                 ns,
                 breaker: Breaker::new(config.breaker_failures, config.breaker_open_for),
+                near,
                 cfg: config,
                 flights: Mutex::new(HashMap::new()),
                 counters: Counters::default(),
@@ -342,6 +358,7 @@ impl Cache {
             short_circuited: r(&c.short_circuited),
             filtered: r(&c.filtered),
             refreshes: r(&c.refreshes),
+            l1_hits: r(&c.l1_hits),
         }
     }
 
@@ -487,10 +504,13 @@ impl Cache {
         let (ttl, soft) = self.lifetimes(ttl.unwrap_or(self.inner.cfg.default_ttl));
         let mut env = self.envelope(Some(payload), Duration::ZERO);
         env.soft_expiry_ms = soft;
-        self.write(&self.redis_key(key), &env, ttl)
+        let full = self.redis_key(key);
+        let written = self
+            .write(&full, &env, ttl)
             .instrument(tracing::debug_span!("cache.set", key))
-            .await
-            .inspect_err(|_| bump(&self.inner.counters.redis_errors))?;
+            .await;
+        self.forget(&full);
+        written.inspect_err(|_| bump(&self.inner.counters.redis_errors))?;
         Ok(())
     }
 
@@ -499,14 +519,10 @@ impl Cache {
         let mut removed = 0;
         // One UNLINK per key: keys of a cache need not share a cluster slot.
         for key in keys {
-            let n: u64 = self
-                .inner
-                .redis
-                .pool()
-                .unlink(self.redis_key(key))
-                .await
-                .map_err(redis_conn::Error::from)?;
-            removed += n;
+            let full = self.redis_key(key);
+            let n: Result<u64, _> = self.inner.redis.pool().unlink(&full).await;
+            self.forget(&full);
+            removed += n.map_err(redis_conn::Error::from)?;
         }
         Ok(removed)
     }
@@ -515,6 +531,7 @@ impl Cache {
     /// every primary, by `SCAN` + batched `UNLINK` (never `KEYS`). Returns how many were removed.
     pub async fn invalidate_pattern(&self, pattern: &str) -> Result<u64, Error> {
         let full = self.inner.ns.glob(pattern);
+        self.forget_all();
         let redis = &self.inner.redis;
         let mut pages = std::pin::pin!(redis_conn::scan_keys(redis, &full, 500));
         let mut removed = 0u64;
@@ -537,6 +554,36 @@ impl Cache {
             }
         }
         Ok(removed)
+    }
+
+    /// Puts a value in the near cache, if there is one and nothing changed since `generation`.
+    fn remember<T: Send + Sync + 'static>(
+        &self,
+        key: &str,
+        value: Option<T>,
+        soft_expiry_ms: u64,
+        generation: Option<u64>,
+    ) {
+        if let (Some(near), Some(g)) = (&self.inner.near, generation) {
+            near.insert(key, value, soft_expiry_ms, g);
+        }
+    }
+
+    fn forget(&self, key: &str) {
+        if let Some(near) = &self.inner.near {
+            near.invalidate(key);
+        }
+    }
+
+    fn forget_all(&self) {
+        if let Some(near) = &self.inner.near {
+            near.clear();
+        }
+    }
+
+    /// Entries in the near cache (0 without one).
+    pub fn near_len(&self) -> u64 {
+        self.inner.near.as_ref().map_or(0, Near::len)
     }
 
     fn envelope(&self, payload: Option<Vec<u8>>, build: Duration) -> Envelope {
@@ -662,6 +709,7 @@ impl Cache {
             let px = i64::try_from(redis_ttl.as_millis()).unwrap_or(i64::MAX);
             encoded.push((self.redis_key(k), env.encode(), px));
         }
+        let written: Vec<String> = encoded.iter().map(|(k, _, _)| k.clone()).collect();
         let client = self.inner.redis.next();
         self.guarded(async {
             let pipe = client.pipeline();
@@ -676,6 +724,9 @@ impl Cache {
         .instrument(tracing::debug_span!("cache.set_many", keys = items.len()))
         .await
         .inspect_err(|_| bump(&self.inner.counters.redis_errors))?;
+        for k in &written {
+            self.forget(k);
+        }
         Ok(())
     }
 
@@ -703,7 +754,7 @@ impl Cache {
     ) -> Result<T, BuildError<E>>
     where
         A: Serialize + ?Sized,
-        T: Serialize + DeserializeOwned + Send + Sync + 'static,
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
         E: Send + Sync + 'static,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -785,6 +836,7 @@ impl Cache {
             removed += n;
         }
         let _: i64 = pool.del(&tag_key).await.map_err(redis_conn::Error::from)?;
+        self.forget_all();
         Ok(removed)
     }
 
@@ -804,7 +856,7 @@ impl Cache {
         builder: F,
     ) -> Result<Option<T>, BuildError<E>>
     where
-        T: Serialize + DeserializeOwned + Send + Sync + 'static,
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
         E: Send + Sync + 'static,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Option<T>, E>>,
@@ -846,7 +898,7 @@ impl Cache {
         builder: F,
     ) -> Result<Option<T>, BuildError<E>>
     where
-        T: Serialize + DeserializeOwned + Send + Sync + 'static,
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
         E: Send + Sync + 'static,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Option<T>, E>>,
@@ -865,7 +917,7 @@ impl Cache {
         builder: F,
     ) -> Result<Option<T>, BuildError<E>>
     where
-        T: Serialize + DeserializeOwned + Send + Sync + 'static,
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
         E: Send + Sync + 'static,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Option<T>, E>>,
@@ -874,15 +926,27 @@ impl Cache {
         let codec = self.inner.cfg.codec;
         let mut degraded = false;
         let mut stale: Option<(T, u64)> = None;
+        let generation = match &self.inner.near {
+            Some(near) if near.ready(&self.inner.redis).await => {
+                if let Some(v) = near.get::<T>(&full, now_ms()) {
+                    bump(&c.l1_hits);
+                    return Ok(v);
+                }
+                Some(near.generation())
+            }
+            _ => None,
+        };
         match self.read(&full).await {
             Ok(Some(e)) if e.null => {
                 bump(&c.null_hits);
+                self.remember::<T>(&full, None, 0, generation);
                 return Ok(None);
             }
             Ok(Some(e)) => match e.codec.decode::<T>(&e.payload) {
                 Ok(v) => {
                     bump(&c.hits);
                     if !self.needs_refresh(&e) {
+                        self.remember(&full, Some(v.clone()), e.soft_expiry_ms, generation);
                         return Ok(Some(v));
                     }
                     // Stale (past its logical expiry) or drawn for early refresh (XFetch): one
@@ -978,6 +1042,7 @@ impl Cache {
                         None => None,
                     };
                     tx.send_replace(Some(Ok(payload)));
+                    self.remember(&full, value.clone(), env.soft_expiry_ms, generation);
                     return Ok(value);
                 }
                 Acquire::Build(token) => token,
@@ -1009,9 +1074,14 @@ impl Cache {
                             }
                             _ => self.write(&full, &env, ttl).await,
                         };
-                        if let Err(err) = written {
-                            bump(&c.redis_errors);
-                            tracing::warn!(key = %full, error = %err, "cache write failed; value returned uncached");
+                        match written {
+                            Ok(()) => {
+                                self.remember(&full, value.clone(), env.soft_expiry_ms, generation)
+                            }
+                            Err(err) => {
+                                bump(&c.redis_errors);
+                                tracing::warn!(key = %full, error = %err, "cache write failed; value returned uncached");
+                            }
                         }
                     }
                     tx.send_replace(Some(Ok(payload.map(Arc::new))));

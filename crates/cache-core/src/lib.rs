@@ -31,20 +31,23 @@
 //! | hot keys expiring under load | XFetch (Vattani et al., VLDB 2015): each hit refreshes early with probability `exp(−remaining / (β·build time))`, using the build time stored in the envelope; one caller refreshes, the rest keep the current value; if another process is already refreshing, nobody waits |
 //! | slow rebuilds | `stale_for`: values outlive their TTL by a grace period in Redis; past the logical expiry one caller refreshes while everyone else gets the stale value at once; a failed refresh keeps serving the stale value |
 //! | invalidation | by key; by pattern with `SCAN` on every primary + `UNLINK` (never `KEYS`); by tag (`set_tagged` / `invalidate_tag`) |
+//! | near cache (opt-in `near`) | moka L1, coherent through RESP3 `CLIENT TRACKING BCAST PREFIX <namespace>:` on a dedicated connection (on every primary of a cluster); flushed on reconnect, tracking errors, cluster changes and missed invalidations; bounded in size and age; a read that raced an invalidation is never stored (generation check — in a namespace with constant writes this keeps the L1 mostly empty) |
 //! | batch | `get_many` (one `MGET` per cluster slot, slots in parallel), `set_many` (one pipeline) |
 //! | function results | `cached(function, &args, ttl, f)`: key from canonical JSON of the arguments (SHA-1), stable across processes |
 //!
-//! Not yet: background refresh (the refreshing caller waits for its own build), near cache,
-//! metrics facade, benches (tracked in the cache-core issue).
+//! Not yet: background refresh (the refreshing caller waits for its own build) and the
+//! `metrics` facade (counters are available from [`Cache::stats`]).
 
 mod bloom;
 mod breaker;
 mod cache;
 mod codec;
 mod envelope;
+mod near;
 
 pub use bloom::BloomFilter;
 pub use breaker::BreakerState;
 pub use cache::{BuildError, Cache, CacheConfig, CacheStats, Error, Lookup};
 pub use codec::{Codec, CodecError};
 pub use envelope::{Envelope, EnvelopeError};
+pub use near::NearConfig;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use cache_core::{BloomFilter, BuildError, Cache, CacheConfig, Codec, Lookup};
+use cache_core::{BloomFilter, BuildError, Cache, CacheConfig, Codec, Lookup, NearConfig};
 use fred::prelude::*;
 use redis_conn::{RedisClient, RedisConfig};
 use testkit::{Kind, SharedTopology};
@@ -75,6 +75,7 @@ topology_tests!(
     stale_values_are_served_while_one_caller_refreshes,
     xfetch_refreshes_a_hot_key_before_it_expires,
     a_failed_refresh_keeps_serving_the_stale_value,
+    near_cache_entries_are_invalidated_by_another_clients_write,
 );
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -807,4 +808,110 @@ async fn a_failed_refresh_keeps_serving_the_stale_value(redis: RedisClient, _t: 
         .expect("stale value instead of the builder's error");
     assert_eq!(v, Some(1));
     assert_eq!(cache.stats().build_errors, 1);
+}
+
+fn near_cache(redis: &RedisClient, ns: &str) -> Cache {
+    let mut cfg = CacheConfig::new(ns.to_string());
+    cfg.near = Some(NearConfig::new(1_000, Duration::from_secs(60)));
+    cfg.xfetch_beta = 0.0;
+    Cache::new(redis.clone(), cfg).expect("cache")
+}
+
+async fn get_v(cache: &Cache, key: &str) -> Option<String> {
+    cache
+        .get_or_set(key, None, || async {
+            Ok::<_, std::convert::Infallible>(Some("built".to_string()))
+        })
+        .await
+        .expect("value")
+}
+
+async fn near_cache_entries_are_invalidated_by_another_clients_write(
+    redis: RedisClient,
+    t: &SharedTopology,
+) {
+    let ns = namespace("near");
+    let cache = near_cache(&redis, &ns);
+    // Another process: its own connections, no near cache.
+    let other_redis = RedisClient::connect(RedisConfig::from_url(t.url()).expect("url"))
+        .await
+        .expect("connect");
+    let other = Cache::new(other_redis, CacheConfig::new(ns.clone())).expect("cache");
+    // 30 keys: on a cluster they live on every primary, each of which must send invalidations.
+    let keys: Vec<String> = (0..30).map(|i| format!("k{i}")).collect();
+    for k in &keys {
+        other.set(k, &"v1".to_string(), None).await.expect("set");
+    }
+    for k in &keys {
+        assert_eq!(get_v(&cache, k).await.as_deref(), Some("v1"));
+    }
+    let before = cache.stats().l1_hits;
+    for k in &keys {
+        assert_eq!(get_v(&cache, k).await.as_deref(), Some("v1"));
+    }
+    assert_eq!(
+        cache.stats().l1_hits,
+        before + 30,
+        "second reads served from memory"
+    );
+
+    for k in &keys {
+        other
+            .set(k, &"v2".to_string(), None)
+            .await
+            .expect("set by another client");
+    }
+    let start = std::time::Instant::now();
+    for k in &keys {
+        loop {
+            if get_v(&cache, k).await.as_deref() == Some("v2") {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "L1 still stale for {k} after 5 s"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    eprintln!(
+        "{}: near cache saw another client's 30 writes after {:?}",
+        t.kind,
+        start.elapsed()
+    );
+}
+
+/// After Redis restarts, the tracking connection reconnects and the near cache starts empty
+/// (invalidations sent while disconnected are lost).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn near_cache_is_emptied_when_redis_restarts() {
+    let topo = tokio::task::block_in_place(|| {
+        testkit::Topology::start(testkit::Spec::from_env(Kind::Standalone).expect("backend"))
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let redis = RedisClient::connect(RedisConfig::from_url(&topo.url()).expect("url"))
+        .await
+        .expect("connect");
+    let cache = near_cache(&redis, &namespace("near-restart"));
+    for i in 0..20 {
+        get_v(&cache, &format!("k{i}")).await; // builds; our own write's invalidation evicts it
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for i in 0..20 {
+        get_v(&cache, &format!("k{i}")).await; // read from Redis into L1
+    }
+    assert!(cache.near_len() >= 20, "L1 filled: {}", cache.near_len());
+    let node = &topo.nodes()[0];
+    tokio::task::block_in_place(|| topo.kill(node)).expect("kill");
+    tokio::task::block_in_place(|| topo.restart(node)).expect("restart");
+    let start = std::time::Instant::now();
+    while cache.near_len() > 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "L1 not flushed after the restart: {}",
+            cache.near_len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!("near cache flushed {:?} after the restart", start.elapsed());
 }
