@@ -197,5 +197,47 @@ fn breaker_open(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, hits, breaker_open);
+fn near_hits(c: &mut Criterion) {
+    let topo = testkit::shared(testkit::Kind::Standalone).unwrap_or_else(|e| panic!("{e}"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let redis = rt
+        .block_on(RedisClient::connect(
+            RedisConfig::from_url(topo.url()).expect("url"),
+        ))
+        .expect("connect");
+    let mut cfg = CacheConfig::new("bench:near");
+    cfg.near = Some(cache_core::NearConfig::new(
+        10_000,
+        Duration::from_secs(3600),
+    ));
+    let cache = Cache::new(redis, cfg).expect("cache");
+    let build = || async { Ok::<_, std::convert::Infallible>(Some("x".repeat(64))) };
+    rt.block_on(async {
+        // Build, let our own write's invalidation pass, then read it into the L1.
+        let _: Option<String> = cache
+            .get_or_set("hot", Some(Duration::from_secs(3600)), build)
+            .await
+            .expect("value");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let _: Option<String> = cache
+            .get_or_set("hot", Some(Duration::from_secs(3600)), build)
+            .await
+            .expect("value");
+    });
+    let before = cache.stats().l1_hits;
+    let mut g = c.benchmark_group("near");
+    g.bench_function("L1 hit (get_or_set, one core)", |b| {
+        b.to_async(&rt).iter(|| async {
+            let v: Option<String> = cache.get_or_set("hot", None, build).await.expect("value");
+            std::hint::black_box(v);
+        })
+    });
+    g.finish();
+    assert!(cache.stats().l1_hits > before, "the bench measured L1 hits");
+}
+
+criterion_group!(benches, hits, breaker_open, near_hits);
 criterion_main!(benches);

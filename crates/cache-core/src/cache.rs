@@ -158,26 +158,66 @@ pub struct CacheStats {
     pub l1_hits: u64,
 }
 
-#[derive(Default)]
-struct Counters {
-    hits: AtomicU64,
-    null_hits: AtomicU64,
-    misses: AtomicU64,
-    builds: AtomicU64,
-    build_errors: AtomicU64,
-    coalesced: AtomicU64,
-    redis_errors: AtomicU64,
-    decode_errors: AtomicU64,
-    lease_waits: AtomicU64,
-    woken: AtomicU64,
-    short_circuited: AtomicU64,
-    filtered: AtomicU64,
-    refreshes: AtomicU64,
-    l1_hits: AtomicU64,
+/// One counter: kept locally for [`Cache::stats`] and exported through the `metrics` facade
+/// (`redkit_cache_<name>_total{namespace=...}`; a no-op unless the application installs a
+/// recorder).
+struct Stat {
+    local: AtomicU64,
+    metric: metrics::Counter,
 }
 
-fn bump(c: &AtomicU64) {
-    c.fetch_add(1, Ordering::Relaxed);
+impl Stat {
+    fn new(name: &'static str, namespace: &str) -> Stat {
+        Stat {
+            local: AtomicU64::new(0),
+            metric: metrics::counter!(name, "namespace" => namespace.to_string()),
+        }
+    }
+}
+
+struct Counters {
+    hits: Stat,
+    null_hits: Stat,
+    misses: Stat,
+    builds: Stat,
+    build_errors: Stat,
+    coalesced: Stat,
+    redis_errors: Stat,
+    decode_errors: Stat,
+    lease_waits: Stat,
+    woken: Stat,
+    short_circuited: Stat,
+    filtered: Stat,
+    refreshes: Stat,
+    l1_hits: Stat,
+    breaker_open: metrics::Gauge,
+}
+
+impl Counters {
+    fn new(namespace: &str) -> Counters {
+        Counters {
+            hits: Stat::new("redkit_cache_hits_total", namespace),
+            null_hits: Stat::new("redkit_cache_null_hits_total", namespace),
+            misses: Stat::new("redkit_cache_misses_total", namespace),
+            builds: Stat::new("redkit_cache_builds_total", namespace),
+            build_errors: Stat::new("redkit_cache_build_errors_total", namespace),
+            coalesced: Stat::new("redkit_cache_coalesced_total", namespace),
+            redis_errors: Stat::new("redkit_cache_redis_errors_total", namespace),
+            decode_errors: Stat::new("redkit_cache_decode_errors_total", namespace),
+            lease_waits: Stat::new("redkit_cache_lease_waits_total", namespace),
+            woken: Stat::new("redkit_cache_woken_total", namespace),
+            short_circuited: Stat::new("redkit_cache_short_circuited_total", namespace),
+            filtered: Stat::new("redkit_cache_filtered_total", namespace),
+            refreshes: Stat::new("redkit_cache_refreshes_total", namespace),
+            l1_hits: Stat::new("redkit_cache_l1_hits_total", namespace),
+            breaker_open: metrics::gauge!("redkit_cache_breaker_open", "namespace" => namespace.to_string()),
+        }
+    }
+}
+
+fn bump(c: &Stat) {
+    c.local.fetch_add(1, Ordering::Relaxed);
+    c.metric.increment(1);
 }
 
 /// The outcome of one build, shared with waiters: the encoded payload (None: not found) or the
@@ -309,6 +349,7 @@ impl Cache {
         if config.rebuild_lease < Duration::from_millis(10) {
             return Err(Error::Config("rebuild_lease must be at least 10 ms".into()));
         }
+        let counters = Counters::new(&config.namespace);
         let near = config
             .near
             .as_ref()
@@ -322,7 +363,7 @@ impl Cache {
                 near,
                 cfg: config,
                 flights: Mutex::new(HashMap::new()),
-                counters: Counters::default(),
+                counters,
                 waiters: Arc::new(Mutex::new(HashMap::new())),
                 subscriber: OnceCell::new(),
             }),
@@ -343,7 +384,7 @@ impl Cache {
     /// Counters so far.
     pub fn stats(&self) -> CacheStats {
         let c = &self.inner.counters;
-        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let r = |a: &Stat| a.local.load(Ordering::Relaxed);
         CacheStats {
             hits: r(&c.hits),
             null_hits: r(&c.null_hits),
@@ -440,15 +481,21 @@ impl Cache {
         let result = call.await;
         let failed = matches!(&result, Err(e) if e.is_transient());
         match breaker.record(failed) {
-            Some(BreakerState::Open) => tracing::warn!(
-                namespace = %self.inner.cfg.namespace,
-                "cache circuit breaker opened: Redis calls skipped for {:?}",
-                self.inner.cfg.breaker_open_for
-            ),
-            Some(BreakerState::Closed) => tracing::info!(
-                namespace = %self.inner.cfg.namespace,
-                "cache circuit breaker closed: Redis is back"
-            ),
+            Some(BreakerState::Open) => {
+                self.inner.counters.breaker_open.set(1.0);
+                tracing::warn!(
+                    namespace = %self.inner.cfg.namespace,
+                    "cache circuit breaker opened: Redis calls skipped for {:?}",
+                    self.inner.cfg.breaker_open_for
+                )
+            }
+            Some(BreakerState::Closed) => {
+                self.inner.counters.breaker_open.set(0.0);
+                tracing::info!(
+                    namespace = %self.inner.cfg.namespace,
+                    "cache circuit breaker closed: Redis is back"
+                )
+            }
             _ => {}
         }
         result
@@ -904,6 +951,14 @@ impl Cache {
         Fut: Future<Output = Result<Option<T>, E>>,
     {
         let full = self.redis_key(key);
+        // Near-cache hits skip the span and the async machinery below: they are the hot path.
+        if let Some(near) = &self.inner.near
+            && near.is_ready()
+            && let Some(v) = near.get::<T>(&full, now_ms())
+        {
+            bump(&self.inner.counters.l1_hits);
+            return Ok(v);
+        }
         let span = tracing::debug_span!("cache.get_or_set", key = %full);
         self.get_or_set_inner(full, ttl, builder)
             .instrument(span)

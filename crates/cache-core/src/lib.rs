@@ -35,8 +35,10 @@
 //! | batch | `get_many` (one `MGET` per cluster slot, slots in parallel), `set_many` (one pipeline) |
 //! | function results | `cached(function, &args, ttl, f)`: key from canonical JSON of the arguments (SHA-1), stable across processes |
 //!
-//! Not yet: background refresh (the refreshing caller waits for its own build) and the
-//! `metrics` facade (counters are available from [`Cache::stats`]).
+//! | observability | counters in [`Cache::stats`] and through the `metrics` facade (`redkit_cache_{hits,l1_hits,misses,null_hits,builds,build_errors,coalesced,redis_errors,decode_errors,lease_waits,woken,short_circuited,filtered,refreshes}_total{namespace}`, gauge `redkit_cache_breaker_open`); `tracing` spans on Redis round trips |
+//!
+//! Not yet: refreshing in a background task (today the caller that refreshes waits for its own
+//! build while the others are served the current value).
 
 mod bloom;
 mod breaker;

@@ -143,6 +143,11 @@ impl Near {
         Ok(client)
     }
 
+    /// Whether tracking is on (after the first `ready`).
+    pub(crate) fn is_ready(&self) -> bool {
+        self.tracking.get().is_some_and(Option::is_some)
+    }
+
     /// The current invalidation generation; take it before reading Redis.
     pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::SeqCst)
