@@ -34,11 +34,13 @@
 //! | near cache (opt-in `near`) | moka L1, coherent through RESP3 `CLIENT TRACKING BCAST PREFIX <namespace>:` on a dedicated connection (on every primary of a cluster); flushed on reconnect, tracking errors, cluster changes and missed invalidations; bounded in size and age; a read that raced an invalidation is never stored (generation check — in a namespace with constant writes this keeps the L1 mostly empty) |
 //! | batch | `get_many` (one `MGET` per cluster slot, slots in parallel), `set_many` (one pipeline) |
 //! | function results | `cached(function, &args, ttl, f)`: key from canonical JSON of the arguments (SHA-1), stable across processes |
-//!
 //! | observability | counters in [`Cache::stats`] and through the `metrics` facade (`redkit_cache_{hits,l1_hits,misses,null_hits,builds,build_errors,coalesced,redis_errors,decode_errors,lease_waits,woken,short_circuited,filtered,refreshes}_total{namespace}`, gauge `redkit_cache_breaker_open`); `tracing` spans on Redis round trips |
 //!
-//! Not yet: refreshing in a background task (today the caller that refreshes waits for its own
-//! build while the others are served the current value).
+//! Not guaranteed: a value written to a primary that fails over before replicating is lost
+//! (the next reader rebuilds it); tag and pattern invalidation are not atomic across cluster
+//! slots (an entry written during the invalidation may survive); Redis TTLs and logical expiry
+//! use the writer's clock. Not yet: refreshing in a background task (today the caller that
+//! refreshes waits for its own build while the others are served the current value).
 
 mod bloom;
 mod breaker;
