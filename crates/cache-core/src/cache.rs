@@ -1045,6 +1045,12 @@ impl Cache {
                     }
                 }
             };
+            if follow.is_some()
+                && let Some((value, _)) = stale
+            {
+                // Someone here is already refreshing: serve the value we have.
+                return Ok(Some(value));
+            }
             if let Some(mut rx) = follow {
                 bump(&c.coalesced);
                 loop {
