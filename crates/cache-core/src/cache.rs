@@ -891,6 +891,64 @@ impl Cache {
         self.inner.ns.key(&format!("__tag__:{tag}"))
     }
 
+    /// Like [`Cache::get_or_set`], but a value due for refresh (past its logical expiry within
+    /// the `stale_for` grace, or drawn early by XFetch) is returned at once and refreshed in a
+    /// background task, so with `stale_for` set readers never wait for a rebuild of a key that
+    /// is read at least once per grace period. Misses still build in the foreground.
+    ///
+    /// ```no_run
+    /// # async fn demo(cache: cache_core::Cache) -> Result<(), Box<dyn std::error::Error>> {
+    /// let price: Option<u64> = cache
+    ///     .get_or_refresh("price:42", None, || async { Ok::<_, std::io::Error>(Some(1999)) })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_or_refresh<T, E, F, Fut>(
+        &self,
+        key: &str,
+        ttl: Option<Duration>,
+        builder: F,
+    ) -> Result<Option<T>, BuildError<E>>
+    where
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        E: Send + Sync + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Option<T>, E>> + Send + 'static,
+    {
+        let full = self.redis_key(key);
+        if let Some(near) = &self.inner.near
+            && near.is_ready()
+            && let Some(v) = near.get::<T>(&full, now_ms())
+        {
+            bump(&self.inner.counters.l1_hits);
+            return Ok(v);
+        }
+        if let Ok(Some(e)) = self.recheck(&full).await
+            && !e.null
+            && let Ok(v) = e.codec.decode::<T>(&e.payload)
+        {
+            bump(&self.inner.counters.hits);
+            if !self.needs_refresh(&e) {
+                return Ok(Some(v));
+            }
+            bump(&self.inner.counters.refreshes);
+            let this = self.clone();
+            tokio::spawn(
+                async move {
+                    if let Err(err) = this.get_or_set_inner(full, ttl, builder, true).await {
+                        tracing::warn!(error = %err_kind(&err), "background refresh failed; the current value stays");
+                    }
+                }
+                .instrument(tracing::debug_span!("cache.refresh", key)),
+            );
+            return Ok(Some(v));
+        }
+        let span = tracing::debug_span!("cache.get_or_refresh", key = %full);
+        self.get_or_set_inner(full, ttl, builder, false)
+            .instrument(span)
+            .await
+    }
+
     /// Like [`Cache::get_or_set`], but ids the Bloom filter has never seen are answered
     /// `Ok(None)` at once, without reading the cache or running the builder (penetration guard
     /// for ids that cannot exist). If the filter cannot be read, the call proceeds as
@@ -960,7 +1018,7 @@ impl Cache {
             return Ok(v);
         }
         let span = tracing::debug_span!("cache.get_or_set", key = %full);
-        self.get_or_set_inner(full, ttl, builder)
+        self.get_or_set_inner(full, ttl, builder, false)
             .instrument(span)
             .await
     }
@@ -970,6 +1028,7 @@ impl Cache {
         full: String,
         ttl: Option<Duration>,
         builder: F,
+        force_refresh: bool,
     ) -> Result<Option<T>, BuildError<E>>
     where
         T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
@@ -1000,7 +1059,7 @@ impl Cache {
             Ok(Some(e)) => match e.codec.decode::<T>(&e.payload) {
                 Ok(v) => {
                     bump(&c.hits);
-                    if !self.needs_refresh(&e) {
+                    if !force_refresh && !self.needs_refresh(&e) {
                         self.remember(&full, Some(v.clone()), e.soft_expiry_ms, generation);
                         return Ok(Some(v));
                     }
@@ -1438,5 +1497,12 @@ mod tests {
                 fred::util::sha1_hash("{\"page\":1,\"user\":7}")
             )
         );
+    }
+}
+
+fn err_kind<E>(e: &BuildError<E>) -> &'static str {
+    match e {
+        BuildError::Builder(_) => "builder error",
+        BuildError::Codec(_) => "codec error",
     }
 }

@@ -29,7 +29,7 @@
 //! | Redis down or slow | `get_or_set` returns the builder's value; errors are counted, never returned; after `breaker_failures` consecutive connection errors a circuit breaker skips Redis for `breaker_open_for` (measured: p99 50 µs per call while open, instead of a command timeout), then one probe call decides whether it closes |
 //! | garbage or foreign values under a key | treated as a miss, rebuilt, counted |
 //! | hot keys expiring under load | XFetch (Vattani et al., VLDB 2015): each hit refreshes early with probability `exp(−remaining / (β·build time))`, using the build time stored in the envelope; one caller refreshes, the rest keep the current value; if another process is already refreshing, nobody waits |
-//! | slow rebuilds | `stale_for`: values outlive their TTL by a grace period in Redis; past the logical expiry one caller refreshes while everyone else gets the stale value at once; a failed refresh keeps serving the stale value |
+//! | slow rebuilds | `get_or_refresh` serves a due value at once and refreshes it in a background task (logical expiry: with `stale_for` readers of a hot key never wait); `stale_for`: values outlive their TTL by a grace period in Redis; past the logical expiry one caller refreshes while everyone else gets the stale value at once; a failed refresh keeps serving the stale value |
 //! | invalidation | by key; by pattern with `SCAN` on every primary + `UNLINK` (never `KEYS`); by tag (`set_tagged` / `invalidate_tag`) |
 //! | near cache (opt-in `near`) | moka L1, coherent through RESP3 `CLIENT TRACKING BCAST PREFIX <namespace>:` on a dedicated connection (on every primary of a cluster); flushed on reconnect, tracking errors, cluster changes and missed invalidations; bounded in size and age; a read that raced an invalidation is never stored (generation check — in a namespace with constant writes this keeps the L1 mostly empty) |
 //! | batch | `get_many` (one `MGET` per cluster slot, slots in parallel), `set_many` (one pipeline) |
@@ -39,8 +39,7 @@
 //! Not guaranteed: a value written to a primary that fails over before replicating is lost
 //! (the next reader rebuilds it); tag and pattern invalidation are not atomic across cluster
 //! slots (an entry written during the invalidation may survive); Redis TTLs and logical expiry
-//! use the writer's clock. Not yet: refreshing in a background task (today the caller that
-//! refreshes waits for its own build while the others are served the current value).
+//! use the writer's clock.
 
 mod bloom;
 mod breaker;

@@ -76,6 +76,7 @@ topology_tests!(
     xfetch_refreshes_a_hot_key_before_it_expires,
     a_failed_refresh_keeps_serving_the_stale_value,
     near_cache_entries_are_invalidated_by_another_clients_write,
+    background_refresh_never_makes_a_reader_wait,
 );
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -914,4 +915,43 @@ async fn near_cache_is_emptied_when_redis_restarts() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     eprintln!("near cache flushed {:?} after the restart", start.elapsed());
+}
+
+async fn background_refresh_never_makes_a_reader_wait(redis: RedisClient, _t: &SharedTopology) {
+    let mut cfg = CacheConfig::new(namespace("bg"));
+    cfg.stale_for = Duration::from_secs(30);
+    cfg.xfetch_beta = 0.0;
+    let cache = Cache::new(redis, cfg).expect("cache");
+    let ttl = Some(Duration::from_millis(200));
+    let v: Option<u32> = cache
+        .get_or_refresh("k", ttl, || async {
+            Ok::<_, std::convert::Infallible>(Some(1))
+        })
+        .await
+        .expect("v1");
+    assert_eq!(v, Some(1));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t0 = std::time::Instant::now();
+    let v: Option<u32> = cache
+        .get_or_refresh("k", ttl, || async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            Ok::<_, std::convert::Infallible>(Some(2))
+        })
+        .await
+        .expect("stale value");
+    assert_eq!(v, Some(1), "the stale value comes back at once");
+    assert!(
+        t0.elapsed() < Duration::from_millis(200),
+        "reader waited {:?}",
+        t0.elapsed()
+    );
+    let start = std::time::Instant::now();
+    while cache.get::<u32>("k").await.expect("get") != Lookup::Hit(2) {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "background refresh never landed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(cache.stats().builds, 2);
 }
