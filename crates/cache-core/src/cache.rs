@@ -1423,6 +1423,13 @@ fn decode_flight<T: DeserializeOwned, E: Send + Sync + 'static>(
     }
 }
 
+fn err_kind<E>(e: &BuildError<E>) -> &'static str {
+    match e {
+        BuildError::Builder(_) => "builder error",
+        BuildError::Codec(_) => "codec error",
+    }
+}
+
 /// `fn:<function>:<sha1 of the canonical JSON of args>`.
 fn function_key<A: Serialize + ?Sized>(function: &str, args: &A) -> Result<String, CodecError> {
     let value = serde_json::to_value(args).map_err(|e| CodecError {
@@ -1497,12 +1504,5 @@ mod tests {
                 fred::util::sha1_hash("{\"page\":1,\"user\":7}")
             )
         );
-    }
-}
-
-fn err_kind<E>(e: &BuildError<E>) -> &'static str {
-    match e {
-        BuildError::Builder(_) => "builder error",
-        BuildError::Codec(_) => "codec error",
     }
 }
