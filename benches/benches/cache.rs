@@ -11,25 +11,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use fred::prelude::*;
 use redis_conn::{RedisClient, RedisConfig};
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
-
-async fn rounds<F, Fut>(iters: u64, concurrency: usize, op: F) -> Duration
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let start = Instant::now();
-    for _ in 0..iters {
-        futures::future::join_all((0..concurrency).map(|_| op())).await;
-    }
-    start.elapsed()
-}
+use benches::{rounds, runtime};
 
 fn hits(c: &mut Criterion) {
     let topo = testkit::shared(testkit::Kind::Standalone).unwrap_or_else(|e| panic!("{e}"));

@@ -2,35 +2,15 @@
 //! (or `REDKIT_STANDALONE_URL`): GET, SET, 100 pipelined GETs, EVALSHA of a trivial script,
 //! each at concurrency 1 and 50.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use fred::prelude::*;
 use redis_conn::{RedisClient, RedisConfig, Script};
-use tokio::runtime::Runtime;
 
 static TRIVIAL: Script = Script::new("trivial", "return redis.call('GET', KEYS[1])");
 
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
-
-/// Times `iters` rounds of `op` run by `concurrency` tasks at once (each round = `concurrency` ops).
-async fn rounds<F, Fut>(iters: u64, concurrency: usize, op: F) -> Duration
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let start = Instant::now();
-    for _ in 0..iters {
-        futures::future::join_all((0..concurrency).map(|_| op())).await;
-    }
-    start.elapsed()
-}
+use benches::{rounds, runtime};
 
 fn raw(c: &mut Criterion) {
     let topo = testkit::shared(testkit::Kind::Standalone).unwrap_or_else(|e| panic!("{e}"));

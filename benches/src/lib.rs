@@ -1,1 +1,26 @@
-//! Criterion benches live in `benches/`.
+//! Shared helpers for the criterion benches in `benches/`.
+
+use std::time::{Duration, Instant};
+
+/// A 2-worker tokio runtime (the machine has 2 cores).
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// Times `iters` rounds of `op` run by `concurrency` tasks at once (each round = `concurrency`
+/// ops), for criterion's `iter_custom`.
+pub async fn rounds<F, Fut>(iters: u64, concurrency: usize, op: F) -> Duration
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let start = Instant::now();
+    for _ in 0..iters {
+        futures::future::join_all((0..concurrency).map(|_| op())).await;
+    }
+    start.elapsed()
+}

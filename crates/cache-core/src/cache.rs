@@ -603,6 +603,14 @@ impl Cache {
         Ok(removed)
     }
 
+    /// A near-cache hit (`Some(None)`: cached "not found"), without touching Redis.
+    fn l1_hit<T: Clone + 'static>(&self, full: &str) -> Option<Option<T>> {
+        let near = self.inner.near.as_ref().filter(|n| n.is_ready())?;
+        let v = near.get::<T>(full, now_ms())?;
+        bump(&self.inner.counters.l1_hits);
+        Some(v)
+    }
+
     /// Puts a value in the near cache, if there is one and nothing changed since `generation`.
     fn remember<T: Send + Sync + 'static>(
         &self,
@@ -916,11 +924,7 @@ impl Cache {
         Fut: Future<Output = Result<Option<T>, E>> + Send + 'static,
     {
         let full = self.redis_key(key);
-        if let Some(near) = &self.inner.near
-            && near.is_ready()
-            && let Some(v) = near.get::<T>(&full, now_ms())
-        {
-            bump(&self.inner.counters.l1_hits);
+        if let Some(v) = self.l1_hit::<T>(&full) {
             return Ok(v);
         }
         if let Ok(Some(e)) = self.recheck(&full).await
@@ -1010,11 +1014,7 @@ impl Cache {
     {
         let full = self.redis_key(key);
         // Near-cache hits skip the span and the async machinery below: they are the hot path.
-        if let Some(near) = &self.inner.near
-            && near.is_ready()
-            && let Some(v) = near.get::<T>(&full, now_ms())
-        {
-            bump(&self.inner.counters.l1_hits);
+        if let Some(v) = self.l1_hit::<T>(&full) {
             return Ok(v);
         }
         let span = tracing::debug_span!("cache.get_or_set", key = %full);
