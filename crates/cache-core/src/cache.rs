@@ -939,7 +939,7 @@ impl Cache {
             let this = self.clone();
             tokio::spawn(
                 async move {
-                    if let Err(err) = this.get_or_set_inner(full, ttl, builder, true).await {
+                    if let Err(err) = this.get_or_set_inner(full, ttl, builder, true, None).await {
                         tracing::warn!(error = %err_kind(&err), "background refresh failed; the current value stays");
                     }
                 }
@@ -948,7 +948,7 @@ impl Cache {
             return Ok(Some(v));
         }
         let span = tracing::debug_span!("cache.get_or_refresh", key = %full);
-        self.get_or_set_inner(full, ttl, builder, false)
+        self.get_or_set_inner(full, ttl, builder, false, None)
             .instrument(span)
             .await
     }
@@ -1017,10 +1017,31 @@ impl Cache {
         if let Some(v) = self.l1_hit::<T>(&full) {
             return Ok(v);
         }
+        // Without a near cache, a plain Redis hit is answered here with a small future; the
+        // (large) miss/refresh machinery is boxed and only entered when needed.
+        let (mut first, mut refresh) = (None, false);
+        if self.inner.near.is_none() {
+            let read = self.read(&full).await;
+            if let Ok(Some(e)) = &read {
+                if e.null {
+                    bump(&self.inner.counters.null_hits);
+                    return Ok(None);
+                }
+                // Draw once: the inner path must not re-draw an XFetch decision.
+                refresh = self.needs_refresh(e);
+                if !refresh && let Ok(v) = e.codec.decode::<T>(&e.payload) {
+                    bump(&self.inner.counters.hits);
+                    return Ok(Some(v));
+                }
+            }
+            first = Some(read);
+        }
         let span = tracing::debug_span!("cache.get_or_set", key = %full);
-        self.get_or_set_inner(full, ttl, builder, false)
-            .instrument(span)
-            .await
+        Box::pin(
+            self.get_or_set_inner(full, ttl, builder, refresh, first)
+                .instrument(span),
+        )
+        .await
     }
 
     async fn get_or_set_inner<T, E, F, Fut>(
@@ -1029,6 +1050,7 @@ impl Cache {
         ttl: Option<Duration>,
         builder: F,
         force_refresh: bool,
+        first_read: Option<Result<Option<Envelope>, redis_conn::Error>>,
     ) -> Result<Option<T>, BuildError<E>>
     where
         T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
@@ -1050,7 +1072,11 @@ impl Cache {
             }
             _ => None,
         };
-        match self.read(&full).await {
+        let read = match first_read {
+            Some(r) => r,
+            None => self.read(&full).await,
+        };
+        match read {
             Ok(Some(e)) if e.null => {
                 bump(&c.null_hits);
                 self.remember::<T>(&full, None, 0, generation);
