@@ -11,16 +11,11 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use fred::prelude::*;
 use redis_conn::{RedisClient, RedisConfig};
 
-use benches::{rounds, runtime};
+use benches::{rounds, runtime, standalone_client};
 
 fn hits(c: &mut Criterion) {
-    let topo = testkit::shared(testkit::Kind::Standalone).unwrap_or_else(|e| panic!("{e}"));
     let rt = runtime();
-    let redis = rt
-        .block_on(RedisClient::connect(
-            RedisConfig::from_url(topo.url()).expect("url"),
-        ))
-        .expect("connect");
+    let (redis, url) = standalone_client(&rt);
     let mut cfg = CacheConfig::new("bench:cache");
     cfg.xfetch_beta = 0.0;
     let cache = Cache::new(redis.clone(), cfg).expect("cache");
@@ -89,7 +84,7 @@ fn hits(c: &mut Criterion) {
         .map(|_| {
             let r = rt
                 .block_on(RedisClient::connect(
-                    RedisConfig::from_url(topo.url()).expect("url"),
+                    RedisConfig::from_url(url).expect("url"),
                 ))
                 .expect("connect");
             Cache::new(r, CacheConfig::new("bench:stampede")).expect("cache")
@@ -180,16 +175,11 @@ fn breaker_open(c: &mut Criterion) {
 }
 
 fn near_hits(c: &mut Criterion) {
-    let topo = testkit::shared(testkit::Kind::Standalone).unwrap_or_else(|e| panic!("{e}"));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    let redis = rt
-        .block_on(RedisClient::connect(
-            RedisConfig::from_url(topo.url()).expect("url"),
-        ))
-        .expect("connect");
+    let (redis, _) = standalone_client(&rt);
     let mut cfg = CacheConfig::new("bench:near");
     cfg.near = Some(cache_core::NearConfig::new(
         10_000,

@@ -6,20 +6,15 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use fred::prelude::*;
-use redis_conn::{RedisClient, RedisConfig, Script};
+use redis_conn::Script;
 
 static TRIVIAL: Script = Script::new("trivial", "return redis.call('GET', KEYS[1])");
 
-use benches::{rounds, runtime};
+use benches::{rounds, runtime, standalone_client};
 
 fn raw(c: &mut Criterion) {
-    let topo = testkit::shared(testkit::Kind::Standalone).unwrap_or_else(|e| panic!("{e}"));
     let rt = runtime();
-    let redis = rt
-        .block_on(RedisClient::connect(
-            RedisConfig::from_url(topo.url()).expect("url"),
-        ))
-        .expect("connect");
+    let (redis, _) = standalone_client(&rt);
     let key = "bench:raw:key";
     rt.block_on(async {
         let _: () = redis

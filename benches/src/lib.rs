@@ -24,3 +24,14 @@ where
     }
     start.elapsed()
 }
+
+/// A client for the shared throwaway standalone server (`REDKIT_STANDALONE_URL`, or one started
+/// for this process), plus its URL.
+pub fn standalone_client(rt: &tokio::runtime::Runtime) -> (redis_conn::RedisClient, &'static str) {
+    let topo = testkit::shared(testkit::Kind::Standalone).unwrap_or_else(|e| panic!("{e}"));
+    let config = redis_conn::RedisConfig::from_url(topo.url()).expect("harness URL");
+    let redis = rt
+        .block_on(redis_conn::RedisClient::connect(config))
+        .expect("connect");
+    (redis, topo.url())
+}
