@@ -34,14 +34,14 @@ fn raw(c: &mut Criterion) {
             .warm_up_time(Duration::from_secs(1));
         g.bench_function("GET", |b| {
             b.to_async(&rt).iter_custom(|iters| {
-                rounds(iters, concurrency, || async {
+                rounds(iters, concurrency, |_| async {
                     let _: Option<String> = redis.pool().get(key).await.expect("GET");
                 })
             })
         });
         g.bench_function("SET", |b| {
             b.to_async(&rt).iter_custom(|iters| {
-                rounds(iters, concurrency, || async {
+                rounds(iters, concurrency, |_| async {
                     let _: () = redis
                         .pool()
                         .set(key, "y".repeat(64), None, None, false)
@@ -52,7 +52,7 @@ fn raw(c: &mut Criterion) {
         });
         g.bench_function("pipelined GET x100", |b| {
             b.to_async(&rt).iter_custom(|iters| {
-                rounds(iters, concurrency, || async {
+                rounds(iters, concurrency, |_| async {
                     let pipe = redis.next().pipeline();
                     for _ in 0..100 {
                         let _: () = pipe.get(key).await.expect("queue GET");
@@ -63,7 +63,7 @@ fn raw(c: &mut Criterion) {
         });
         g.bench_function("EVALSHA trivial (raw fred)", |b| {
             b.to_async(&rt).iter_custom(|iters| {
-                rounds(iters, concurrency, || async {
+                rounds(iters, concurrency, |_| async {
                     let _: Option<String> = redis
                         .pool()
                         .evalsha(TRIVIAL.sha1(), vec![key], ())
@@ -74,7 +74,7 @@ fn raw(c: &mut Criterion) {
         });
         g.bench_function("Script::run trivial (redis-conn)", |b| {
             b.to_async(&rt).iter_custom(|iters| {
-                rounds(iters, concurrency, || async {
+                rounds(iters, concurrency, |_| async {
                     let _: Option<String> = TRIVIAL
                         .run(redis.pool(), vec![key], ())
                         .await

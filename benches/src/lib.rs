@@ -12,15 +12,15 @@ pub fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// Times `iters` rounds of `op` run by `concurrency` tasks at once (each round = `concurrency`
-/// ops), for criterion's `iter_custom`.
+/// ops; `op` gets the task's index in its round), for criterion's `iter_custom`.
 pub async fn rounds<F, Fut>(iters: u64, concurrency: usize, op: F) -> Duration
 where
-    F: Fn() -> Fut,
+    F: Fn(usize) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
     let start = Instant::now();
     for _ in 0..iters {
-        futures::future::join_all((0..concurrency).map(|_| op())).await;
+        futures::future::join_all((0..concurrency).map(&op)).await;
     }
     start.elapsed()
 }

@@ -4,6 +4,7 @@
 //! or re-opens the breaker.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// The breaker's state.
@@ -27,6 +28,9 @@ enum Inner {
 #[derive(Debug)]
 pub(crate) struct Breaker {
     state: Mutex<Inner>,
+    /// Mirrors `state == Closed { failures: 0 }`, so the healthy path (every call while Redis
+    /// answers) reads one shared atomic instead of taking the lock twice per call.
+    healthy: AtomicBool,
     threshold: u32,
     open_for: Duration,
 }
@@ -35,6 +39,7 @@ impl Breaker {
     pub(crate) fn new(threshold: u32, open_for: Duration) -> Breaker {
         Breaker {
             state: Mutex::new(Inner::Closed { failures: 0 }),
+            healthy: AtomicBool::new(true),
             threshold: threshold.max(1),
             open_for,
         }
@@ -55,6 +60,9 @@ impl Breaker {
     /// Whether a call may go to Redis now; an open breaker whose cool-down ended lets exactly
     /// one probe through.
     pub(crate) fn allow(&self) -> bool {
+        if self.healthy.load(Ordering::Acquire) {
+            return true;
+        }
         let mut s = self.lock();
         match *s {
             Inner::Closed { .. } => true,
@@ -69,6 +77,9 @@ impl Breaker {
 
     /// Records a call's outcome; `failed` only for connection-level failures.
     pub(crate) fn record(&self, failed: bool) -> Option<BreakerState> {
+        if !failed && self.healthy.load(Ordering::Acquire) {
+            return None;
+        }
         let mut s = self.lock();
         let before = std::mem::discriminant(&*s);
         *s = match (&*s, failed) {
@@ -80,6 +91,10 @@ impl Breaker {
                 until: Instant::now() + self.open_for,
             },
         };
+        self.healthy.store(
+            matches!(*s, Inner::Closed { failures: 0 }),
+            Ordering::Release,
+        );
         (std::mem::discriminant(&*s) != before).then(|| match *s {
             Inner::Closed { .. } => BreakerState::Closed,
             Inner::Open { .. } => BreakerState::Open,

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use fred::bytes::Bytes;
 use fred::clients::SubscriberClient;
 use fred::prelude::*;
 use fred::types::Expiration;
@@ -222,8 +223,107 @@ fn bump(c: &Stat) {
 
 /// The outcome of one build, shared with waiters: the encoded payload (None: not found) or the
 /// builder's error.
-type Flight = Result<Option<Arc<Vec<u8>>>, Arc<dyn Any + Send + Sync>>;
-type Flights = Mutex<HashMap<(String, TypeId), watch::Receiver<Option<Flight>>>>;
+type Flight = Result<Option<(Codec, Bytes)>, Arc<dyn Any + Send + Sync>>;
+
+/// One lookup in progress in this process, keyed by (full key, value and error types).
+struct FlightEntry {
+    id: u64,
+    /// The cache's write epoch when the lookup started.
+    epoch: u64,
+    /// Where the outcome is published; created by the first follower (a lookup nobody joins,
+    /// the common hit, allocates no channel).
+    slot: Option<Arc<watch::Sender<Option<Flight>>>>,
+}
+
+impl FlightEntry {
+    fn slot(&mut self) -> Arc<watch::Sender<Option<Flight>>> {
+        self.slot
+            .get_or_insert_with(|| Arc::new(watch::Sender::new(None)))
+            .clone()
+    }
+}
+
+#[derive(Default)]
+struct FlightMap {
+    next_id: u64,
+    map: HashMap<(String, TypeId), FlightEntry>,
+}
+
+type Flights = Mutex<FlightMap>;
+
+/// What [`Cache::join`] decided.
+enum Join<'a> {
+    /// Another caller is looking the key up: wait for its outcome (the key is handed back).
+    Follow(watch::Receiver<Option<Flight>>, String),
+    /// This caller looks the key up and shares the outcome.
+    Lead(Leader<'a>),
+}
+
+/// The caller that leads a flight. Dropping it (cancellation) ends the flight without an
+/// outcome: followers then start over.
+struct Leader<'a> {
+    flights: &'a Flights,
+    key: (String, TypeId),
+    id: u64,
+    done: bool,
+}
+
+impl Leader<'_> {
+    fn full(&self) -> &str {
+        &self.key.0
+    }
+
+    /// Shares an outcome with the followers so far and later ones, without ending the flight
+    /// (a stale value served while this leader refreshes it).
+    fn share(&mut self, outcome: Flight) {
+        let slot = lock(self.flights)
+            .map
+            .get_mut(&self.key)
+            .filter(|f| f.id == self.id)
+            .map(FlightEntry::slot);
+        if let Some(slot) = slot {
+            slot.send_replace(Some(outcome));
+        }
+    }
+
+    /// Ends the flight with an outcome; it is only built when someone is waiting for it.
+    fn finish(mut self, outcome: impl FnOnce() -> Flight) {
+        if let Some(slot) = self.remove() {
+            slot.send_replace(Some(outcome()));
+        }
+    }
+
+    /// Takes the flight out of the map (once); its slot, if anyone joined.
+    fn remove(&mut self) -> Option<Arc<watch::Sender<Option<Flight>>>> {
+        if std::mem::replace(&mut self.done, true) {
+            return None;
+        }
+        let mut flights = lock(self.flights);
+        if flights.map.get(&self.key).is_some_and(|f| f.id == self.id) {
+            flights.map.remove(&self.key).and_then(|f| f.slot)
+        } else {
+            None
+        }
+    }
+}
+
+impl Drop for Leader<'_> {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+/// Waits for a flight's outcome; `None` when its leader was cancelled first.
+async fn follow(mut rx: watch::Receiver<Option<Flight>>) -> Option<Flight> {
+    loop {
+        if let Some(outcome) = rx.borrow_and_update().clone() {
+            return Some(outcome);
+        }
+        if rx.changed().await.is_err() {
+            return rx.borrow().clone();
+        }
+    }
+}
 
 type Waiters = Mutex<HashMap<String, Weak<Notify>>>;
 
@@ -232,6 +332,9 @@ struct Inner {
     ns: Namespace,
     cfg: CacheConfig,
     flights: Flights,
+    /// Bumped after every write through this cache: lookups that started earlier are not
+    /// shared with later calls (read-your-writes within the process).
+    epoch: AtomicU64,
     counters: Counters,
     breaker: Breaker,
     near: Option<Near>,
@@ -316,18 +419,6 @@ impl std::fmt::Debug for Cache {
     }
 }
 
-/// Removes a flight from the map when its leader finishes or is cancelled.
-struct FlightGuard<'a> {
-    flights: &'a Flights,
-    key: (String, TypeId),
-}
-
-impl Drop for FlightGuard<'_> {
-    fn drop(&mut self) {
-        lock(self.flights).remove(&self.key);
-    }
-}
-
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -362,7 +453,8 @@ impl Cache {
                 breaker: Breaker::new(config.breaker_failures, config.breaker_open_for),
                 near,
                 cfg: config,
-                flights: Mutex::new(HashMap::new()),
+                flights: Mutex::new(FlightMap::default()),
+                epoch: AtomicU64::new(0),
                 counters,
                 waiters: Arc::new(Mutex::new(HashMap::new())),
                 subscriber: OnceCell::new(),
@@ -417,10 +509,23 @@ impl Cache {
         full_key: &str,
         recheck: bool,
     ) -> Result<Option<Envelope>, redis_conn::Error> {
-        let bytes: Option<Vec<u8>> = self
-            .guarded(async { Ok(self.inner.redis.pool().get(full_key).await?) })
-            .await?;
-        Ok(bytes.and_then(|b| match Envelope::decode(&b) {
+        // Not through `guarded`: a future passed by value into an async fn is stored twice in
+        // its state, and fred's GET future is ~7 KB.
+        self.admit()?;
+        let reply = self.inner.redis.pool().get(full_key).await;
+        self.envelope_of(full_key, reply, recheck)
+    }
+
+    /// The entry in a `GET` reply (recorded with the circuit breaker).
+    fn envelope_of(
+        &self,
+        full_key: &str,
+        reply: Result<Option<Bytes>, fred::error::Error>,
+        recheck: bool,
+    ) -> Result<Option<Envelope>, redis_conn::Error> {
+        let bytes = reply.map_err(redis_conn::Error::from);
+        self.settle(&bytes);
+        Ok(bytes?.and_then(|b| match Envelope::decode_bytes(b) {
             Ok(e) => Some(e),
             Err(err) => {
                 if !recheck {
@@ -471,16 +576,27 @@ impl Cache {
         &self,
         call: impl Future<Output = Result<T, redis_conn::Error>>,
     ) -> Result<T, redis_conn::Error> {
-        let breaker = &self.inner.breaker;
-        if !breaker.allow() {
-            bump(&self.inner.counters.short_circuited);
-            return Err(redis_conn::Error::Canceled(
-                "cache circuit breaker is open: Redis skipped".into(),
-            ));
-        }
+        self.admit()?;
         let result = call.await;
-        let failed = matches!(&result, Err(e) if e.is_transient());
-        match breaker.record(failed) {
+        self.settle(&result);
+        result
+    }
+
+    /// The circuit breaker's verdict before a Redis call: an error while it is open.
+    fn admit(&self) -> Result<(), redis_conn::Error> {
+        if self.inner.breaker.allow() {
+            return Ok(());
+        }
+        bump(&self.inner.counters.short_circuited);
+        Err(redis_conn::Error::Canceled(
+            "cache circuit breaker is open: Redis skipped".into(),
+        ))
+    }
+
+    /// Records a Redis call's outcome with the circuit breaker.
+    fn settle<T>(&self, result: &Result<T, redis_conn::Error>) {
+        let failed = matches!(result, Err(e) if e.is_transient());
+        match self.inner.breaker.record(failed) {
             Some(BreakerState::Open) => {
                 self.inner.counters.breaker_open.set(1.0);
                 tracing::warn!(
@@ -498,7 +614,6 @@ impl Cache {
             }
             _ => {}
         }
-        result
     }
 
     /// The circuit breaker's state.
@@ -549,7 +664,7 @@ impl Cache {
     ) -> Result<(), Error> {
         let payload = self.inner.cfg.codec.encode(value)?;
         let (ttl, soft) = self.lifetimes(ttl.unwrap_or(self.inner.cfg.default_ttl));
-        let mut env = self.envelope(Some(payload), Duration::ZERO);
+        let mut env = self.envelope(Some(payload.into()), Duration::ZERO);
         env.soft_expiry_ms = soft;
         let full = self.redis_key(key);
         let written = self
@@ -604,9 +719,9 @@ impl Cache {
     }
 
     /// A near-cache hit (`Some(None)`: cached "not found"), without touching Redis.
-    fn l1_hit<T: Clone + 'static>(&self, full: &str) -> Option<Option<T>> {
+    fn l1_hit<T: Clone + 'static>(&self, key: &str) -> Option<Option<T>> {
         let near = self.inner.near.as_ref().filter(|n| n.is_ready())?;
-        let v = near.get::<T>(full, now_ms())?;
+        let v = near.get::<T>(key)?;
         bump(&self.inner.counters.l1_hits);
         Some(v)
     }
@@ -620,17 +735,20 @@ impl Cache {
         generation: Option<u64>,
     ) {
         if let (Some(near), Some(g)) = (&self.inner.near, generation) {
-            near.insert(key, value, soft_expiry_ms, g);
+            near.insert(near.short(key), value, soft_expiry_ms, g);
         }
     }
 
+    /// After a write to `key` (a full key): drops its L1 entry and ends flight sharing.
     fn forget(&self, key: &str) {
+        self.inner.epoch.fetch_add(1, Ordering::AcqRel);
         if let Some(near) = &self.inner.near {
-            near.invalidate(key);
+            near.invalidate(near.short(key));
         }
     }
 
     fn forget_all(&self) {
+        self.inner.epoch.fetch_add(1, Ordering::AcqRel);
         if let Some(near) = &self.inner.near {
             near.clear();
         }
@@ -641,7 +759,7 @@ impl Cache {
         self.inner.near.as_ref().map_or(0, Near::len)
     }
 
-    fn envelope(&self, payload: Option<Vec<u8>>, build: Duration) -> Envelope {
+    fn envelope(&self, payload: Option<Bytes>, build: Duration) -> Envelope {
         Envelope {
             codec: self.inner.cfg.codec,
             null: payload.is_none(),
@@ -703,7 +821,7 @@ impl Cache {
         let pool = self.inner.redis.pool();
         let replies = futures::future::join_all(groups.into_values().map(|group| async move {
             let names: Vec<&str> = group.iter().map(|(_, k)| k.as_str()).collect();
-            let values: Vec<Option<Vec<u8>>> = if names.len() == 1 {
+            let values: Vec<Option<Bytes>> = if names.len() == 1 {
                 vec![pool.get(names[0]).await?]
             } else {
                 pool.mget(names).await?
@@ -723,7 +841,7 @@ impl Cache {
             .inspect_err(|_| bump(&c.redis_errors))?;
         let mut out: Vec<Lookup<T>> = (0..keys.len()).map(|_| Lookup::Miss).collect();
         for (i, bytes) in replies.into_iter().flatten() {
-            out[i] = match bytes.map(|b| Envelope::decode(&b)) {
+            out[i] = match bytes.map(Envelope::decode_bytes) {
                 None => Lookup::Miss,
                 Some(Err(_)) => {
                     bump(&c.decode_errors);
@@ -758,7 +876,10 @@ impl Cache {
         let ttl = ttl.unwrap_or(self.inner.cfg.default_ttl);
         let mut encoded = Vec::with_capacity(items.len());
         for (k, v) in items {
-            let mut env = self.envelope(Some(self.inner.cfg.codec.encode(*v)?), Duration::ZERO);
+            let mut env = self.envelope(
+                Some(self.inner.cfg.codec.encode(*v)?.into()),
+                Duration::ZERO,
+            );
             let (redis_ttl, soft) = self.lifetimes(ttl);
             env.soft_expiry_ms = soft;
             let px = i64::try_from(redis_ttl.as_millis()).unwrap_or(i64::MAX);
@@ -923,10 +1044,10 @@ impl Cache {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<Option<T>, E>> + Send + 'static,
     {
-        let full = self.redis_key(key);
-        if let Some(v) = self.l1_hit::<T>(&full) {
+        if let Some(v) = self.l1_hit::<T>(key) {
             return Ok(v);
         }
+        let full = self.redis_key(key);
         if let Ok(Some(e)) = self.recheck(&full).await
             && !e.null
             && let Ok(v) = e.codec.decode::<T>(&e.payload)
@@ -939,7 +1060,7 @@ impl Cache {
             let this = self.clone();
             tokio::spawn(
                 async move {
-                    if let Err(err) = this.get_or_set_inner(full, ttl, builder, true, None).await {
+                    if let Err(err) = this.lookup(full, ttl, builder, true).await {
                         tracing::warn!(error = %err_kind(&err), "background refresh failed; the current value stays");
                     }
                 }
@@ -948,7 +1069,7 @@ impl Cache {
             return Ok(Some(v));
         }
         let span = tracing::debug_span!("cache.get_or_refresh", key = %full);
-        self.get_or_set_inner(full, ttl, builder, false, None)
+        self.lookup(full, ttl, builder, false)
             .instrument(span)
             .await
     }
@@ -994,8 +1115,11 @@ impl Cache {
 
     /// Returns the cached value, or builds it once and caches it.
     ///
-    /// * Concurrent calls for the same key in this process share one build (single-flight);
-    ///   waiters get the builder's value or its error.
+    /// * Concurrent calls for the same key in this process share one lookup and at most one
+    ///   build (single-flight): the first caller reads Redis (and builds on a miss), the others
+    ///   wait for its outcome instead of sending their own `GET`. Writes made through this
+    ///   cache (`set`, `delete`, invalidation) are never hidden by a lookup that started before
+    ///   them: a lookup started before a write is not shared with calls made after it.
     /// * `Ok(None)` from the builder is cached as "not found" for `null_ttl`.
     /// * Redis errors are absorbed: the builder's value is returned (and counted in
     ///   [`CacheStats::redis_errors`]).
@@ -1012,41 +1136,112 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Option<T>, E>>,
     {
-        let full = self.redis_key(key);
         // Near-cache hits skip the span and the async machinery below: they are the hot path.
-        if let Some(v) = self.l1_hit::<T>(&full) {
+        if let Some(v) = self.l1_hit::<T>(key) {
             return Ok(v);
         }
-        // Without a near cache, a plain Redis hit is answered here with a small future; the
-        // (large) miss/refresh machinery is boxed and only entered when needed.
-        let (mut first, mut refresh) = (None, false);
-        if self.inner.near.is_none() {
-            let read = self.read(&full).await;
-            if let Ok(Some(e)) = &read {
-                if e.null {
-                    bump(&self.inner.counters.null_hits);
-                    return Ok(None);
-                }
-                // Draw once: the inner path must not re-draw an XFetch decision.
-                refresh = self.needs_refresh(e);
-                if !refresh && let Ok(v) = e.codec.decode::<T>(&e.payload) {
-                    bump(&self.inner.counters.hits);
-                    return Ok(Some(v));
-                }
-            }
-            first = Some(read);
-        }
-        let span = tracing::debug_span!("cache.get_or_set", key = %full);
-        Box::pin(
-            self.get_or_set_inner(full, ttl, builder, refresh, first)
-                .instrument(span),
-        )
-        .await
+        self.lookup(self.redis_key(key), ttl, builder, false).await
     }
 
-    async fn get_or_set_inner<T, E, F, Fut>(
+    /// Joins the key's flight in this process, or leads it: reads Redis and, on a miss, builds.
+    async fn lookup<T, E, F, Fut>(
         &self,
         full: String,
+        ttl: Option<Duration>,
+        builder: F,
+        force_refresh: bool,
+    ) -> Result<Option<T>, BuildError<E>>
+    where
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        E: Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<T>, E>>,
+    {
+        let c = &self.inner.counters;
+        let mut full = full;
+        loop {
+            let leader = match self.join::<(T, E)>(full) {
+                Join::Follow(rx, key) => {
+                    bump(&c.coalesced);
+                    if let Some(result) = follow(rx).await {
+                        return decode_flight::<T, E>(result);
+                    }
+                    // The leader was cancelled before it finished: lead or follow anew.
+                    full = key;
+                    continue;
+                }
+                Join::Lead(leader) => leader,
+            };
+            // Without a near cache, a plain Redis hit is answered here with a small future; the
+            // (large) miss/refresh machinery is boxed and only entered when needed.
+            let (mut first, mut refresh) = (None, force_refresh);
+            if self.inner.near.is_none() && !force_refresh {
+                // The GET is awaited right here rather than through `read`: each async layer
+                // around fred's ~7 KB future costs a copy of it on every call.
+                let read = match self.admit() {
+                    Ok(()) => {
+                        let reply = self.inner.redis.pool().get(leader.full()).await;
+                        self.envelope_of(leader.full(), reply, false)
+                    }
+                    Err(e) => Err(e),
+                };
+                if let Ok(Some(e)) = &read {
+                    if e.null {
+                        bump(&c.null_hits);
+                        leader.finish(|| Ok(None));
+                        return Ok(None);
+                    }
+                    // Draw once: the boxed path must not re-draw an XFetch decision.
+                    refresh = self.needs_refresh(e);
+                    if !refresh && let Ok(v) = e.codec.decode::<T>(&e.payload) {
+                        bump(&c.hits);
+                        leader.finish(|| Ok(Some((e.codec, e.payload.clone()))));
+                        return Ok(Some(v));
+                    }
+                }
+                first = Some(read);
+            }
+            let span = tracing::debug_span!("cache.get_or_set", key = %leader.full());
+            return Box::pin(
+                self.lead(leader, ttl, builder, refresh, first)
+                    .instrument(span),
+            )
+            .await;
+        }
+    }
+
+    /// Follows the key's flight in progress, or registers a new one led by the caller. A flight
+    /// that started before this cache's last write is not joined: it is replaced.
+    fn join<K: 'static>(&self, full: String) -> Join<'_> {
+        let epoch = self.inner.epoch.load(Ordering::Acquire);
+        let key = (full, TypeId::of::<K>());
+        let mut flights = lock(&self.inner.flights);
+        if let Some(f) = flights.map.get_mut(&key)
+            && f.epoch == epoch
+        {
+            return Join::Follow(f.slot().subscribe(), key.0);
+        }
+        flights.next_id += 1;
+        let id = flights.next_id;
+        let entry = FlightEntry {
+            id,
+            epoch,
+            slot: None,
+        };
+        flights.map.insert(key.clone(), entry);
+        Join::Lead(Leader {
+            flights: &self.inner.flights,
+            key,
+            id,
+            done: false,
+        })
+    }
+
+    /// The flight leader's work after a miss, an undecodable entry, a value due for refresh or
+    /// a failed read: take the cross-process lease, build, write, share with the followers.
+    async fn lead<T, E, F, Fut>(
+        &self,
+        mut leader: Leader<'_>,
         ttl: Option<Duration>,
         builder: F,
         force_refresh: bool,
@@ -1060,12 +1255,15 @@ impl Cache {
     {
         let c = &self.inner.counters;
         let codec = self.inner.cfg.codec;
+        let full = leader.full().to_string();
         let mut degraded = false;
-        let mut stale: Option<(T, u64)> = None;
+        let mut stale: Option<(T, u64, Codec, Bytes)> = None;
         let generation = match &self.inner.near {
             Some(near) if near.ready(&self.inner.redis).await => {
-                if let Some(v) = near.get::<T>(&full, now_ms()) {
+                if !force_refresh && let Some(v) = near.get::<T>(near.short(&full)) {
                     bump(&c.l1_hits);
+                    let shared = v.as_ref().map(|v| codec.encode(v)).transpose()?;
+                    leader.finish(|| Ok(shared.map(|p| (codec, Bytes::from(p)))));
                     return Ok(v);
                 }
                 Some(near.generation())
@@ -1080,6 +1278,7 @@ impl Cache {
             Ok(Some(e)) if e.null => {
                 bump(&c.null_hits);
                 self.remember::<T>(&full, None, 0, generation);
+                leader.finish(|| Ok(None));
                 return Ok(None);
             }
             Ok(Some(e)) => match e.codec.decode::<T>(&e.payload) {
@@ -1087,17 +1286,14 @@ impl Cache {
                     bump(&c.hits);
                     if !force_refresh && !self.needs_refresh(&e) {
                         self.remember(&full, Some(v.clone()), e.soft_expiry_ms, generation);
+                        leader.finish(|| Ok(Some((e.codec, e.payload.clone()))));
                         return Ok(Some(v));
                     }
-                    // Stale (past its logical expiry) or drawn for early refresh (XFetch): one
-                    // caller refreshes; everyone else keeps getting this value meanwhile.
-                    let busy = lock(&self.inner.flights)
-                        .contains_key(&(full.clone(), TypeId::of::<(T, E)>()));
-                    if busy {
-                        return Ok(Some(v));
-                    }
+                    // Stale (past its logical expiry) or drawn for early refresh (XFetch): this
+                    // caller refreshes; everyone else is served this value meanwhile.
                     bump(&c.refreshes);
-                    stale = Some((v, e.created_ms));
+                    leader.share(Ok(Some((e.codec, e.payload.clone()))));
+                    stale = Some((v, e.created_ms, e.codec, e.payload));
                 }
                 Err(err) => {
                     bump(&c.decode_errors);
@@ -1115,142 +1311,89 @@ impl Cache {
             bump(&c.misses);
         }
 
-        let flight_key = (full.clone(), TypeId::of::<(T, E)>());
-        let mut builder = Some(builder);
-        loop {
-            // Follow a build in progress, or lead one.
-            let (follow, lead) = {
-                let mut map = lock(&self.inner.flights);
-                match map.get(&flight_key) {
-                    Some(rx) => (Some(rx.clone()), None),
-                    None => {
-                        let (tx, rx) = watch::channel(None);
-                        map.insert(flight_key.clone(), rx);
-                        (None, Some(tx))
-                    }
-                }
-            };
-            if follow.is_some()
-                && let Some((value, _)) = stale
-            {
-                // Someone here is already refreshing: serve the value we have.
-                return Ok(Some(value));
-            }
-            if let Some(mut rx) = follow {
-                bump(&c.coalesced);
-                loop {
-                    if let Some(result) = rx.borrow_and_update().clone() {
-                        return decode_flight::<T, E>(codec, result);
-                    }
-                    if rx.changed().await.is_err() {
-                        break; // the leader was cancelled: lead or follow anew
-                    }
-                }
-                if let Some(result) = rx.borrow().clone() {
-                    return decode_flight::<T, E>(codec, result);
-                }
-                continue;
-            }
-            let Some(tx) = lead else { continue };
-            let _guard = FlightGuard {
-                flights: &self.inner.flights,
-                key: flight_key.clone(),
-            };
-            let Some(build) = builder.take() else {
-                // Unreachable: a caller leads at most once (it returns after leading).
-                continue;
-            };
-            let lease = if degraded {
-                Acquire::Build(None)
-            } else {
-                self.acquire(&full, stale.as_ref().map(|(_, created)| *created))
-                    .await
-            };
-            let token = match lease {
-                Acquire::Busy => {
-                    // Another process is refreshing: serve what we have.
-                    let Some((value, _)) = stale else {
-                        continue;
-                    };
-                    let payload = Some(Arc::new(codec.encode(&value)?));
-                    tx.send_replace(Some(Ok(payload)));
+        let lease = if degraded {
+            Acquire::Build(None)
+        } else {
+            self.acquire(&full, stale.as_ref().map(|s| s.1)).await
+        };
+        let token = match lease {
+            Acquire::Busy => {
+                // Another process is refreshing: serve what we have.
+                if let Some((value, _, vcodec, payload)) = stale {
+                    leader.finish(|| Ok(Some((vcodec, payload))));
                     return Ok(Some(value));
                 }
-                Acquire::Filled(env) => {
-                    // Another process built it: re-encode with our codec for local waiters.
-                    let value: Option<T> = if env.null {
-                        None
-                    } else {
-                        Some(env.codec.decode(&env.payload)?)
+                None
+            }
+            Acquire::Filled(env) => {
+                // Another process built it.
+                let value: Option<T> = if env.null {
+                    None
+                } else {
+                    Some(env.codec.decode(&env.payload)?)
+                };
+                self.remember(&full, value.clone(), env.soft_expiry_ms, generation);
+                leader.finish(|| Ok((!env.null).then(|| (env.codec, env.payload.clone()))));
+                return Ok(value);
+            }
+            Acquire::Build(token) => token,
+        };
+        bump(&c.builds);
+        let started = Instant::now();
+        let built = builder().await;
+        let took = started.elapsed();
+        match built {
+            Ok(value) => {
+                let payload = match &value {
+                    Some(v) => Some(Bytes::from(codec.encode(v)?)),
+                    None => None,
+                };
+                if !degraded {
+                    let mut env = self.envelope(payload.clone(), took);
+                    let ttl = match payload {
+                        Some(_) => {
+                            let (redis_ttl, soft) =
+                                self.lifetimes(ttl.unwrap_or(self.inner.cfg.default_ttl));
+                            env.soft_expiry_ms = soft;
+                            redis_ttl
+                        }
+                        None => self.jittered(self.inner.cfg.null_ttl),
                     };
-                    let payload = match &value {
-                        Some(v) => Some(Arc::new(codec.encode(v)?)),
-                        None => None,
+                    let written = match (&token, lease_key(&full)) {
+                        (Some(token), Some(lease)) => {
+                            self.fill(&full, &lease, &env, ttl, token).await
+                        }
+                        _ => self.write(&full, &env, ttl).await,
                     };
-                    tx.send_replace(Some(Ok(payload)));
-                    self.remember(&full, value.clone(), env.soft_expiry_ms, generation);
-                    return Ok(value);
-                }
-                Acquire::Build(token) => token,
-            };
-            bump(&c.builds);
-            let started = Instant::now();
-            let built = build().await;
-            let took = started.elapsed();
-            return match built {
-                Ok(value) => {
-                    let payload = match &value {
-                        Some(v) => Some(codec.encode(v)?),
-                        None => None,
-                    };
-                    if !degraded {
-                        let mut env = self.envelope(payload.clone(), took);
-                        let ttl = match payload {
-                            Some(_) => {
-                                let (redis_ttl, soft) =
-                                    self.lifetimes(ttl.unwrap_or(self.inner.cfg.default_ttl));
-                                env.soft_expiry_ms = soft;
-                                redis_ttl
-                            }
-                            None => self.jittered(self.inner.cfg.null_ttl),
-                        };
-                        let written = match (&token, lease_key(&full)) {
-                            (Some(token), Some(lease)) => {
-                                self.fill(&full, &lease, &env, ttl, token).await
-                            }
-                            _ => self.write(&full, &env, ttl).await,
-                        };
-                        match written {
-                            Ok(()) => {
-                                self.remember(&full, value.clone(), env.soft_expiry_ms, generation)
-                            }
-                            Err(err) => {
-                                bump(&c.redis_errors);
-                                tracing::warn!(key = %full, error = %err, "cache write failed; value returned uncached");
-                            }
+                    match written {
+                        Ok(()) => {
+                            self.remember(&full, value.clone(), env.soft_expiry_ms, generation)
+                        }
+                        Err(err) => {
+                            bump(&c.redis_errors);
+                            tracing::warn!(key = %full, error = %err, "cache write failed; value returned uncached");
                         }
                     }
-                    tx.send_replace(Some(Ok(payload.map(Arc::new))));
-                    Ok(value)
                 }
-                Err(e) => {
-                    bump(&c.build_errors);
-                    if let (Some(token), Some(lease)) = (&token, lease_key(&full)) {
-                        self.release(&full, &lease, token).await;
-                    }
-                    if let Some((value, _)) = stale {
-                        // A failed refresh keeps serving the value we have.
-                        tracing::warn!(key = %full, "refresh failed; serving the cached value");
-                        let payload = Some(Arc::new(codec.encode(&value)?));
-                        tx.send_replace(Some(Ok(payload)));
-                        return Ok(Some(value));
-                    }
-                    let e = Arc::new(e);
-                    let shared: Arc<dyn Any + Send + Sync> = e.clone();
-                    tx.send_replace(Some(Err(shared)));
-                    Err(BuildError::Builder(e))
+                leader.finish(|| Ok(payload.map(|p| (codec, p))));
+                Ok(value)
+            }
+            Err(e) => {
+                bump(&c.build_errors);
+                if let (Some(token), Some(lease)) = (&token, lease_key(&full)) {
+                    self.release(&full, &lease, token).await;
                 }
-            };
+                if let Some((value, _, vcodec, payload)) = stale {
+                    // A failed refresh keeps serving the value we have.
+                    tracing::warn!(key = %full, "refresh failed; serving the cached value");
+                    leader.finish(|| Ok(Some((vcodec, payload))));
+                    return Ok(Some(value));
+                }
+                let e = Arc::new(e);
+                let shared: Arc<dyn Any + Send + Sync> = e.clone();
+                leader.finish(|| Err(shared));
+                Err(BuildError::Builder(e))
+            }
         }
     }
 
@@ -1431,17 +1574,16 @@ async fn start_subscriber(
 }
 
 fn decode_flight<T: DeserializeOwned, E: Send + Sync + 'static>(
-    codec: Codec,
     result: Flight,
 ) -> Result<Option<T>, BuildError<E>> {
     match result {
         Ok(None) => Ok(None),
-        Ok(Some(payload)) => Ok(Some(codec.decode(&payload)?)),
+        Ok(Some((codec, payload))) => Ok(Some(codec.decode(&payload)?)),
         Err(any) => match any.downcast::<E>() {
             Ok(e) => Err(BuildError::Builder(e)),
             // The flight key includes E's type, so the leader's error is always an E.
             Err(_) => Err(BuildError::Codec(CodecError {
-                codec,
+                codec: Codec::Json,
                 op: "decode",
                 message: "builder error of an unexpected type".into(),
             })),

@@ -14,6 +14,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use fred::bytes::Bytes;
+
 use crate::codec::Codec;
 
 const MAGIC: &[u8; 2] = b"rk";
@@ -34,8 +36,8 @@ pub struct Envelope {
     pub build: Duration,
     /// Logical expiry, Unix ms (0: none).
     pub soft_expiry_ms: u64,
-    /// Encoded value (empty for `null`).
-    pub payload: Vec<u8>,
+    /// Encoded value (empty for `null`); shares the buffer read from Redis.
+    pub payload: Bytes,
 }
 
 /// Why bytes from Redis are not an envelope this version understands.
@@ -56,7 +58,7 @@ impl Envelope {
     ///
     /// ```
     /// use cache_core::{Codec, Envelope};
-    /// let e = Envelope { codec: Codec::Json, null: false, created_ms: 1, build: std::time::Duration::from_millis(7), soft_expiry_ms: 0, payload: b"42".to_vec() };
+    /// let e = Envelope { codec: Codec::Json, null: false, created_ms: 1, build: std::time::Duration::from_millis(7), soft_expiry_ms: 0, payload: b"42".to_vec().into() };
     /// assert_eq!(Envelope::decode(&e.encode()).unwrap(), e);
     /// ```
     pub fn encode(&self) -> Vec<u8> {
@@ -74,8 +76,25 @@ impl Envelope {
     }
 
     /// Parses bytes read from Redis; anything else (old formats, foreign writers, truncation)
-    /// is an error the cache treats as a miss.
+    /// is an error the cache treats as a miss. Copies the payload; see
+    /// [`Envelope::decode_bytes`] for the zero-copy form.
+    ///
+    /// ```
+    /// assert!(cache_core::Envelope::decode(b"not an envelope").is_err());
+    /// ```
     pub fn decode(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
+        Envelope::decode_bytes(Bytes::copy_from_slice(bytes))
+    }
+
+    /// [`Envelope::decode`] without copying: the payload shares `bytes`' buffer.
+    ///
+    /// ```
+    /// use cache_core::{Codec, Envelope};
+    /// let e = Envelope { codec: Codec::Json, null: false, created_ms: 1, build: std::time::Duration::ZERO, soft_expiry_ms: 0, payload: b"42".to_vec().into() };
+    /// let d = Envelope::decode_bytes(e.encode().into()).unwrap();
+    /// assert_eq!(&d.payload[..], b"42");
+    /// ```
+    pub fn decode_bytes(bytes: Bytes) -> Result<Envelope, EnvelopeError> {
         if bytes.len() < HEADER || &bytes[..2] != MAGIC {
             return Err(EnvelopeError("not a redkit envelope".into()));
         }
@@ -100,7 +119,7 @@ impl Envelope {
             created_ms: u64_at(5),
             build: Duration::from_millis(u64::from(u32::from_be_bytes(b4))),
             soft_expiry_ms: u64_at(17),
-            payload: bytes[HEADER..].to_vec(),
+            payload: bytes.slice(HEADER..),
         })
     }
 }
@@ -119,7 +138,7 @@ mod tests {
             created_ms: 5,
             build: Duration::ZERO,
             soft_expiry_ms: 9,
-            payload: vec![],
+            payload: Bytes::new(),
         }
         .encode();
         assert!(Envelope::decode(&e).expect("valid").null);

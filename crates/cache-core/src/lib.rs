@@ -22,7 +22,7 @@
 //!
 //! | threat | protection |
 //! |---|---|
-//! | stampede within a process | concurrent misses on one key share one build (single-flight); waiters get its value or error |
+//! | stampede within a process | concurrent calls for one key share one Redis read and at most one build (single-flight); followers get the leader's value or error (measured: 200 concurrent hits on a key → 1 `GET`); a lookup that started before a write through the same `Cache` is never shared with calls made after that write (read-your-writes within the process) |
 //! | stampede across processes | the first process to miss takes a short rebuild lease (`SET NX PX`); the others wait and are woken by pub/sub when the value lands (one subscriber connection per cache); the value write, lease release and wake-up are one Lua script; a builder that dies is replaced when its lease expires; waits never exceed `max_wait` |
 //! | penetration (ids that do not exist) | `Ok(None)` from the builder is cached as "not found" for `null_ttl`; opt-in [`BloomFilter`] (plain Redis bitmap, check/add in one script, parameters verified on every call) answers never-added ids without touching cache or builder (`get_or_set_filtered`; measured FP 1.02% at a 1% target) |
 //! | avalanche (keys written together expiring together) | every TTL is jittered by `1 ± jitter` |
@@ -39,7 +39,9 @@
 //! Not guaranteed: a value written to a primary that fails over before replicating is lost
 //! (the next reader rebuilds it); tag and pattern invalidation are not atomic across cluster
 //! slots (an entry written during the invalidation may survive); Redis TTLs and logical expiry
-//! use the writer's clock.
+//! use the writer's clock; a build that started before a `set` of the same key can overwrite
+//! that `set` when it lands (cache-aside's classic race: prefer `delete` on writes, and TTLs
+//! that bound how long a stale value can live).
 
 mod bloom;
 mod breaker;

@@ -20,6 +20,8 @@ use fred::interfaces::{
 use redis_conn::{Dedicated, RedisClient};
 use tokio::sync::OnceCell;
 
+use crate::envelope::now_ms;
+
 /// Near-cache settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -48,6 +50,8 @@ struct Entry {
     soft_expiry_ms: u64,
 }
 
+/// Entries are keyed by the cache key without the namespace prefix, so a lookup needs no
+/// allocation; invalidations (full Redis keys) are mapped back with [`Near::short`].
 pub(crate) struct Near {
     l1: moka::sync::Cache<String, Entry>,
     generation: Arc<AtomicU64>,
@@ -86,7 +90,11 @@ impl Near {
 
     async fn start(&self, redis: &RedisClient) -> Result<Client, redis_conn::Error> {
         let client = redis.dedicated(Dedicated::Tracking).await?;
-        let (l1, generation) = (self.l1.clone(), self.generation.clone());
+        let (l1, generation, prefix) = (
+            self.l1.clone(),
+            self.generation.clone(),
+            self.prefix.clone(),
+        );
         let mut rx = client.invalidation_rx();
         tokio::spawn(async move {
             use tokio::sync::broadcast::error::RecvError;
@@ -98,7 +106,7 @@ impl Near {
                     Ok(inv) => {
                         for k in inv.keys {
                             if let Some(k) = k.as_str() {
-                                l1.invalidate(k);
+                                l1.invalidate(k.strip_prefix(prefix.as_str()).unwrap_or(k));
                             }
                         }
                     }
@@ -153,10 +161,15 @@ impl Near {
         self.generation.load(Ordering::SeqCst)
     }
 
-    /// `Some(value)` on an L1 hit (`Some(None)`: cached "not found").
-    pub(crate) fn get<T: Clone + 'static>(&self, key: &str, now_ms: u64) -> Option<Option<T>> {
+    /// The L1 key of a full Redis key: without the namespace prefix.
+    pub(crate) fn short<'k>(&self, full: &'k str) -> &'k str {
+        full.strip_prefix(self.prefix.as_str()).unwrap_or(full)
+    }
+
+    /// `Some(value)` on an L1 hit (`Some(None)`: cached "not found"); `key` is a short key.
+    pub(crate) fn get<T: Clone + 'static>(&self, key: &str) -> Option<Option<T>> {
         let e = self.l1.get(key)?;
-        if e.soft_expiry_ms != 0 && now_ms >= e.soft_expiry_ms {
+        if e.soft_expiry_ms != 0 && now_ms() >= e.soft_expiry_ms {
             return None;
         }
         match e.value {

@@ -77,6 +77,8 @@ topology_tests!(
     a_failed_refresh_keeps_serving_the_stale_value,
     near_cache_entries_are_invalidated_by_another_clients_write,
     background_refresh_never_makes_a_reader_wait,
+    concurrent_hits_share_one_read,
+    a_write_is_seen_by_the_next_call_while_a_lookup_is_in_flight,
 );
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -138,6 +140,61 @@ async fn a_thousand_concurrent_misses_share_one_build(redis: RedisClient, _t: &S
     );
     assert_eq!(builds.load(Ordering::SeqCst), 1);
     eprintln!("stampede (one process): {:?}", cache.stats());
+}
+
+async fn concurrent_hits_share_one_read(redis: RedisClient, _t: &SharedTopology) {
+    let cache = cache(&redis, "read-coalescing", Codec::Json);
+    cache.set("hot", &7u32, None).await.expect("set");
+    let calls = (0..200).map(|_| {
+        cache.get_or_set("hot", None, || async {
+            Ok::<_, std::convert::Infallible>(Some(0u32))
+        })
+    });
+    let values = futures::future::join_all(calls).await;
+    assert!(values.iter().all(|v| matches!(v, Ok(Some(7)))));
+    let s = cache.stats();
+    assert_eq!(s.hits + s.coalesced, 200, "{s:?}");
+    assert!(
+        s.hits <= 5,
+        "200 concurrent hits on one key share their GETs: {s:?}"
+    );
+    assert_eq!(s.builds, 0, "{s:?}");
+}
+
+/// A lookup in flight (here: a slow build) is not shared with calls made after a write through
+/// the same cache: they see the write at once.
+async fn a_write_is_seen_by_the_next_call_while_a_lookup_is_in_flight(
+    redis: RedisClient,
+    _t: &SharedTopology,
+) {
+    let cache = cache(&redis, "read-your-writes", Codec::Json);
+    let slow = {
+        let cache = cache.clone();
+        tokio::spawn(async move {
+            cache
+                .get_or_set("k", None, || async {
+                    tokio::time::sleep(Duration::from_millis(800)).await;
+                    Ok::<_, std::convert::Infallible>(Some(1u32))
+                })
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    cache.set("k", &2u32, None).await.expect("set");
+    let start = std::time::Instant::now();
+    let v = cache
+        .get_or_set("k", None, || async {
+            Ok::<_, std::convert::Infallible>(Some(3u32))
+        })
+        .await
+        .expect("value");
+    assert_eq!(v, Some(2), "the call after the write sees the write");
+    assert!(
+        start.elapsed() < Duration::from_millis(500),
+        "it did not wait for the build that started before the write ({:?})",
+        start.elapsed()
+    );
+    assert_eq!(slow.await.expect("task").expect("built"), Some(1));
 }
 
 async fn missing_ids_are_built_once_per_null_ttl(redis: RedisClient, _t: &SharedTopology) {

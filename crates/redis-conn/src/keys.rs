@@ -59,7 +59,7 @@ impl Namespace {
 
     /// `<prefix>:<name>`.
     pub fn key(&self, name: &str) -> String {
-        format!("{}:{name}", self.prefix)
+        join(&self.prefix, name)
     }
 
     /// A nested namespace `<prefix>:<child>`.
@@ -115,7 +115,7 @@ pub struct TaggedKeys {
 impl TaggedKeys {
     /// `<prefix>:{<tag>}:<name>`.
     pub fn key(&self, name: &str) -> String {
-        format!("{}:{name}", self.base)
+        join(&self.base, name)
     }
 
     /// `<prefix>:{<tag>}` itself (usable as a key too).
@@ -127,6 +127,15 @@ impl TaggedKeys {
     pub fn slot(&self) -> u16 {
         slot(self.base.as_bytes())
     }
+}
+
+/// `<a>:<b>` in one exact allocation (key building is on every cache and lock call).
+fn join(a: &str, b: &str) -> String {
+    let mut key = String::with_capacity(a.len() + 1 + b.len());
+    key.push_str(a);
+    key.push(':');
+    key.push_str(b);
+    key
 }
 
 #[cfg(test)]
