@@ -974,6 +974,118 @@ async fn near_cache_is_emptied_when_redis_restarts() {
     eprintln!("near cache flushed {:?} after the restart", start.elapsed());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn near_cache_stays_coherent_across_a_cluster_failover() {
+    near_cache_stays_coherent_across_a_failover(Kind::Cluster).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn near_cache_stays_coherent_across_a_sentinel_failover() {
+    near_cache_stays_coherent_across_a_failover(Kind::Sentinel).await;
+}
+
+/// Tracking is per connection: when the primary dies, the near cache must not keep serving
+/// values that change on the replica that took over. After the failover the reader fills its
+/// L1 again, then another client rewrites every key; the reader must see all new values (its
+/// L1 entries live an hour, so only invalidations or a flush can get them out).
+async fn near_cache_stays_coherent_across_a_failover(kind: Kind) {
+    let topo = tokio::task::block_in_place(|| {
+        testkit::Topology::start(testkit::Spec::from_env(kind).expect("backend"))
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let connect = || async {
+        RedisClient::connect(RedisConfig::from_url(&topo.url()).expect("url"))
+            .await
+            .expect("connect")
+    };
+    let ns = namespace("near-failover");
+    let mut cfg = CacheConfig::new(ns.clone());
+    cfg.near = Some(NearConfig::new(1_000, Duration::from_secs(3600)));
+    cfg.xfetch_beta = 0.0;
+    let reader = Cache::new(connect().await, cfg).expect("cache");
+    let writer = Cache::new(connect().await, CacheConfig::new(ns)).expect("cache");
+    let keys: Vec<String> = (0..30).map(|i| format!("k{i}")).collect();
+    for k in &keys {
+        writer.set(k, "v1", None).await.expect("set v1");
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for k in &keys {
+        assert_eq!(get_v(&reader, k).await.as_deref(), Some("v1"));
+    }
+    assert!(reader.near_len() >= 30, "L1 filled: {}", reader.near_len());
+
+    let victim = topo
+        .primary_for_key(&reader.redis_key("k0"))
+        .expect("primary");
+    let victim_addr = victim.addr;
+    tokio::task::block_in_place(|| topo.kill(victim)).expect("kill -9");
+    let took = tokio::task::block_in_place(|| match kind {
+        Kind::Cluster => topo.wait_for_slot_takeover(victim_addr, Duration::from_secs(30)),
+        _ => topo.wait_for_new_primary(victim_addr, Duration::from_secs(30)),
+    })
+    .expect("failover");
+    // The writer follows the failover; retry each write until it lands.
+    let start = std::time::Instant::now();
+    let write_all = |value: &'static str| {
+        let (writer, keys) = (&writer, &keys);
+        async move {
+            for k in keys {
+                while let Err(e) = writer.set(k, value, None).await {
+                    assert!(
+                        start.elapsed() < Duration::from_secs(30),
+                        "writes never resumed: {e}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    };
+    write_all("v1").await;
+    let written = start.elapsed();
+    // The reader fills its L1 again, now from the promoted replica (for k0's slots).
+    let start = std::time::Instant::now();
+    loop {
+        let mut values = HashSet::new();
+        for k in &keys {
+            values.insert(get_v(&reader, k).await);
+        }
+        if values.len() == 1 && values.contains(&Some("v1".to_string())) && reader.near_len() >= 30
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "the reader never settled on v1 from its L1: {values:?}, {} entries",
+            reader.near_len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Changes on every primary, the promoted one included, must reach the reader's L1.
+    write_all("v2").await;
+    let start = std::time::Instant::now();
+    loop {
+        let mut stale = Vec::new();
+        for k in &keys {
+            if get_v(&reader, k).await.as_deref() != Some("v2") {
+                stale.push(k.clone());
+            }
+        }
+        if stale.is_empty() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "the near cache still serves old values after the failover: {stale:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "near cache across a {kind:?} failover: takeover {took:?}, writes back after {written:?}, \
+         reader saw every new value {:?} later",
+        start.elapsed()
+    );
+}
+
 async fn background_refresh_never_makes_a_reader_wait(redis: RedisClient, _t: &SharedTopology) {
     let mut cfg = CacheConfig::new(namespace("bg"));
     cfg.stale_for = Duration::from_secs(30);
