@@ -974,6 +974,61 @@ async fn near_cache_is_emptied_when_redis_restarts() {
     eprintln!("near cache flushed {:?} after the restart", start.elapsed());
 }
 
+/// A build in progress when the primary dies: the rebuild lease may die with it (async
+/// replication). Callers in both processes still get a value, nobody hangs past `max_wait`,
+/// and at most one extra build runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_in_progress_survives_a_sentinel_failover() {
+    let topo = tokio::task::block_in_place(|| {
+        testkit::Topology::start(testkit::Spec::from_env(Kind::Sentinel).expect("backend"))
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let ns = namespace("lease-failover");
+    let mut caches = Vec::new();
+    for _ in 0..2 {
+        let redis = RedisClient::connect(RedisConfig::from_url(&topo.url()).expect("url"))
+            .await
+            .expect("connect");
+        let mut cfg = CacheConfig::new(ns.clone());
+        cfg.rebuild_lease = Duration::from_secs(4);
+        cfg.max_wait = Duration::from_secs(15);
+        caches.push(Cache::new(redis, cfg).expect("cache"));
+    }
+    let builds = Arc::new(AtomicUsize::new(0));
+    let start = std::time::Instant::now();
+    let calls = (0..40).map(|i| {
+        let (cache, builds) = (caches[i % 2].clone(), builds.clone());
+        tokio::spawn(async move {
+            cache
+                .get_or_set("k", None, || async move {
+                    builds.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(2_000)).await;
+                    Ok::<_, std::convert::Infallible>(Some(42u32))
+                })
+                .await
+                .expect("value")
+        })
+    });
+    let calls: Vec<_> = calls.collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let node = topo.current_primary().expect("primary");
+    let old = node.addr;
+    tokio::task::block_in_place(|| topo.kill(node)).expect("kill -9");
+    let failover =
+        tokio::task::block_in_place(|| topo.wait_for_new_primary(old, Duration::from_secs(30)))
+            .expect("failover");
+    for c in calls {
+        assert_eq!(c.await.expect("task"), Some(42));
+    }
+    let took = start.elapsed();
+    let n = builds.load(Ordering::SeqCst);
+    assert!((1..=2).contains(&n), "builds: {n}");
+    assert!(took < Duration::from_secs(20), "callers waited {took:?}");
+    eprintln!(
+        "build across a sentinel failover ({failover:?}): {n} build(s), every caller served after {took:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn near_cache_stays_coherent_across_a_cluster_failover() {
     near_cache_stays_coherent_across_a_failover(Kind::Cluster).await;
