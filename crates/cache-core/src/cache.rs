@@ -217,8 +217,14 @@ impl Counters {
 }
 
 fn bump(c: &Stat) {
-    c.local.fetch_add(1, Ordering::Relaxed);
-    c.metric.increment(1);
+    bump_by(c, 1);
+}
+
+fn bump_by(c: &Stat, n: u64) {
+    if n > 0 {
+        c.local.fetch_add(n, Ordering::Relaxed);
+        c.metric.increment(n);
+    }
 }
 
 /// The outcome of one build, shared with waiters: the encoded payload (None: not found) or the
@@ -806,63 +812,96 @@ impl Cache {
         keys: &[&str],
     ) -> Result<Vec<Lookup<T>>, Error> {
         let c = &self.inner.counters;
-        // On a cluster a multi-key MGET must stay within one slot; elsewhere one MGET does all.
-        let cluster = self.inner.redis.is_cluster();
-        let mut groups: HashMap<u16, Vec<(usize, String)>> = HashMap::new();
-        for (i, k) in keys.iter().enumerate() {
-            let full = self.redis_key(k);
-            let group = if cluster {
-                redis_conn::keys::slot(full.as_bytes())
-            } else {
-                0
-            };
-            groups.entry(group).or_default().push((i, full));
+        if keys.is_empty() {
+            return Ok(Vec::new());
         }
         let pool = self.inner.redis.pool();
-        let replies = futures::future::join_all(groups.into_values().map(|group| async move {
-            let names: Vec<&str> = group.iter().map(|(_, k)| k.as_str()).collect();
-            let values: Vec<Option<Bytes>> = if names.len() == 1 {
-                vec![pool.get(names[0]).await?]
-            } else {
-                pool.mget(names).await?
-            };
-            Ok::<_, redis_conn::Error>(
-                group
-                    .into_iter()
-                    .map(|(i, _)| i)
-                    .zip(values)
-                    .collect::<Vec<_>>(),
-            )
-        }));
-        let replies = self
-            .guarded(async { replies.await.into_iter().collect::<Result<Vec<_>, _>>() })
-            .instrument(tracing::debug_span!("cache.get_many", keys = keys.len()))
-            .await
-            .inspect_err(|_| bump(&c.redis_errors))?;
-        let mut out: Vec<Lookup<T>> = (0..keys.len()).map(|_| Lookup::Miss).collect();
-        for (i, bytes) in replies.into_iter().flatten() {
-            out[i] = match bytes.map(Envelope::decode_bytes) {
-                None => Lookup::Miss,
-                Some(Err(_)) => {
-                    bump(&c.decode_errors);
-                    Lookup::Miss
+        let span = tracing::debug_span!("cache.get_many", keys = keys.len());
+        self.admit().inspect_err(|_| bump(&c.redis_errors))?;
+        let replies: Result<Vec<Option<Bytes>>, fred::error::Error> =
+            if !self.inner.redis.is_cluster() {
+                // One MGET for everything; keys are moved into fred, not copied.
+                let names: Vec<fred::types::Key> = keys
+                    .iter()
+                    .map(|k| fred::types::Key::from(self.redis_key(k)))
+                    .collect();
+                async {
+                    if names.len() == 1 {
+                        Ok(vec![pool.get(names[0].clone()).await?])
+                    } else {
+                        pool.mget(names).await
+                    }
                 }
-                Some(Ok(e)) if e.null => Lookup::NotFound,
-                Some(Ok(e)) => e
-                    .codec
-                    .decode(&e.payload)
-                    .map(Lookup::Hit)
-                    .unwrap_or_else(|_| {
-                        bump(&c.decode_errors);
-                        Lookup::Miss
-                    }),
+                .instrument(span)
+                .await
+            } else {
+                // A multi-key MGET must stay within one slot: one per slot, all in parallel.
+                let mut groups: HashMap<u16, (Vec<usize>, Vec<fred::types::Key>)> = HashMap::new();
+                for (i, k) in keys.iter().enumerate() {
+                    let full = self.redis_key(k);
+                    let group = groups
+                        .entry(redis_conn::keys::slot(full.as_bytes()))
+                        .or_default();
+                    group.0.push(i);
+                    group.1.push(full.into());
+                }
+                let calls = groups.into_values().map(|(at, names)| async move {
+                    let values: Vec<Option<Bytes>> = if names.len() == 1 {
+                        vec![pool.get(names[0].clone()).await?]
+                    } else {
+                        pool.mget(names).await?
+                    };
+                    Ok::<_, fred::error::Error>(at.into_iter().zip(values).collect::<Vec<_>>())
+                });
+                futures::future::try_join_all(calls)
+                    .instrument(span)
+                    .await
+                    .map(|groups| {
+                        let mut ordered: Vec<Option<Bytes>> = vec![None; keys.len()];
+                        for (i, v) in groups.into_iter().flatten() {
+                            if let Some(slot) = ordered.get_mut(i) {
+                                *slot = v;
+                            }
+                        }
+                        ordered
+                    })
             };
-            match &out[i] {
-                Lookup::Hit(_) => bump(&c.hits),
-                Lookup::NotFound => bump(&c.null_hits),
-                Lookup::Miss => bump(&c.misses),
-            }
-        }
+        let replies = replies.map_err(redis_conn::Error::from);
+        self.settle(&replies);
+        let replies = replies.inspect_err(|_| bump(&c.redis_errors))?;
+        let (mut hits, mut null_hits, mut misses, mut bad) = (0u64, 0u64, 0u64, 0u64);
+        let out = replies
+            .into_iter()
+            .map(|bytes| {
+                let found = match bytes.map(Envelope::decode_bytes) {
+                    None => Lookup::Miss,
+                    Some(Err(_)) => {
+                        bad += 1;
+                        Lookup::Miss
+                    }
+                    Some(Ok(e)) if e.null => Lookup::NotFound,
+                    Some(Ok(e)) => {
+                        e.codec
+                            .decode(&e.payload)
+                            .map(Lookup::Hit)
+                            .unwrap_or_else(|_| {
+                                bad += 1;
+                                Lookup::Miss
+                            })
+                    }
+                };
+                match &found {
+                    Lookup::Hit(_) => hits += 1,
+                    Lookup::NotFound => null_hits += 1,
+                    Lookup::Miss => misses += 1,
+                }
+                found
+            })
+            .collect();
+        bump_by(&c.hits, hits);
+        bump_by(&c.null_hits, null_hits);
+        bump_by(&c.misses, misses);
+        bump_by(&c.decode_errors, bad);
         Ok(out)
     }
 
