@@ -82,8 +82,31 @@ impl Script {
         V::Error: Into<fred::error::Error>,
     {
         let keys: MultipleKeys = keys.into();
-        let args: MultipleValues = args.try_into().map_err(|e| Error::from(e.into()))?;
         check_same_slot(self.name, &keys)?;
+        self.run_any_slots(client, keys, args).await
+    }
+
+    /// [`Script::run`] without the same-slot check, for scripts that touch each key on its
+    /// own (a batch of independent items) sent to a standalone or Sentinel deployment. On a
+    /// cluster, group the keys by slot and use [`Script::run`].
+    ///
+    /// ```no_run
+    /// # async fn demo(redis: redis_conn::RedisClient) -> redis_conn::Result<()> {
+    /// static TOUCH: redis_conn::Script =
+    ///     redis_conn::Script::new("touch_all", "for _, k in ipairs(KEYS) do redis.call('PEXPIRE', k, ARGV[1]) end return 1");
+    /// let _: i64 = TOUCH.run_any_slots(redis.pool(), vec!["a", "b"], vec!["1000"]).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn run_any_slots<R, C, K, V>(&self, client: &C, keys: K, args: V) -> Result<R>
+    where
+        R: FromValue,
+        C: LuaInterface + Sync,
+        K: Into<MultipleKeys>,
+        V: TryInto<MultipleValues>,
+        V::Error: Into<fred::error::Error>,
+    {
+        let keys: MultipleKeys = keys.into();
+        let args: MultipleValues = args.try_into().map_err(|e| Error::from(e.into()))?;
         let span = tracing::debug_span!("redis.script", script = self.name, keys = keys.len());
         async move {
             match client

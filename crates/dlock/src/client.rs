@@ -1,0 +1,817 @@
+//! The lock client: configuration, the shared wake-up subscriber, the release janitor and the
+//! acquire / release paths of the mutex.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use fred::clients::SubscriberClient;
+use fred::interfaces::{ClientLike, ClusterInterface, EventInterface, PubsubInterface};
+use fred::types::Value;
+use redis_conn::{Namespace, RedisClient, Script};
+use tokio::sync::{Notify, OnceCell, mpsc, oneshot};
+use tracing::Instrument;
+
+use crate::error::{Error, LostReason};
+use crate::guard::{Guard, Hold};
+use crate::stats::{Metrics, Stats};
+use crate::watchdog::Watchdog;
+
+pub(crate) static ACQUIRE: Script = Script::new("dlock_acquire", include_str!("lua/acquire.lua"));
+pub(crate) static RELEASE: Script = Script::new("dlock_release", include_str!("lua/release.lua"));
+
+/// Replica acknowledgement required after each grant (`WAIT`).
+///
+/// ```
+/// let r = dlock::Replication::new(1, std::time::Duration::from_millis(100));
+/// assert_eq!(r.replicas, 1);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Replication {
+    /// Replicas that must acknowledge the grant.
+    pub replicas: u32,
+    /// How long to wait for them.
+    pub timeout: Duration,
+}
+
+impl Replication {
+    /// `replicas` acknowledgements within `timeout`.
+    ///
+    /// ```
+    /// let r = dlock::Replication::new(2, std::time::Duration::from_millis(50));
+    /// assert_eq!(r.timeout.as_millis(), 50);
+    /// ```
+    pub fn new(replicas: u32, timeout: Duration) -> Replication {
+        Replication { replicas, timeout }
+    }
+}
+
+/// Settings of a lock client.
+///
+/// ```
+/// let mut cfg = dlock::LockConfig::new("shop:locks");
+/// cfg.lease = std::time::Duration::from_secs(10);
+/// assert_eq!(cfg.wait, std::time::Duration::from_secs(10));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct LockConfig {
+    /// Key prefix: lock `n` lives at `<namespace>:{n}`.
+    pub namespace: String,
+    /// Lease of each hold; the watchdog renews it every third of it while held. Default 30 s.
+    pub lease: Duration,
+    /// Default wait of [`LockRequest::acquire`]. Default 10 s.
+    pub wait: Duration,
+    /// Clock-drift allowance: a lease is trusted locally for `lease − drift_ratio·lease − 2 ms`
+    /// after the request that confirmed it was sent. Default 0.01.
+    pub drift_ratio: f64,
+    /// Replicas that must acknowledge each grant (`WAIT`); `None` (default) does not wait.
+    pub replication: Option<Replication>,
+}
+
+impl LockConfig {
+    /// Defaults for a namespace.
+    ///
+    /// ```
+    /// assert_eq!(dlock::LockConfig::new("locks").lease.as_secs(), 30);
+    /// ```
+    pub fn new(namespace: impl Into<String>) -> LockConfig {
+        LockConfig {
+            namespace: namespace.into(),
+            lease: Duration::from_secs(30),
+            wait: Duration::from_secs(10),
+            drift_ratio: 0.01,
+            replication: None,
+        }
+    }
+}
+
+/// An owner of reentrant holds: requests made with the same owner re-enter a lock it already
+/// holds (each hold is released on its own; the lock is free when the last one is). There is
+/// no thread or task identity in async Rust, so ownership is this explicit value.
+///
+/// ```no_run
+/// # async fn demo(locks: dlock::LockClient) -> Result<(), dlock::Error> {
+/// let me = locks.owner();
+/// let outer = locks.lock("account:7").owner(&me).acquire().await?;
+/// let inner = locks.lock("account:7").owner(&me).try_acquire().await?.expect("re-entered");
+/// assert_eq!(outer.fence(), inner.fence());
+/// inner.release().await?;
+/// outer.release().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    id: String,
+}
+
+impl Owner {
+    /// The owner's id as stored in Redis.
+    ///
+    /// ```no_run
+    /// # fn demo(locks: dlock::LockClient) {
+    /// assert!(!locks.owner().id().is_empty());
+    /// # }
+    /// ```
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// A release the janitor performs for a guard that was dropped (or an acquire that was
+/// cancelled after its request may have been granted).
+pub(crate) struct ReleaseJob {
+    pub(crate) key: String,
+    pub(crate) field: String,
+    pub(crate) name: String,
+}
+
+/// Work for the janitor task, in order.
+enum Job {
+    Release(ReleaseJob),
+    /// Answered once every job sent before it is done.
+    Flush(oneshot::Sender<()>),
+}
+
+type Waiters = Mutex<HashMap<String, Weak<Notify>>>;
+
+pub(crate) struct Inner {
+    pub(crate) redis: RedisClient,
+    pub(crate) ns: Namespace,
+    pub(crate) cfg: LockConfig,
+    /// Pub/sub channel on which releases are announced (message: the lock name).
+    pub(crate) channel: String,
+    pub(crate) epoch: Instant,
+    waiters: Arc<Waiters>,
+    subscriber: OnceCell<Option<SubscriberClient>>,
+    pub(crate) watchdog: Watchdog,
+    janitor: OnceLock<mpsc::UnboundedSender<Job>>,
+    pub(crate) metrics: Metrics,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.watchdog.close();
+        if let (Some(Some(sub)), Ok(rt)) =
+            (self.subscriber.get(), tokio::runtime::Handle::try_current())
+        {
+            let sub = sub.clone();
+            rt.spawn(async move { sub.quit().await.ok() });
+        }
+    }
+}
+
+/// A distributed-lock client over a redis-conn client. Cheap to clone; clones share one
+/// watchdog, one wake-up subscriber connection and one release janitor.
+///
+/// ```no_run
+/// # async fn demo(redis: redis_conn::RedisClient) -> Result<(), dlock::Error> {
+/// use dlock::{LockClient, LockConfig};
+/// let locks = LockClient::new(redis, LockConfig::new("shop:locks"))?;
+/// let guard = locks.lock("product:42").acquire().await?;
+/// // ... the critical section; pass guard.fence() along with every write ...
+/// guard.release().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct LockClient {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for LockClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LockClient")
+            .field("namespace", &self.inner.cfg.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A lock request: options, then [`LockRequest::acquire`] or [`LockRequest::try_acquire`].
+///
+/// ```no_run
+/// # async fn demo(locks: dlock::LockClient) -> Result<(), dlock::Error> {
+/// use std::time::Duration;
+/// let guard = locks
+///     .lock("report")
+///     .lease(Duration::from_secs(5))
+///     .wait(Duration::from_millis(200))
+///     .acquire()
+///     .await?;
+/// # drop(guard); Ok(()) }
+/// ```
+#[derive(Debug)]
+#[must_use = "a lock request does nothing until acquired"]
+pub struct LockRequest<'a> {
+    client: &'a LockClient,
+    name: String,
+    lease: Duration,
+    wait: Duration,
+    owner: Option<Owner>,
+}
+
+/// What one attempt found.
+enum Attempt {
+    Granted(Guard),
+    /// Held by another owner for about this much longer.
+    Held(Duration),
+}
+
+/// Releases a hold whose grant is in flight if the acquire future is dropped before it
+/// completes (the request may have been granted): the janitor gives it back by its hold id.
+struct PendingGrant<'a> {
+    client: &'a LockClient,
+    job: Option<ReleaseJob>,
+}
+
+impl Drop for PendingGrant<'_> {
+    fn drop(&mut self) {
+        if let Some(job) = self.job.take() {
+            self.client.janitor_release(job);
+        }
+    }
+}
+
+impl LockClient {
+    /// A lock client over `redis`.
+    ///
+    /// ```no_run
+    /// # fn demo(redis: redis_conn::RedisClient) -> Result<(), dlock::Error> {
+    /// let locks = dlock::LockClient::new(redis, dlock::LockConfig::new("locks"))?;
+    /// # Ok(()) }
+    /// ```
+    pub fn new(redis: RedisClient, config: LockConfig) -> Result<LockClient, Error> {
+        let ns =
+            Namespace::new(config.namespace.clone()).map_err(|e| Error::Config(e.to_string()))?;
+        if config.lease < Duration::from_millis(30) {
+            return Err(Error::Config("lease must be at least 30 ms".into()));
+        }
+        if !(0.0..0.5).contains(&config.drift_ratio) {
+            return Err(Error::Config(format!(
+                "drift_ratio {} must be in [0, 0.5)",
+                config.drift_ratio
+            )));
+        }
+        let metrics = Metrics::new(&config.namespace);
+        Ok(LockClient {
+            inner: Arc::new(Inner {
+                channel: format!("{}:__released__", ns.prefix()),
+                watchdog: Watchdog::new(),
+                redis,
+                ns,
+                cfg: config,
+                epoch: Instant::now(),
+                waiters: Arc::new(Mutex::new(HashMap::new())),
+                subscriber: OnceCell::new(),
+                janitor: OnceLock::new(),
+                metrics,
+            }),
+        })
+    }
+
+    /// A request for the lock `name` with this client's default lease and wait.
+    ///
+    /// ```no_run
+    /// # async fn demo(locks: dlock::LockClient) -> Result<(), dlock::Error> {
+    /// if let Some(guard) = locks.lock("nightly-job").try_acquire().await? {
+    ///     guard.release().await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn lock(&self, name: &str) -> LockRequest<'_> {
+        LockRequest {
+            client: self,
+            name: name.to_string(),
+            lease: self.inner.cfg.lease,
+            wait: self.inner.cfg.wait,
+            owner: None,
+        }
+    }
+
+    /// A new owner for reentrant holds (see [`Owner`]).
+    ///
+    /// ```no_run
+    /// # fn demo(locks: dlock::LockClient) {
+    /// let a = locks.owner();
+    /// assert_ne!(a, locks.owner());
+    /// # }
+    /// ```
+    pub fn owner(&self) -> Owner {
+        Owner {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+        }
+    }
+
+    /// Runs `body` under the lock `name` (default lease and wait) and releases it. If the
+    /// lease is lost while `body` runs, `body` is cancelled (dropped at its next await) and
+    /// [`Error::LeaseLost`] is returned. `body` gets the hold's fencing token for its writes.
+    ///
+    /// ```no_run
+    /// # async fn demo(locks: dlock::LockClient) -> Result<(), dlock::Error> {
+    /// let total = locks
+    ///     .with_lock("ledger", |fence| async move {
+    ///         // write with `WHERE fence < $fence` ...
+    ///         fence
+    ///     })
+    ///     .await?;
+    /// # let _ = total; Ok(()) }
+    /// ```
+    pub async fn with_lock<T, F, Fut>(&self, name: &str, body: F) -> Result<T, Error>
+    where
+        F: FnOnce(u64) -> Fut,
+        Fut: Future<Output = T>,
+    {
+        let guard = self.lock(name).acquire().await?;
+        let lost = guard.lost();
+        let out = tokio::select! {
+            biased;
+            reason = lost => {
+                drop(guard);
+                return Err(Error::LeaseLost { name: name.to_string(), reason });
+            }
+            out = body(guard.fence()) => out,
+        };
+        match guard.release().await? {
+            crate::Released::AlreadyExpired => Err(Error::LeaseLost {
+                name: name.to_string(),
+                reason: LostReason::Refused,
+            }),
+            _ => Ok(out),
+        }
+    }
+
+    /// Counters so far.
+    ///
+    /// ```no_run
+    /// # fn demo(locks: dlock::LockClient) {
+    /// println!("{} renewals", locks.stats().renewals);
+    /// # }
+    /// ```
+    pub fn stats(&self) -> Stats {
+        self.inner.metrics.snapshot(self.inner.watchdog.len())
+    }
+
+    /// Releases everything dropped guards left to the janitor and waits for it (bounded by
+    /// `timeout`); call before exiting so other processes need not wait for leases to expire.
+    ///
+    /// ```no_run
+    /// # async fn demo(locks: dlock::LockClient) {
+    /// locks.flush(std::time::Duration::from_secs(1)).await;
+    /// # }
+    /// ```
+    pub async fn flush(&self, timeout: Duration) {
+        let Some(tx) = self.inner.janitor.get() else {
+            return;
+        };
+        let (done, flushed) = oneshot::channel();
+        if tx.send(Job::Flush(done)).is_ok() {
+            let _ = tokio::time::timeout(timeout, flushed).await;
+        }
+    }
+
+    /// The lock's hash key.
+    pub(crate) fn key(&self, name: &str) -> String {
+        format!("{}:{{{name}}}", self.inner.ns.prefix())
+    }
+
+    pub(crate) fn fence_key(&self, name: &str) -> String {
+        format!("{}:{{{name}}}:fence", self.inner.ns.prefix())
+    }
+
+    /// Hands a release to the background janitor (from `Drop`, which cannot await).
+    pub(crate) fn janitor_release(&self, job: ReleaseJob) {
+        match self.inner.janitor.get() {
+            Some(tx) => {
+                let _ = tx.send(Job::Release(job));
+            }
+            None => tracing::warn!(
+                lock = %job.name,
+                "no janitor running: the hold is given back when its lease expires"
+            ),
+        }
+    }
+
+    /// Starts the janitor (once, from async context).
+    fn ensure_janitor(&self) {
+        if self.inner.janitor.get().is_some() {
+            return;
+        }
+        let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
+        if self.inner.janitor.set(tx).is_err() {
+            return; // someone else started it
+        }
+        let (redis, channel) = (self.inner.redis.clone(), self.inner.channel.clone());
+        tokio::spawn(async move {
+            while let Some(job) = rx.recv().await {
+                let job = match job {
+                    Job::Release(job) => job,
+                    Job::Flush(done) => {
+                        let _ = done.send(());
+                        continue;
+                    }
+                };
+                let r: Result<i64, _> = RELEASE
+                    .run(
+                        redis.pool(),
+                        vec![job.key.as_str()],
+                        vec![job.field.as_str(), channel.as_str(), job.name.as_str()],
+                    )
+                    .await;
+                if let Err(e) = r {
+                    tracing::warn!(lock = %job.name, error = %e, "background release failed; the lease expires by itself");
+                }
+            }
+        });
+    }
+
+    /// The local wake-up handle for a lock; starts the shared subscriber on first use.
+    async fn waiter(&self, name: &str) -> Arc<Notify> {
+        let inner = &self.inner;
+        inner
+            .subscriber
+            .get_or_init(|| async {
+                match start_subscriber(&inner.redis, &inner.channel, Arc::downgrade(&inner.waiters))
+                    .await
+                {
+                    Ok(sub) => Some(sub),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "lock wake-up subscriber unavailable; waiters fall back to timers");
+                        None
+                    }
+                }
+            })
+            .await;
+        let mut map = lock(&inner.waiters);
+        if let Some(n) = map.get(name).and_then(Weak::upgrade) {
+            return n;
+        }
+        map.retain(|_, w| w.strong_count() > 0);
+        let n = Arc::new(Notify::new());
+        map.insert(name.to_string(), Arc::downgrade(&n));
+        n
+    }
+
+    /// The local deadline of a lease confirmed by a request sent at `sent`.
+    pub(crate) fn valid_until(&self, sent: Instant, lease: Duration) -> Instant {
+        let drift = lease.mul_f64(self.inner.cfg.drift_ratio) + Duration::from_millis(2);
+        sent + lease.saturating_sub(drift)
+    }
+
+    /// One acquire attempt.
+    async fn attempt(&self, req: &LockRequest<'_>) -> Result<Attempt, Error> {
+        let key = self.key(&req.name);
+        let fence_key = self.fence_key(&req.name);
+        let owner = match &req.owner {
+            Some(o) => o.id.clone(),
+            None => uuid::Uuid::new_v4().simple().to_string(),
+        };
+        let field = format!("h:{}", uuid::Uuid::new_v4().simple());
+        let lease_ms = u64::try_from(req.lease.as_millis()).unwrap_or(u64::MAX);
+        self.ensure_janitor();
+        let mut pending = PendingGrant {
+            client: self,
+            job: Some(ReleaseJob {
+                key: key.clone(),
+                field: field.clone(),
+                name: req.name.clone(),
+            }),
+        };
+        let sent = Instant::now();
+        let reply: Vec<i64> = if let Some(rep) = self.inner.cfg.replication {
+            self.acquire_replicated(&req.name, &key, &fence_key, &owner, &field, lease_ms, rep)
+                .await?
+        } else {
+            ACQUIRE
+                .run(
+                    self.inner.redis.pool(),
+                    vec![key.as_str(), fence_key.as_str()],
+                    vec![owner.clone(), field.clone(), lease_ms.to_string()],
+                )
+                .await?
+        };
+        match reply.as_slice() {
+            [1, fence, ..] => {
+                pending.job = None;
+                let fence = u64::try_from(*fence).map_err(|_| {
+                    Error::Unavailable(redis_conn::Error::Client(format!(
+                        "lock {:?}: negative fencing token {fence}",
+                        req.name
+                    )))
+                })?;
+                let hold = Arc::new(Hold::new(
+                    req.name.clone(),
+                    key,
+                    field,
+                    req.lease,
+                    self.inner.epoch,
+                    sent,
+                    self.valid_until(sent, req.lease),
+                ));
+                self.inner.watchdog.register(self, hold.clone());
+                Ok(Attempt::Granted(Guard::new(self.clone(), hold, fence)))
+            }
+            [0, pttl, ..] => {
+                pending.job = None;
+                // -1: no expiry (someone else's key); -2: just gone. Retry soon in both cases.
+                let left = u64::try_from(*pttl).unwrap_or(10).max(1);
+                Ok(Attempt::Held(Duration::from_millis(left)))
+            }
+            other => Err(Error::Unavailable(redis_conn::Error::Client(format!(
+                "unexpected acquire reply {other:?}"
+            )))),
+        }
+    }
+
+    /// The acquire script then `WAIT` on the same connection; a grant too few replicas
+    /// acknowledged is given back.
+    #[allow(clippy::too_many_arguments)]
+    async fn acquire_replicated(
+        &self,
+        name: &str,
+        key: &str,
+        fence_key: &str,
+        owner: &str,
+        field: &str,
+        lease_ms: u64,
+        rep: Replication,
+    ) -> Result<Vec<i64>, Error> {
+        let client = self.inner.redis.pool().next();
+        let reply: Vec<i64> = ACQUIRE
+            .run(
+                client,
+                vec![key, fence_key],
+                vec![owner.to_string(), field.to_string(), lease_ms.to_string()],
+            )
+            .await?;
+        if reply.first() != Some(&1) {
+            return Ok(reply);
+        }
+        let timeout_ms = i64::try_from(rep.timeout.as_millis()).unwrap_or(i64::MAX);
+        let args = vec![
+            Value::from(i64::from(rep.replicas)),
+            Value::from(timeout_ms),
+        ];
+        let acked: Result<i64, fred::error::Error> = if client.is_clustered() {
+            let slot = redis_conn::keys::slot(key.as_bytes());
+            match client
+                .cached_cluster_state()
+                .and_then(|s| s.get_server(slot).cloned())
+            {
+                Some(server) => {
+                    client
+                        .with_cluster_node(server)
+                        .custom(
+                            fred::types::CustomCommand::new_static("WAIT", None, false),
+                            args,
+                        )
+                        .await
+                }
+                None => Err(fred::error::Error::new(
+                    fred::error::ErrorKind::Cluster,
+                    "no node known for the lock's slot",
+                )),
+            }
+        } else {
+            client
+                .custom(
+                    fred::types::CustomCommand::new_static("WAIT", None, false),
+                    args,
+                )
+                .await
+        };
+        let acked = match acked {
+            Ok(n) => u32::try_from(n).unwrap_or(0),
+            Err(e) => {
+                self.janitor_release(ReleaseJob {
+                    key: key.to_string(),
+                    field: field.to_string(),
+                    name: name.to_string(),
+                });
+                return Err(Error::Unavailable(e.into()));
+            }
+        };
+        if acked < rep.replicas {
+            let _: Result<i64, _> = RELEASE
+                .run(
+                    client,
+                    vec![key],
+                    vec![field, self.inner.channel.as_str(), name],
+                )
+                .await;
+            return Err(Error::NotReplicated {
+                name: name.to_string(),
+                acked,
+                wanted: rep.replicas,
+            });
+        }
+        Ok(reply)
+    }
+}
+
+impl<'a> LockRequest<'a> {
+    /// This request's lease (default: the client's).
+    ///
+    /// ```no_run
+    /// # fn demo(locks: dlock::LockClient) {
+    /// let req = locks.lock("x").lease(std::time::Duration::from_secs(5));
+    /// # drop(req); }
+    /// ```
+    pub fn lease(mut self, lease: Duration) -> LockRequest<'a> {
+        self.lease = lease;
+        self
+    }
+
+    /// How long [`LockRequest::acquire`] waits (default: the client's).
+    ///
+    /// ```no_run
+    /// # fn demo(locks: dlock::LockClient) {
+    /// let req = locks.lock("x").wait(std::time::Duration::from_millis(100));
+    /// # drop(req); }
+    /// ```
+    pub fn wait(mut self, wait: Duration) -> LockRequest<'a> {
+        self.wait = wait;
+        self
+    }
+
+    /// Acquire for `owner`: re-enters when `owner` already holds the lock.
+    ///
+    /// ```no_run
+    /// # fn demo(locks: dlock::LockClient) {
+    /// let me = locks.owner();
+    /// let req = locks.lock("x").owner(&me);
+    /// # drop(req); }
+    /// ```
+    pub fn owner(mut self, owner: &Owner) -> LockRequest<'a> {
+        self.owner = Some(owner.clone());
+        self
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        if self.lease < Duration::from_millis(30) {
+            return Err(Error::Config("lease must be at least 30 ms".into()));
+        }
+        if self.name.is_empty() || self.name.contains(['{', '}']) {
+            return Err(Error::Config(format!(
+                "lock name {:?} must be non-empty and free of braces",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// One attempt: `Ok(None)` when another owner holds the lock.
+    ///
+    /// ```no_run
+    /// # async fn demo(locks: dlock::LockClient) -> Result<(), dlock::Error> {
+    /// match locks.lock("cron").try_acquire().await? {
+    ///     Some(guard) => guard.release().await.map(|_| ())?,
+    ///     None => println!("another instance runs it"),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn try_acquire(self) -> Result<Option<Guard>, Error> {
+        self.check()?;
+        let span = tracing::debug_span!("dlock.try_acquire", lock = %self.name);
+        let started = Instant::now();
+        let attempt = self.client.attempt(&self).instrument(span).await?;
+        Ok(match attempt {
+            Attempt::Granted(g) => {
+                self.client
+                    .inner
+                    .metrics
+                    .acquired(started.elapsed(), Duration::ZERO, false);
+                Some(g)
+            }
+            Attempt::Held(_) => None,
+        })
+    }
+
+    /// Waits up to the request's wait for the lock. Waiting is event-driven: a release
+    /// anywhere wakes a waiter through the client's one subscriber connection; a timer equal to
+    /// the holder's remaining lease covers lost wake-ups.
+    ///
+    /// Errors: [`Error::Timeout`] when still held at the end of the wait; [`Error::Unavailable`]
+    /// when Redis fails.
+    ///
+    /// ```no_run
+    /// # async fn demo(locks: dlock::LockClient) -> Result<(), dlock::Error> {
+    /// let guard = locks.lock("invoice:9").acquire().await?;
+    /// println!("fence {}", guard.fence());
+    /// guard.release().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn acquire(self) -> Result<Guard, Error> {
+        self.check()?;
+        let span = tracing::debug_span!("dlock.acquire", lock = %self.name);
+        async {
+            let client = self.client;
+            let started = Instant::now();
+            let deadline = started + self.wait;
+            // Fast path: uncontended locks never touch the subscriber.
+            if let Attempt::Granted(g) = client.attempt(&self).await? {
+                client
+                    .inner
+                    .metrics
+                    .acquired(started.elapsed(), Duration::ZERO, false);
+                return Ok(g);
+            }
+            let notify = client.waiter(&self.name).await;
+            loop {
+                // Register for the wake-up before trying, so a release between the attempt and
+                // the wait is not missed.
+                let notified = notify.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                match client.attempt(&self).await? {
+                    Attempt::Granted(g) => {
+                        let waited = started.elapsed();
+                        client.inner.metrics.acquired(waited, waited, true);
+                        return Ok(g);
+                    }
+                    Attempt::Held(left) => {
+                        let now = Instant::now();
+                        if now >= deadline {
+                            client.inner.metrics.timed_out();
+                            return Err(Error::Timeout {
+                                name: self.name.clone(),
+                                waited: started.elapsed(),
+                            });
+                        }
+                        let wait = left.min(deadline - now);
+                        let _ = tokio::time::timeout(wait, notified).await;
+                    }
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+async fn start_subscriber(
+    redis: &RedisClient,
+    channel: &str,
+    waiters: Weak<Waiters>,
+) -> Result<SubscriberClient, redis_conn::Error> {
+    let sub = redis.subscriber().await?;
+    let mut rx = sub.message_rx();
+    sub.subscribe(channel).await?;
+    // Messages published while the subscriber reconnected are lost: wake every waiter, they
+    // re-check.
+    let on_reconnect = waiters.clone();
+    sub.on_reconnect(move |_| {
+        if let Some(w) = on_reconnect.upgrade() {
+            lock(&w)
+                .values()
+                .filter_map(Weak::upgrade)
+                .for_each(|n| n.notify_waiters());
+        }
+        async { Ok(()) }
+    });
+    tokio::spawn(async move {
+        loop {
+            let msg = rx.recv().await;
+            let Some(waiters) = waiters.upgrade() else {
+                break;
+            };
+            let map = lock(&waiters);
+            match msg {
+                Ok(m) => {
+                    if let Some(n) = m
+                        .value
+                        .as_string()
+                        .and_then(|name| map.get(&name).and_then(Weak::upgrade))
+                    {
+                        // One local waiter per release: the others stay asleep instead of
+                        // stampeding on a lock only one of them can get.
+                        n.notify_one();
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    map.values()
+                        .filter_map(Weak::upgrade)
+                        .for_each(|n| n.notify_waiters());
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
+    Ok(sub)
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Microseconds since `epoch` (for atomics).
+pub(crate) fn micros_since(epoch: Instant, at: Instant) -> u64 {
+    u64::try_from(at.saturating_duration_since(epoch).as_micros()).unwrap_or(u64::MAX)
+}
+
+pub(crate) static NEXT_HOLD: AtomicU64 = AtomicU64::new(1);
+
+pub(crate) fn next_hold_id() -> u64 {
+    NEXT_HOLD.fetch_add(1, Ordering::Relaxed)
+}

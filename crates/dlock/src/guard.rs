@@ -1,0 +1,342 @@
+//! Holds and their guards: release, extension and the lease-loss signal.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use crate::client::{LockClient, RELEASE, ReleaseJob, micros_since, next_hold_id};
+use crate::error::{Error, LostReason};
+
+/// A hold's life as the guard, the watchdog and lease-loss futures see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    Held,
+    Lost(LostReason),
+    Released,
+}
+
+/// One hold of a lock, shared by its guard and the watchdog.
+#[derive(Debug)]
+pub(crate) struct Hold {
+    pub(crate) id: u64,
+    pub(crate) name: String,
+    pub(crate) key: String,
+    pub(crate) field: String,
+    pub(crate) lease: Duration,
+    epoch: Instant,
+    /// When the last confirmed grant or renewal was sent (µs since `epoch`).
+    renewed_at: AtomicU64,
+    /// Local deadline of the lease (µs since `epoch`).
+    valid_until: AtomicU64,
+    state: watch::Sender<State>,
+}
+
+impl Hold {
+    pub(crate) fn new(
+        name: String,
+        key: String,
+        field: String,
+        lease: Duration,
+        epoch: Instant,
+        sent: Instant,
+        valid_until: Instant,
+    ) -> Hold {
+        Hold {
+            id: next_hold_id(),
+            name,
+            key,
+            field,
+            lease,
+            epoch,
+            renewed_at: AtomicU64::new(micros_since(epoch, sent)),
+            valid_until: AtomicU64::new(micros_since(epoch, valid_until)),
+            state: watch::Sender::new(State::Held),
+        }
+    }
+
+    fn at(&self, micros: u64) -> Instant {
+        self.epoch + Duration::from_micros(micros)
+    }
+
+    pub(crate) fn deadline(&self) -> Instant {
+        self.at(self.valid_until.load(Ordering::Acquire))
+    }
+
+    /// When the next renewal is due: a third of the lease after the last confirmed one.
+    pub(crate) fn renew_at(&self) -> Instant {
+        self.at(self.renewed_at.load(Ordering::Acquire)) + self.lease / 3
+    }
+
+    /// Records a confirmed renewal sent at `sent`, trusted until `valid_until`.
+    pub(crate) fn renewed(&self, sent: Instant, valid_until: Instant) {
+        self.renewed_at
+            .fetch_max(micros_since(self.epoch, sent), Ordering::AcqRel);
+        self.valid_until
+            .fetch_max(micros_since(self.epoch, valid_until), Ordering::AcqRel);
+    }
+
+    pub(crate) fn state(&self) -> State {
+        *self.state.borrow()
+    }
+
+    /// Marks the lease lost (once; a released hold stays released). Returns whether it changed.
+    pub(crate) fn lose(&self, reason: LostReason) -> bool {
+        self.state.send_if_modified(|s| {
+            if *s == State::Held {
+                *s = State::Lost(reason);
+                true
+            } else {
+                false
+            }
+        })
+    }
+
+    fn released(&self) {
+        self.state.send_if_modified(|s| {
+            let changed = *s != State::Released;
+            *s = State::Released;
+            changed
+        });
+    }
+}
+
+/// How a release ended.
+///
+/// ```
+/// assert_ne!(dlock::Released::Free, dlock::Released::AlreadyExpired);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Released {
+    /// The lock is free now (waiters were woken).
+    Free,
+    /// This hold is released; the same owner still has this many re-entrant holds.
+    StillHeld(u32),
+    /// The hold was no longer in Redis (its lease ran out, or it was released before):
+    /// someone else may have held the lock meanwhile.
+    AlreadyExpired,
+}
+
+/// A held lock. Release it with [`Guard::release`]; dropping it releases in the background
+/// (through the client's janitor task: no blocking, no task spawned per guard). While held,
+/// the client's watchdog renews the lease every third of it.
+///
+/// ```no_run
+/// # async fn demo(locks: dlock::LockClient) -> Result<(), dlock::Error> {
+/// let guard = locks.lock("stock:42").acquire().await?;
+/// let fence = guard.fence();
+/// tokio::select! {
+///     reason = guard.lost() => eprintln!("lease lost: {reason}"),
+///     _ = async { /* critical section, writes carry `fence` */ } => {}
+/// }
+/// guard.release().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+#[must_use = "dropping a guard releases the lock at once"]
+pub struct Guard {
+    client: LockClient,
+    hold: Arc<Hold>,
+    fence: u64,
+    done: bool,
+}
+
+impl Guard {
+    pub(crate) fn new(client: LockClient, hold: Arc<Hold>, fence: u64) -> Guard {
+        Guard {
+            client,
+            hold,
+            fence,
+            done: false,
+        }
+    }
+
+    /// The lock's name.
+    ///
+    /// ```no_run
+    /// # async fn demo(locks: dlock::LockClient) -> Result<(), dlock::Error> {
+    /// let g = locks.lock("a").acquire().await?;
+    /// assert_eq!(g.name(), "a");
+    /// # Ok(()) }
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.hold.name
+    }
+
+    /// The fencing token of this grant: larger than every token granted before for this lock
+    /// name (re-entrant holds share their first hold's token). Pass it with every write the
+    /// lock protects and have the resource reject smaller ones (see [`crate::fenced_set`]).
+    ///
+    /// ```no_run
+    /// # async fn demo(locks: dlock::LockClient) -> Result<(), dlock::Error> {
+    /// let a = locks.lock("a").acquire().await?;
+    /// let first = a.fence();
+    /// a.release().await?;
+    /// assert!(locks.lock("a").acquire().await?.fence() > first);
+    /// # Ok(()) }
+    /// ```
+    pub fn fence(&self) -> u64 {
+        self.fence
+    }
+
+    /// The local lease deadline: the lease (minus the drift allowance) since the last renewal
+    /// Redis confirmed. Past it, the lease counts as lost.
+    ///
+    /// ```no_run
+    /// # async fn demo(locks: dlock::LockClient) -> Result<(), dlock::Error> {
+    /// let g = locks.lock("a").acquire().await?;
+    /// assert!(g.deadline() > std::time::Instant::now());
+    /// # Ok(()) }
+    /// ```
+    pub fn deadline(&self) -> Instant {
+        self.hold.deadline()
+    }
+
+    /// Whether the lease is known lost (renewal refused or deadline passed).
+    ///
+    /// ```no_run
+    /// # async fn demo(locks: dlock::LockClient) -> Result<(), dlock::Error> {
+    /// let g = locks.lock("a").acquire().await?;
+    /// assert!(!g.is_lost());
+    /// # Ok(()) }
+    /// ```
+    pub fn is_lost(&self) -> bool {
+        match self.hold.state() {
+            State::Lost(_) => true,
+            State::Held => Instant::now() >= self.hold.deadline(),
+            State::Released => false,
+        }
+    }
+
+    /// A future that completes when the lease is lost: a renewal found the hold gone, or the
+    /// local deadline passed without a confirmed renewal. It never completes once the guard
+    /// is released. `'static`: hand it to a spawned task or a `select!`.
+    ///
+    /// ```no_run
+    /// # async fn demo(locks: dlock::LockClient) -> Result<(), dlock::Error> {
+    /// let g = locks.lock("a").acquire().await?;
+    /// let lost = g.lost();
+    /// tokio::spawn(async move { eprintln!("lost: {}", lost.await) });
+    /// # Ok(()) }
+    /// ```
+    pub fn lost(&self) -> impl Future<Output = LostReason> + Send + 'static {
+        lost(self.hold.clone())
+    }
+
+    /// Renews the lease now (the watchdog also does this every third of the lease).
+    /// Never re-creates a lock that is gone: then the lease is marked lost and
+    /// [`Error::LeaseLost`] is returned.
+    ///
+    /// ```no_run
+    /// # async fn demo(locks: dlock::LockClient) -> Result<(), dlock::Error> {
+    /// let g = locks.lock("a").acquire().await?;
+    /// g.extend().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn extend(&self) -> Result<(), Error> {
+        let sent = Instant::now();
+        let hold = &self.hold;
+        let ok = crate::watchdog::renew_one(&self.client, hold)
+            .instrument(tracing::debug_span!("dlock.extend", lock = %hold.name))
+            .await?;
+        if ok {
+            hold.renewed(sent, self.client.valid_until(sent, hold.lease));
+            Ok(())
+        } else {
+            hold.lose(LostReason::Refused);
+            Err(Error::LeaseLost {
+                name: hold.name.clone(),
+                reason: LostReason::Refused,
+            })
+        }
+    }
+
+    /// Releases this hold: renewal stops first, then one script removes the hold (idempotent:
+    /// a retried release cannot remove another hold) and, if it was the last, frees the lock
+    /// and wakes waiters.
+    ///
+    /// ```no_run
+    /// # async fn demo(locks: dlock::LockClient) -> Result<(), dlock::Error> {
+    /// let g = locks.lock("a").acquire().await?;
+    /// assert_eq!(g.release().await?, dlock::Released::Free);
+    /// # Ok(()) }
+    /// ```
+    pub async fn release(mut self) -> Result<Released, Error> {
+        self.done = true;
+        let client = self.client.clone();
+        let hold = self.hold.clone();
+        client.inner.watchdog.unregister(hold.id);
+        hold.released();
+        let left: i64 = RELEASE
+            .run(
+                client.inner.redis.pool(),
+                vec![hold.key.as_str()],
+                vec![
+                    hold.field.as_str(),
+                    client.inner.channel.as_str(),
+                    hold.name.as_str(),
+                ],
+            )
+            .instrument(tracing::debug_span!("dlock.release", lock = %hold.name))
+            .await
+            .inspect_err(|_| {
+                // Unknown outcome: make sure it is given back (idempotent).
+                client.janitor_release(ReleaseJob {
+                    key: hold.key.clone(),
+                    field: hold.field.clone(),
+                    name: hold.name.clone(),
+                })
+            })?;
+        client.inner.metrics.released(left < 0);
+        Ok(match left {
+            0 => Released::Free,
+            n if n > 0 => Released::StillHeld(u32::try_from(n).unwrap_or(u32::MAX)),
+            _ => Released::AlreadyExpired,
+        })
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        self.client.inner.watchdog.unregister(self.hold.id);
+        self.hold.released();
+        self.client.janitor_release(ReleaseJob {
+            key: self.hold.key.clone(),
+            field: self.hold.field.clone(),
+            name: self.hold.name.clone(),
+        });
+    }
+}
+
+async fn lost(hold: Arc<Hold>) -> LostReason {
+    let mut rx = hold.state.subscribe();
+    loop {
+        let state = *rx.borrow_and_update();
+        match state {
+            State::Lost(reason) => return reason,
+            State::Released => std::future::pending::<()>().await,
+            State::Held => {}
+        }
+        let deadline = hold.deadline();
+        tokio::select! {
+            changed = rx.changed() => {
+                if changed.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+            _ = tokio::time::sleep_until(deadline.into()) => {
+                // A renewal may have moved the deadline meanwhile.
+                if Instant::now() >= hold.deadline() && hold.lose(LostReason::Deadline) {
+                    tracing::warn!(lock = %hold.name, "lease deadline passed without a confirmed renewal");
+                }
+            }
+        }
+    }
+}

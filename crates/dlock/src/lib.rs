@@ -1,0 +1,48 @@
+//! Distributed locks on Redis for async services: leases renewed by one watchdog per client,
+//! fencing tokens, a lease-loss signal per hold, event-driven waiting, explicit reentrancy.
+//!
+//! ```no_run
+//! use dlock::{LockClient, LockConfig};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let redis = redis_conn::RedisClient::connect(redis_conn::RedisConfig::from_env()?).await?;
+//! let locks = LockClient::new(redis, LockConfig::new("shop:locks"))?;
+//! let guard = locks.lock("product:42").acquire().await?;
+//! // Writes carry guard.fence(); the resource refuses tokens older than one it has seen.
+//! guard.release().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Guarantees and limits (this release)
+//!
+//! | topic | behaviour |
+//! |---|---|
+//! | mutual exclusion | one Lua script grants a lock (`<ns>:{name}` hash: owner, fence, one field per hold), all keys of a lock share the hash tag `{name}` (Cluster-safe) |
+//! | leases | every hold has a lease (default 30 s); one watchdog task per client renews all held leases in batched scripts a third of a lease after their last confirmed renewal; renewal stops before the release is sent; a renewal never re-creates a lock that is gone |
+//! | lease loss | [`Guard::lost`] completes when a renewal finds the hold gone, or when the local deadline (lease − 1 % − 2 ms after the last confirmed request was *sent*) passes — e.g. a stalled process or an unreachable Redis; [`LockClient::with_lock`] cancels its body then |
+//! | fencing | every grant returns a token larger than all earlier ones for that name: `max(counter + 1, server time in µs)`, the counter outlives the lock key; [`fenced_set`] and the SQL pattern in [`fence`] reject stale writers |
+//! | waiting | releases `PUBLISH` the lock name on one channel per namespace; each client has one subscriber connection for all locks; a waiter registers before retrying and keeps a timer equal to the holder's remaining lease, so a lost message only costs latency |
+//! | release | idempotent (a hold is a hash field: removing it twice changes nothing); reports [`Released::AlreadyExpired`] when the lease ran out first; dropping a guard releases through one janitor task per client (no blocking, no spawn per guard); an acquire cancelled in flight is given back the same way |
+//! | reentrancy | explicit [`Owner`] handles (no thread identity in async Rust); each hold is released on its own |
+//! | replication | optional `WAIT n` after each grant ([`LockConfig::replication`]); a grant too few replicas acknowledged is released and reported as [`Error::NotReplicated`] |
+//!
+//! Not guaranteed: Redis replication is asynchronous. Without `WAIT`, a primary that fails
+//! over right after a grant can lose it, and the new primary grants the lock again while the
+//! first holder still runs: only fencing protects the resource then. With `WAIT n` the grant
+//! reached n replicas, but Sentinel or Cluster may still promote one that did not have it.
+//! Leases are measured with Redis's clock (TTLs) and checked locally with a monotonic clock
+//! and a drift allowance; a paused holder cannot notice its lease ended until it runs again,
+//! which is what fencing tokens are for.
+
+mod client;
+mod error;
+pub mod fence;
+mod guard;
+mod stats;
+mod watchdog;
+
+pub use client::{LockClient, LockConfig, LockRequest, Owner, Replication};
+pub use error::{Error, LostReason};
+pub use fence::{Fenced, fenced_set};
+pub use guard::{Guard, Released};
+pub use stats::Stats;

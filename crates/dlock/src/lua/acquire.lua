@@ -1,0 +1,28 @@
+-- Takes (or re-enters) a lock.
+-- KEYS[1] lock hash {o = owner, f = fence, h:<hold> = 1 per hold}, KEYS[2] fence counter (no TTL)
+-- ARGV[1] owner id, ARGV[2] hold field, ARGV[3] lease ms
+-- Returns {1, fence, holds} when granted, {0, holder's remaining ms} when held by another owner.
+-- Fence = max(counter + 1, server time in µs): strictly increasing, and still increasing after a
+-- failover lost the last increments (as long as the new primary's clock is not behind).
+local owner = redis.call('HGET', KEYS[1], 'o')
+if owner == false then
+  local t = redis.call('TIME')
+  local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local fence = redis.call('INCR', KEYS[2])
+  if fence < now_us then
+    fence = now_us
+    -- '%.0f': Lua would print a 16-digit number in exponent form, which INCR cannot parse
+    redis.call('SET', KEYS[2], string.format('%.0f', fence))
+  end
+  redis.call('HSET', KEYS[1], 'o', ARGV[1], 'f', string.format('%.0f', fence), ARGV[2], 1)
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  return {1, fence, 1}
+end
+if owner == ARGV[1] then
+  redis.call('HSET', KEYS[1], ARGV[2], 1)
+  if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then
+    redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  end
+  return {1, tonumber(redis.call('HGET', KEYS[1], 'f')), redis.call('HLEN', KEYS[1]) - 2}
+end
+return {0, redis.call('PTTL', KEYS[1])}

@@ -1,0 +1,236 @@
+//! One watchdog task per client renews every held lease, in batches, a third of a lease after
+//! its last confirmed renewal; a refused renewal or a missed deadline marks the hold lost.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use redis_conn::{RedisClient, Script};
+use tokio::sync::Notify;
+
+use crate::client::{LockClient, lock};
+use crate::error::{Error, LostReason};
+use crate::guard::Hold;
+use crate::stats::Metrics;
+
+static RENEW: Script = Script::new("dlock_renew", include_str!("lua/renew.lua"));
+
+/// Most holds renewed by one script call.
+const BATCH: usize = 200;
+
+#[derive(Default)]
+struct Shared {
+    holds: Mutex<HashMap<u64, Arc<Hold>>>,
+    wake: Notify,
+    closed: AtomicBool,
+}
+
+pub(crate) struct Watchdog {
+    shared: Arc<Shared>,
+    started: AtomicBool,
+}
+
+impl Watchdog {
+    pub(crate) fn new() -> Watchdog {
+        Watchdog {
+            shared: Arc::new(Shared::default()),
+            started: AtomicBool::new(false),
+        }
+    }
+
+    /// Starts renewing `hold` (before its acquire returns).
+    pub(crate) fn register(&self, client: &LockClient, hold: Arc<Hold>) {
+        lock(&self.shared.holds).insert(hold.id, hold);
+        if !self.started.swap(true, Ordering::AcqRel) {
+            let inner = &client.inner;
+            tokio::spawn(run(
+                Arc::downgrade(&self.shared),
+                inner.redis.clone(),
+                inner.metrics.clone(),
+                inner.cfg.drift_ratio,
+            ));
+        }
+        self.shared.wake.notify_one();
+    }
+
+    /// Stops renewing a hold (before its release is sent).
+    pub(crate) fn unregister(&self, id: u64) {
+        lock(&self.shared.holds).remove(&id);
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.shared.holds).len()
+    }
+
+    pub(crate) fn close(&self) {
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.wake.notify_one();
+    }
+}
+
+fn valid_until(sent: Instant, lease: Duration, drift_ratio: f64) -> Instant {
+    sent + lease.saturating_sub(lease.mul_f64(drift_ratio) + Duration::from_millis(2))
+}
+
+async fn run(shared: Weak<Shared>, redis: RedisClient, metrics: Metrics, drift_ratio: f64) {
+    let mut backoff_until: Option<Instant> = None;
+    loop {
+        let Some(s) = shared.upgrade() else { return };
+        if s.closed.load(Ordering::Acquire) {
+            return;
+        }
+        let now = Instant::now();
+        let mut due = Vec::new();
+        let mut next: Option<Instant> = None;
+        {
+            let mut holds = lock(&s.holds);
+            holds.retain(|_, h| {
+                if now >= h.deadline() {
+                    if h.lose(LostReason::Deadline) {
+                        metrics.lost();
+                        tracing::warn!(lock = %h.name, "lease deadline passed without a confirmed renewal");
+                    }
+                    return false;
+                }
+                let at = h.renew_at();
+                if at <= now && backoff_until.is_none_or(|b| now >= b) {
+                    due.push((h.clone(), at));
+                } else {
+                    let at = backoff_until.map_or(at, |b| at.max(b));
+                    next = Some(next.map_or(at, |n: Instant| n.min(at)));
+                }
+                // The deadline itself is a wake-up too.
+                next = Some(next.map_or(h.deadline(), |n| n.min(h.deadline())));
+                true
+            });
+        }
+        if !due.is_empty() {
+            let failed = renew(&s, &redis, &metrics, drift_ratio, due).await;
+            backoff_until = failed.then(|| Instant::now() + Duration::from_millis(100));
+            continue;
+        }
+        let notified = s.wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        // `close()` (the client was dropped) wakes this wait; the loop then ends.
+        match next {
+            Some(at) => {
+                let _ = tokio::time::timeout_at(at.into(), notified).await;
+            }
+            None => notified.await,
+        }
+    }
+}
+
+/// Renews `due` holds (grouped by cluster slot, in batches); returns whether any call failed.
+async fn renew(
+    shared: &Shared,
+    redis: &RedisClient,
+    metrics: &Metrics,
+    drift_ratio: f64,
+    due: Vec<(Arc<Hold>, Instant)>,
+) -> bool {
+    let cluster = redis.is_cluster();
+    let mut groups: HashMap<u16, Vec<(Arc<Hold>, Instant)>> = HashMap::new();
+    for (h, at) in due {
+        let slot = if cluster {
+            redis_conn::keys::slot(h.key.as_bytes())
+        } else {
+            0
+        };
+        groups.entry(slot).or_default().push((h, at));
+    }
+    let calls = groups
+        .into_values()
+        .flat_map(|g| {
+            g.chunks(BATCH)
+                .map(<[(Arc<Hold>, Instant)]>::to_vec)
+                .collect::<Vec<_>>()
+        })
+        .map(|batch| async move {
+            let sent = Instant::now();
+            for (_, at) in &batch {
+                metrics.renewal_lateness(sent.saturating_duration_since(*at));
+            }
+            let keys: Vec<&str> = batch.iter().map(|(h, _)| h.key.as_str()).collect();
+            let mut args = Vec::with_capacity(batch.len() + 1);
+            args.push(batch[0].0.lease.as_millis().to_string());
+            args.extend(batch.iter().map(|(h, _)| h.field.clone()));
+            // Holds of one batch may have different leases: renew each with its own by
+            // running one call per distinct lease (rare; usually all share the default).
+            let same_lease = batch.iter().all(|(h, _)| h.lease == batch[0].0.lease);
+            let reply: Result<Vec<i64>, redis_conn::Error> = if same_lease {
+                if cluster {
+                    RENEW.run(redis.pool(), keys, args).await
+                } else {
+                    RENEW.run_any_slots(redis.pool(), keys, args).await
+                }
+            } else {
+                let mut out = Vec::with_capacity(batch.len());
+                let mut err = None;
+                for (h, _) in &batch {
+                    match RENEW
+                        .run::<Vec<i64>, _, _, _>(
+                            redis.pool(),
+                            vec![h.key.as_str()],
+                            vec![h.lease.as_millis().to_string(), h.field.clone()],
+                        )
+                        .await
+                    {
+                        Ok(v) => out.push(v.first().copied().unwrap_or(0)),
+                        Err(e) => {
+                            err = Some(e);
+                            break;
+                        }
+                    }
+                }
+                match err {
+                    Some(e) => Err(e),
+                    None => Ok(out),
+                }
+            };
+            match reply {
+                Ok(results) => {
+                    for ((h, _), ok) in batch.iter().zip(results) {
+                        if ok == 1 {
+                            h.renewed(sent, valid_until(sent, h.lease, drift_ratio));
+                            metrics.renewed();
+                        } else {
+                            shared_lost(shared, metrics, h, LostReason::Refused);
+                        }
+                    }
+                    false
+                }
+                Err(e) => {
+                    metrics.renewal_failed();
+                    tracing::warn!(error = %e, holds = batch.len(), "lease renewal failed; retrying");
+                    true
+                }
+            }
+        });
+    futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .any(|failed| failed)
+}
+
+fn shared_lost(shared: &Shared, metrics: &Metrics, h: &Hold, reason: LostReason) {
+    lock(&shared.holds).remove(&h.id);
+    if h.lose(reason) {
+        metrics.lost();
+        tracing::warn!(lock = %h.name, %reason, "lease lost");
+    }
+}
+
+/// One renewal of one hold, for [`crate::Guard::extend`]: `Ok(false)` when the hold is gone.
+pub(crate) async fn renew_one(client: &LockClient, hold: &Hold) -> Result<bool, Error> {
+    let reply: Vec<i64> = RENEW
+        .run(
+            client.inner.redis.pool(),
+            vec![hold.key.as_str()],
+            vec![hold.lease.as_millis().to_string(), hold.field.clone()],
+        )
+        .await?;
+    Ok(reply.first() == Some(&1))
+}

@@ -1,0 +1,421 @@
+//! dlock on real servers: every topology for the core paths, own servers for faults.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dlock::{Error, Fenced, LockClient, LockConfig, LostReason, Released, fenced_set};
+use fred::prelude::*;
+use redis_conn::{RedisClient, RedisConfig};
+use testkit::{Kind, SharedTopology};
+
+async fn shared(kind: Kind) -> (RedisClient, &'static SharedTopology) {
+    let topo =
+        tokio::task::block_in_place(|| testkit::shared(kind)).unwrap_or_else(|e| panic!("{e}"));
+    (connect(topo.url()).await, topo)
+}
+
+async fn connect(url: &str) -> RedisClient {
+    RedisClient::connect(RedisConfig::from_url(url).expect("url"))
+        .await
+        .unwrap_or_else(|e| panic!("connect {url}: {e}"))
+}
+
+fn namespace(test: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "t:dlock:{test}:{}:{}",
+        std::process::id(),
+        nanos % 1_000_000_007
+    )
+}
+
+fn locks(redis: &RedisClient, ns: &str, lease: Duration) -> LockClient {
+    let mut cfg = LockConfig::new(ns.to_string());
+    cfg.lease = lease;
+    LockClient::new(redis.clone(), cfg).expect("config")
+}
+
+macro_rules! topology_tests {
+    ($($name:ident),* $(,)?) => {
+        topology_tests!(@kind standalone, Standalone, $($name),*);
+        topology_tests!(@kind sentinel, Sentinel, $($name),*);
+        topology_tests!(@kind cluster, Cluster, $($name),*);
+    };
+    (@kind $module:ident, $kind:ident, $($name:ident),*) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (redis, topo) = super::shared(testkit::Kind::$kind).await;
+                    testkit::run_logged(topo.topology(), super::$name(redis, topo)).await;
+                }
+            )*
+        }
+    };
+}
+
+topology_tests!(
+    sixteen_tasks_on_four_clients_never_overlap_and_fences_increase,
+    reentrant_holds_count_and_exclude_other_owners,
+    a_waiter_is_woken_by_the_release_not_by_the_lease,
+    a_dropped_guard_is_released_in_the_background,
+    a_deleted_lock_fires_lease_loss_and_release_reports_it,
+    with_lock_cancels_its_body_when_the_lease_is_lost,
+    a_long_critical_section_keeps_its_lock,
+    acquire_times_out_with_a_typed_error,
+);
+
+/// 16 tasks over 4 independent clients, 400 sections each: GET, a 0–2 ms pause, SET on a plain
+/// key. The final count is exact, and fencing tokens grow strictly in grant order.
+async fn sixteen_tasks_on_four_clients_never_overlap_and_fences_increase(
+    redis: RedisClient,
+    t: &SharedTopology,
+) {
+    let ns = namespace("mutex");
+    let counter = format!("{ns}:counter");
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let r = connect(t.url()).await;
+        clients.push((locks(&r, &ns, Duration::from_secs(5)), r));
+    }
+    let fences = Arc::new(Mutex::new(Vec::with_capacity(6400)));
+    let tasks = (0..16).map(|i| {
+        let (locks, r) = clients[i % 4].clone();
+        let (counter, fences) = (counter.clone(), fences.clone());
+        tokio::spawn(async move {
+            for _ in 0..400 {
+                let guard = locks
+                    .lock("counter")
+                    .wait(Duration::from_secs(60))
+                    .acquire()
+                    .await
+                    .expect("acquire");
+                fences.lock().expect("fences").push(guard.fence());
+                let v: Option<u64> = r.pool().get(&counter).await.expect("GET");
+                let pause = fastrand::u64(0..=2000);
+                tokio::time::sleep(Duration::from_micros(pause)).await;
+                let _: () = r
+                    .pool()
+                    .set(&counter, v.unwrap_or(0) + 1, None, None, false)
+                    .await
+                    .expect("SET");
+                assert_eq!(guard.release().await.expect("release"), Released::Free);
+            }
+        })
+    });
+    let start = Instant::now();
+    for t in futures::future::join_all(tasks).await {
+        t.expect("task");
+    }
+    let took = start.elapsed();
+    let v: Option<u64> = redis.pool().get(&counter).await.expect("GET");
+    assert_eq!(v, Some(6400), "lost updates: the lock let sections overlap");
+    let fences = fences.lock().expect("fences").clone();
+    assert!(
+        fences.windows(2).all(|w| w[0] < w[1]),
+        "fencing tokens not strictly increasing in grant order"
+    );
+    let handoffs: u64 = clients.iter().map(|(l, _)| l.stats().handoffs).sum();
+    eprintln!(
+        "6400 sections over 16 tasks / 4 clients in {took:?} ({:.0}/s), {handoffs} after waiting",
+        6400.0 / took.as_secs_f64()
+    );
+}
+
+async fn reentrant_holds_count_and_exclude_other_owners(redis: RedisClient, _t: &SharedTopology) {
+    let locks = locks(&redis, &namespace("reentry"), Duration::from_secs(5));
+    let (me, other) = (locks.owner(), locks.owner());
+    let outer = locks.lock("r").owner(&me).acquire().await.expect("outer");
+    let inner = locks
+        .lock("r")
+        .owner(&me)
+        .try_acquire()
+        .await
+        .expect("try")
+        .expect("the same owner re-enters");
+    assert_eq!(inner.fence(), outer.fence(), "one grant, one token");
+    assert!(
+        locks
+            .lock("r")
+            .owner(&other)
+            .try_acquire()
+            .await
+            .expect("try")
+            .is_none(),
+        "another owner is excluded"
+    );
+    assert!(
+        locks.lock("r").try_acquire().await.expect("try").is_none(),
+        "an anonymous request is excluded"
+    );
+    assert_eq!(
+        inner.release().await.expect("inner"),
+        Released::StillHeld(1)
+    );
+    assert!(
+        locks
+            .lock("r")
+            .owner(&other)
+            .try_acquire()
+            .await
+            .expect("try")
+            .is_none(),
+        "still held by the outer hold"
+    );
+    let first_fence = outer.fence();
+    assert_eq!(outer.release().await.expect("outer"), Released::Free);
+    let next = locks
+        .lock("r")
+        .owner(&other)
+        .try_acquire()
+        .await
+        .expect("try")
+        .expect("free now");
+    assert!(next.fence() > first_fence);
+    next.release().await.expect("release");
+}
+
+/// The holder's lease is 30 s; the waiter must get the lock right after the release, woken
+/// through pub/sub, not when the lease would have run out.
+async fn a_waiter_is_woken_by_the_release_not_by_the_lease(redis: RedisClient, t: &SharedTopology) {
+    let ns = namespace("wake");
+    let holder = locks(&redis, &ns, Duration::from_secs(30));
+    let waiter = locks(&connect(t.url()).await, &ns, Duration::from_secs(30));
+    let guard = holder.lock("w").acquire().await.expect("holder");
+    let released_at = Arc::new(Mutex::new(None::<Instant>));
+    let task = {
+        let (waiter, released_at) = (waiter.clone(), released_at.clone());
+        tokio::spawn(async move {
+            let g = waiter
+                .lock("w")
+                .wait(Duration::from_secs(10))
+                .acquire()
+                .await
+                .expect("waiter");
+            let at = Instant::now();
+            let released = released_at.lock().expect("at").expect("released first");
+            g.release().await.expect("release");
+            at.duration_since(released)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    *released_at.lock().expect("at") = Some(Instant::now());
+    guard.release().await.expect("release");
+    let after = task.await.expect("task");
+    assert!(
+        after < Duration::from_secs(1),
+        "the waiter got the lock {after:?} after the release"
+    );
+    eprintln!("waiter acquired {after:?} after the release (holder lease 30 s)");
+}
+
+async fn a_dropped_guard_is_released_in_the_background(redis: RedisClient, t: &SharedTopology) {
+    let ns = namespace("drop");
+    let a = locks(&redis, &ns, Duration::from_secs(30));
+    let b = locks(&connect(t.url()).await, &ns, Duration::from_secs(30));
+    {
+        let _guard = a.lock("d").acquire().await.expect("a");
+    } // dropped without release()
+    let start = Instant::now();
+    let g = b
+        .lock("d")
+        .wait(Duration::from_secs(5))
+        .acquire()
+        .await
+        .expect("free soon after the drop");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    g.release().await.expect("release");
+    assert_eq!(a.stats().held, 0, "the watchdog forgot the dropped hold");
+}
+
+/// Someone deletes the lock (or it expired while Redis was unreachable): the next renewal is
+/// refused, the lease-loss signal fires, and release says the hold was already gone.
+async fn a_deleted_lock_fires_lease_loss_and_release_reports_it(
+    redis: RedisClient,
+    _t: &SharedTopology,
+) {
+    let ns = namespace("loss");
+    let locks = locks(&redis, &ns, Duration::from_millis(600));
+    let guard = locks.lock("l").acquire().await.expect("acquire");
+    let lost = guard.lost();
+    let _: i64 = redis.pool().del(format!("{ns}:{{l}}")).await.expect("DEL");
+    let reason = tokio::time::timeout(Duration::from_secs(2), lost)
+        .await
+        .expect("lease loss signalled within a renewal period");
+    assert_eq!(reason, LostReason::Refused);
+    assert!(guard.is_lost());
+    assert!(matches!(guard.extend().await, Err(Error::LeaseLost { .. })));
+    assert_eq!(
+        guard.release().await.expect("release"),
+        Released::AlreadyExpired
+    );
+    assert_eq!(locks.stats().losses, 1);
+}
+
+async fn with_lock_cancels_its_body_when_the_lease_is_lost(
+    redis: RedisClient,
+    _t: &SharedTopology,
+) {
+    let ns = namespace("with-lock");
+    let locks = locks(&redis, &ns, Duration::from_millis(600));
+    let done = Arc::new(AtomicUsize::new(0));
+    let killer = {
+        let (redis, ns) = (redis.clone(), ns.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let _: i64 = redis
+                .pool()
+                .del(format!("{ns}:{{job}}"))
+                .await
+                .expect("DEL");
+        })
+    };
+    let start = Instant::now();
+    let out = locks
+        .with_lock("job", |_fence| {
+            let done = done.clone();
+            async move {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                done.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .await;
+    killer.await.expect("killer");
+    assert!(matches!(out, Err(Error::LeaseLost { .. })), "{out:?}");
+    assert_eq!(done.load(Ordering::SeqCst), 0, "the body was cancelled");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    let v = locks
+        .with_lock("job", |fence| async move { fence })
+        .await
+        .expect("a normal run");
+    assert!(v > 0);
+}
+
+/// A section lasting 3× the lease keeps its lock (the watchdog renews), and others are kept
+/// out the whole time.
+async fn a_long_critical_section_keeps_its_lock(redis: RedisClient, t: &SharedTopology) {
+    let ns = namespace("long");
+    let lease = Duration::from_millis(300);
+    let a = locks(&redis, &ns, lease);
+    let b = locks(&connect(t.url()).await, &ns, lease);
+    let guard = a.lock("long").acquire().await.expect("a");
+    let start = Instant::now();
+    while start.elapsed() < lease * 3 {
+        assert!(
+            b.lock("long").try_acquire().await.expect("try").is_none(),
+            "b got the lock {:?} into a's section",
+            start.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(!guard.is_lost());
+    assert_eq!(guard.release().await.expect("release"), Released::Free);
+    let s = a.stats();
+    assert!(s.renewals >= 3, "{s:?}");
+    assert_eq!(s.losses, 0, "{s:?}");
+}
+
+async fn acquire_times_out_with_a_typed_error(redis: RedisClient, _t: &SharedTopology) {
+    let locks = locks(&redis, &namespace("timeout"), Duration::from_secs(5));
+    let g = locks.lock("t").acquire().await.expect("first");
+    let start = Instant::now();
+    let err = locks
+        .lock("t")
+        .wait(Duration::from_millis(300))
+        .acquire()
+        .await
+        .expect_err("held");
+    let waited = start.elapsed();
+    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_millis(1000),
+        "gave up after {waited:?} for a 300 ms wait"
+    );
+    g.release().await.expect("release");
+    assert!(matches!(
+        locks.lock("bad{name}").try_acquire().await,
+        Err(Error::Config(_))
+    ));
+}
+
+/// A holder whose runtime stalls (a blocking call starves its watchdog) past its lease: a second
+/// owner gets the lock with a larger token, the first holder's lease-loss signal fires when it
+/// runs again, and its fenced write with the old token is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_holder_loses_its_lease_and_its_fenced_write() {
+    let (redis, t) = shared(Kind::Standalone).await;
+    let ns = namespace("stall");
+    let resource = format!("{ns}:inventory:{{stock}}");
+    let url = t.url().to_string();
+    let (tx, rx) = tokio::sync::oneshot::channel::<u64>();
+    let (resume_tx, resume_rx) = std::sync::mpsc::channel::<()>();
+    let stalled = std::thread::spawn({
+        let (ns, resource) = (ns.clone(), resource.clone());
+        move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let redis = connect(&url).await;
+                let locks = locks(&redis, &ns, Duration::from_millis(500));
+                let guard = locks.lock("stock").acquire().await.expect("first holder");
+                let lost = guard.lost();
+                tx.send(guard.fence()).expect("send");
+                // The whole runtime stalls: no renewal can run.
+                std::thread::sleep(Duration::from_millis(1500));
+                let _ = resume_rx.recv_timeout(Duration::from_secs(10));
+                let reason = tokio::time::timeout(Duration::from_millis(200), lost)
+                    .await
+                    .expect("the lease-loss signal fires as soon as the holder runs again");
+                let write = fenced_set(&redis, &resource, guard.fence(), "first")
+                    .await
+                    .expect("fenced write");
+                (reason, write, guard.release().await.expect("release"))
+            })
+        }
+    });
+    let first = rx.await.expect("first fence");
+    let second_locks = locks(&redis, &ns, Duration::from_millis(500));
+    let start = Instant::now();
+    let g2 = second_locks
+        .lock("stock")
+        .wait(Duration::from_secs(5))
+        .acquire()
+        .await
+        .expect("the second owner gets the lock once the lease ran out");
+    let took = start.elapsed();
+    assert!(g2.fence() > first, "{} > {first}", g2.fence());
+    assert_eq!(
+        fenced_set(&redis, &resource, g2.fence(), "second")
+            .await
+            .expect("write"),
+        Fenced::Written
+    );
+    resume_tx.send(()).expect("resume");
+    let (reason, write, released) = tokio::task::block_in_place(|| stalled.join()).expect("thread");
+    assert_eq!(reason, LostReason::Deadline);
+    assert_eq!(
+        write,
+        Fenced::Rejected {
+            highest: g2.fence()
+        }
+    );
+    assert_eq!(released, Released::AlreadyExpired);
+    let v: Option<String> = redis.pool().get(&resource).await.expect("GET");
+    assert_eq!(v.as_deref(), Some("second"));
+    g2.release().await.expect("release");
+    eprintln!("second owner acquired {took:?} after the first holder stalled (lease 500 ms)");
+}
