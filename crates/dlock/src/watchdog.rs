@@ -94,7 +94,8 @@ async fn run(shared: Weak<Shared>, redis: RedisClient, metrics: Metrics, drift_r
                     return false;
                 }
                 let at = h.renew_at();
-                if at <= now && backoff_until.is_none_or(|b| now >= b) {
+                // Holds due a little later join this round: fewer, larger batches.
+                if at <= now + h.lease / 12 && backoff_until.is_none_or(|b| now >= b) {
                     due.push((h.clone(), at));
                 } else {
                     let at = backoff_until.map_or(at, |b| at.max(b));

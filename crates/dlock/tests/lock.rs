@@ -419,3 +419,245 @@ async fn a_stalled_holder_loses_its_lease_and_its_fenced_write() {
     g2.release().await.expect("release");
     eprintln!("second owner acquired {took:?} after the first holder stalled (lease 500 ms)");
 }
+
+/// A holder process killed with SIGKILL: the lock is free after at most one lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_holder_frees_the_lock_within_one_lease() {
+    use std::io::BufRead;
+    let (redis, t) = shared(Kind::Standalone).await;
+    let ns = namespace("sigkill");
+    let lease = Duration::from_millis(1000);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dlock-hold"))
+        .args([t.url(), ns.as_str(), "k", "1000"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn dlock-hold");
+    let stdout = child.stdout.take().expect("stdout");
+    let line = tokio::task::block_in_place(|| {
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .map(|_| line)
+    })
+    .expect("read");
+    let fence: u64 = line
+        .strip_prefix("HELD ")
+        .and_then(|f| f.trim().parse().ok())
+        .unwrap_or_else(|| panic!("holder said {line:?}"));
+    let locks = locks(&redis, &ns, lease);
+    // Held, and kept held past its lease by the holder's watchdog.
+    tokio::time::sleep(lease * 2).await;
+    assert!(locks.lock("k").try_acquire().await.expect("try").is_none());
+    child.kill().expect("SIGKILL");
+    let killed = Instant::now();
+    let g = locks
+        .lock("k")
+        .wait(Duration::from_secs(10))
+        .acquire()
+        .await
+        .expect("free after the lease");
+    let took = killed.elapsed();
+    let _ = child.wait();
+    assert!(
+        took <= lease + Duration::from_millis(200),
+        "free {took:?} after the kill"
+    );
+    assert!(g.fence() > fence);
+    g.release().await.expect("release");
+    eprintln!("lock free {took:?} after SIGKILL of its holder (lease {lease:?})");
+}
+
+/// After release no renewal traffic remains: EVALSHA calls on a private server stop growing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_renewal_traffic_remains_after_release() {
+    let topo = tokio::task::block_in_place(|| {
+        testkit::Topology::start(testkit::Spec::from_env(Kind::Standalone).expect("backend"))
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let redis = connect(&topo.url()).await;
+    let lease = Duration::from_millis(300);
+    let locks = locks(&redis, &namespace("quiet"), lease);
+    let scripts = || {
+        let node = &topo.nodes()[0];
+        let info =
+            tokio::task::block_in_place(|| node.conn().and_then(|mut c| c.info("commandstats")))
+                .expect("INFO commandstats");
+        info.iter()
+            .filter(|(k, _)| k == "cmdstat_evalsha" || k == "cmdstat_eval")
+            .filter_map(|(_, v)| {
+                v.split(',')
+                    .find_map(|f| f.strip_prefix("calls="))
+                    .and_then(|n| n.parse::<u64>().ok())
+            })
+            .sum::<u64>()
+    };
+    let guards = futures::future::join_all((0..20).map(|i| {
+        let locks = locks.clone();
+        async move {
+            locks
+                .lock(&format!("l{i}"))
+                .acquire()
+                .await
+                .expect("acquire")
+        }
+    }))
+    .await;
+    let before = scripts();
+    tokio::time::sleep(lease * 3).await;
+    let during = scripts() - before;
+    assert!(
+        during >= 2,
+        "the 20 leases were renewed in batches ({during} script calls)"
+    );
+    for g in guards {
+        g.release().await.expect("release");
+    }
+    let after_release = scripts();
+    tokio::time::sleep(lease * 3).await;
+    let later = scripts() - after_release;
+    assert_eq!(later, 0, "script calls after every hold was released");
+    assert_eq!(locks.stats().held, 0);
+    eprintln!("20 holds over 3 leases: {during} renewal script calls; 0 after release");
+}
+
+fn sentinel() -> testkit::Topology {
+    tokio::task::block_in_place(|| {
+        testkit::Topology::start(testkit::Spec::from_env(Kind::Sentinel).expect("backend"))
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// With `WAIT 1`: while no replica can acknowledge, acquiring fails closed (`NotReplicated`,
+/// the grant is given back); once one can, a lock survives the primary's SIGKILL: after the
+/// failover it is still held, and its holder keeps renewing it on the new primary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_failover_keeps_a_lock_acknowledged_by_wait() {
+    let topo = sentinel();
+    let redis = connect(&topo.url()).await;
+    let ns = namespace("wait");
+    let mut cfg = LockConfig::new(ns.clone());
+    cfg.lease = Duration::from_secs(10);
+    cfg.replication = Some(dlock::Replication::new(1, Duration::from_millis(200)));
+    let holder = LockClient::new(redis.clone(), cfg).expect("config");
+
+    let primary = topo.current_primary().expect("primary");
+    let replicas = topo.replicas_of(primary);
+    for r in &replicas {
+        tokio::task::block_in_place(|| topo.pause(r)).expect("pause replica");
+    }
+    let refused = holder.lock("w").try_acquire().await;
+    for r in &replicas {
+        tokio::task::block_in_place(|| topo.resume(r)).expect("resume replica");
+    }
+    assert!(
+        matches!(
+            refused,
+            Err(Error::NotReplicated {
+                acked: 0,
+                wanted: 1,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+
+    let guard = holder.lock("w").acquire().await.expect("replicated grant");
+    let old = primary.addr;
+    tokio::task::block_in_place(|| topo.kill(primary)).expect("kill -9");
+    let failover =
+        tokio::task::block_in_place(|| topo.wait_for_new_primary(old, Duration::from_secs(30)))
+            .expect("failover");
+    let other = locks(&connect(&topo.url()).await, &ns, Duration::from_secs(10));
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        match other.lock("w").try_acquire().await {
+            Ok(None) => {}
+            Ok(Some(g)) => panic!(
+                "the acknowledged lock was lost in the failover (fence {})",
+                g.fence()
+            ),
+            Err(e) => eprintln!("after failover: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    guard
+        .extend()
+        .await
+        .expect("the holder still owns it on the new primary");
+    assert!(!guard.is_lost());
+    assert_eq!(guard.release().await.expect("release"), Released::Free);
+    eprintln!("WAIT 1: lock survived a primary SIGKILL (failover {failover:?})");
+}
+
+/// Without `WAIT`, a grant the replicas never saw dies with the primary: after the failover a
+/// second owner acquires while the first still runs. The first holder's lease-loss signal
+/// fires (renewal refused) and its token, older than the second's even though the counter was
+/// lost with the primary (tokens are at least the server time in µs), is refused by the fenced
+/// resource.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_failover_can_lose_an_unreplicated_lock_and_fencing_catches_it() {
+    let topo = sentinel();
+    let redis = connect(&topo.url()).await;
+    let ns = namespace("nowait");
+    let resource = format!("{ns}:res:{{r}}");
+    let first = locks(&redis, &ns, Duration::from_secs(6));
+    let primary = topo.current_primary().expect("primary");
+    let replicas = topo.replicas_of(primary);
+    for r in &replicas {
+        tokio::task::block_in_place(|| topo.pause(r)).expect("pause replica");
+    }
+    // Cut the replication links too: bytes already in a paused replica's socket would still
+    // reach it when it resumes.
+    tokio::task::block_in_place(|| primary.cmd(&["CLIENT", "KILL", "TYPE", "replica"]))
+        .expect("CLIENT KILL TYPE replica");
+    let guard = first
+        .lock("r")
+        .acquire()
+        .await
+        .expect("grant on the primary only");
+    let lost = guard.lost();
+    let old = primary.addr;
+    tokio::task::block_in_place(|| topo.kill(primary)).expect("kill -9");
+    for r in &replicas {
+        tokio::task::block_in_place(|| topo.resume(r)).expect("resume replica");
+    }
+    let failover =
+        tokio::task::block_in_place(|| topo.wait_for_new_primary(old, Duration::from_secs(30)))
+            .expect("failover");
+    let second = locks(&connect(&topo.url()).await, &ns, Duration::from_secs(6));
+    let g2 = second
+        .lock("r")
+        .wait(Duration::from_secs(10))
+        .acquire()
+        .await
+        .expect("the lock is free on the new primary");
+    assert!(
+        g2.fence() > guard.fence(),
+        "{} > {}",
+        g2.fence(),
+        guard.fence()
+    );
+    assert_eq!(
+        fenced_set(&redis, &resource, g2.fence(), "second")
+            .await
+            .expect("write"),
+        Fenced::Written
+    );
+    let reason = tokio::time::timeout(Duration::from_secs(8), lost)
+        .await
+        .expect("the first holder learns it lost the lease");
+    assert_eq!(
+        fenced_set(&redis, &resource, guard.fence(), "first")
+            .await
+            .expect("write"),
+        Fenced::Rejected {
+            highest: g2.fence()
+        }
+    );
+    g2.release().await.expect("release");
+    eprintln!(
+        "no WAIT: grant lost with the primary (failover {failover:?}); second owner acquired; \
+         first holder told '{reason}'; its fenced write refused"
+    );
+}
