@@ -21,6 +21,18 @@ use crate::watchdog::Watchdog;
 
 pub(crate) static ACQUIRE: Script = Script::new("dlock_acquire", include_str!("lua/acquire.lua"));
 pub(crate) static RELEASE: Script = Script::new("dlock_release", include_str!("lua/release.lua"));
+static FAIR_ACQUIRE: Script =
+    Script::new("dlock_fair_acquire", include_str!("lua/fair_acquire.lua"));
+pub(crate) static FAIR_RELEASE: Script =
+    Script::new("dlock_fair_release", include_str!("lua/fair_release.lua"));
+static FAIR_CANCEL: Script = Script::new("dlock_fair_cancel", include_str!("lua/fair_cancel.lua"));
+
+/// How long a fair waiter's place in line lasts without a refresh (waiters refresh it well
+/// before): a waiter that died leaves the line after this.
+const QUEUE_ENTRY_MS: u64 = 2000;
+/// Lease of a hand-off until the new holder's first renewal (sent at once): a waiter that died
+/// just before its turn holds the lock at most this long.
+pub(crate) const CLAIM_MS: u64 = 2000;
 
 /// Replica acknowledgement required after each grant (`WAIT`).
 ///
@@ -70,6 +82,9 @@ pub struct LockConfig {
     pub drift_ratio: f64,
     /// Replicas that must acknowledge each grant (`WAIT`); `None` (default) does not wait.
     pub replication: Option<Replication>,
+    /// FIFO fairness by default for this client's requests (see [`LockRequest::fair`]).
+    /// Default false.
+    pub fair: bool,
 }
 
 impl LockConfig {
@@ -85,6 +100,7 @@ impl LockConfig {
             wait: Duration::from_secs(10),
             drift_ratio: 0.01,
             replication: None,
+            fair: false,
         }
     }
 }
@@ -127,6 +143,8 @@ pub(crate) struct ReleaseJob {
     pub(crate) key: String,
     pub(crate) field: String,
     pub(crate) name: String,
+    /// `Some(waiter id)` for a fair lock: also leave the line, and hand off if held.
+    pub(crate) fair: Option<String>,
 }
 
 /// Work for the janitor task, in order.
@@ -137,6 +155,8 @@ enum Job {
 }
 
 type Waiters = Mutex<HashMap<String, Weak<Notify>>>;
+/// Fair waiters of this client by waiter id, told their fencing token on hand-off.
+type Handoffs = Mutex<HashMap<String, oneshot::Sender<u64>>>;
 
 pub(crate) struct Inner {
     pub(crate) redis: RedisClient,
@@ -146,6 +166,7 @@ pub(crate) struct Inner {
     pub(crate) channel: String,
     pub(crate) epoch: Instant,
     waiters: Arc<Waiters>,
+    handoffs: Arc<Handoffs>,
     subscriber: OnceCell<Option<SubscriberClient>>,
     pub(crate) watchdog: Watchdog,
     janitor: OnceLock<mpsc::UnboundedSender<Job>>,
@@ -210,6 +231,14 @@ pub struct LockRequest<'a> {
     lease: Duration,
     wait: Duration,
     owner: Option<Owner>,
+    fair: bool,
+}
+
+/// The ids of one acquire call: its owner and its hold field (and, fair, its place in line).
+struct Ids {
+    owner: String,
+    field: String,
+    waiter: String,
 }
 
 /// What one attempt found.
@@ -255,15 +284,17 @@ impl LockClient {
             )));
         }
         let metrics = Metrics::new(&config.namespace);
+        let epoch = Instant::now();
         Ok(LockClient {
             inner: Arc::new(Inner {
                 channel: format!("{}:__released__", ns.prefix()),
-                watchdog: Watchdog::new(),
+                watchdog: Watchdog::new(epoch),
                 redis,
                 ns,
                 cfg: config,
-                epoch: Instant::now(),
+                epoch,
                 waiters: Arc::new(Mutex::new(HashMap::new())),
+                handoffs: Arc::new(Mutex::new(HashMap::new())),
                 subscriber: OnceCell::new(),
                 janitor: OnceLock::new(),
                 metrics,
@@ -287,6 +318,7 @@ impl LockClient {
             lease: self.inner.cfg.lease,
             wait: self.inner.cfg.wait,
             owner: None,
+            fair: self.inner.cfg.fair,
         }
     }
 
@@ -412,13 +444,19 @@ impl LockClient {
                         continue;
                     }
                 };
-                let r: Result<i64, _> = RELEASE
-                    .run(
-                        redis.pool(),
-                        vec![job.key.as_str()],
-                        vec![job.field.as_str(), channel.as_str(), job.name.as_str()],
-                    )
-                    .await;
+                let r: Result<i64, _> = match &job.fair {
+                    None => {
+                        let waiting = waiting_key(&job.key);
+                        RELEASE
+                            .run(
+                                redis.pool(),
+                                vec![job.key.as_str(), waiting.as_str()],
+                                vec![job.field.as_str(), channel.as_str(), job.name.as_str()],
+                            )
+                            .await
+                    }
+                    Some(waiter) => fair_give_back(&redis, &channel, &job, waiter).await,
+                };
                 if let Err(e) = r {
                     tracing::warn!(lock = %job.name, error = %e, "background release failed; the lease expires by itself");
                 }
@@ -432,8 +470,13 @@ impl LockClient {
         inner
             .subscriber
             .get_or_init(|| async {
-                match start_subscriber(&inner.redis, &inner.channel, Arc::downgrade(&inner.waiters))
-                    .await
+                match start_subscriber(
+                    &inner.redis,
+                    &inner.channel,
+                    Arc::downgrade(&inner.waiters),
+                    Arc::downgrade(&inner.handoffs),
+                )
+                .await
                 {
                     Ok(sub) => Some(sub),
                     Err(e) => {
@@ -460,14 +503,31 @@ impl LockClient {
     }
 
     /// One acquire attempt.
-    async fn attempt(&self, req: &LockRequest<'_>) -> Result<Attempt, Error> {
-        let key = self.key(&req.name);
-        let fence_key = self.fence_key(&req.name);
+    fn ids(&self, req: &LockRequest<'_>) -> Ids {
         let owner = match &req.owner {
             Some(o) => o.id.clone(),
-            None => uuid::Uuid::new_v4().simple().to_string(),
+            None => format!("{:032x}", fastrand::u128(..)),
         };
-        let field = format!("h:{}", uuid::Uuid::new_v4().simple());
+        // Hold ids only need to be unique, not secret: a fast generator will do.
+        let field = format!("h:{:032x}", fastrand::u128(..));
+        let lease_ms = u64::try_from(req.lease.as_millis()).unwrap_or(u64::MAX);
+        let waiter = if req.fair {
+            format!("{owner}|{field}|{lease_ms}")
+        } else {
+            String::new()
+        };
+        Ids {
+            owner,
+            field,
+            waiter,
+        }
+    }
+
+    /// One acquire attempt.
+    async fn attempt(&self, req: &LockRequest<'_>, ids: &Ids) -> Result<Attempt, Error> {
+        let key = self.key(&req.name);
+        let fence_key = self.fence_key(&req.name);
+        let (owner, field) = (ids.owner.clone(), ids.field.clone());
         let lease_ms = u64::try_from(req.lease.as_millis()).unwrap_or(u64::MAX);
         self.ensure_janitor();
         let mut pending = PendingGrant {
@@ -476,17 +536,38 @@ impl LockClient {
                 key: key.clone(),
                 field: field.clone(),
                 name: req.name.clone(),
+                fair: req.fair.then(|| ids.waiter.clone()),
             }),
         };
         let sent = Instant::now();
-        let reply: Vec<i64> = if let Some(rep) = self.inner.cfg.replication {
+        let reply: Vec<i64> = if req.fair {
+            let (queue, queue_ttl) = queue_keys(&key);
+            FAIR_ACQUIRE
+                .run(
+                    self.inner.redis.pool(),
+                    vec![
+                        key.as_str(),
+                        fence_key.as_str(),
+                        queue.as_str(),
+                        queue_ttl.as_str(),
+                    ],
+                    vec![
+                        owner.clone(),
+                        field.clone(),
+                        lease_ms.to_string(),
+                        ids.waiter.clone(),
+                        QUEUE_ENTRY_MS.to_string(),
+                    ],
+                )
+                .await?
+        } else if let Some(rep) = self.inner.cfg.replication {
             self.acquire_replicated(&req.name, &key, &fence_key, &owner, &field, lease_ms, rep)
                 .await?
         } else {
             ACQUIRE
                 .run(
                     self.inner.redis.pool(),
-                    vec![key.as_str(), fence_key.as_str()],
+                    vec![key.as_str(), fence_key.as_str(), waiting_key(&key).as_str()],
                     vec![owner.clone(), field.clone(), lease_ms.to_string()],
                 )
                 .await?
@@ -505,6 +586,7 @@ impl LockClient {
                     key,
                     field,
                     req.lease,
+                    req.fair,
                     self.inner.epoch,
                     sent,
                     self.valid_until(sent, req.lease),
@@ -538,10 +620,11 @@ impl LockClient {
         rep: Replication,
     ) -> Result<Vec<i64>, Error> {
         let client = self.inner.redis.pool().next();
+        let waiting = waiting_key(key);
         let reply: Vec<i64> = ACQUIRE
             .run(
                 client,
-                vec![key, fence_key],
+                vec![key, fence_key, waiting.as_str()],
                 vec![owner.to_string(), field.to_string(), lease_ms.to_string()],
             )
             .await?;
@@ -588,6 +671,7 @@ impl LockClient {
                     key: key.to_string(),
                     field: field.to_string(),
                     name: name.to_string(),
+                    fair: None,
                 });
                 return Err(Error::Unavailable(e.into()));
             }
@@ -596,7 +680,7 @@ impl LockClient {
             let _: Result<i64, _> = RELEASE
                 .run(
                     client,
-                    vec![key],
+                    vec![key, waiting.as_str()],
                     vec![field, self.inner.channel.as_str(), name],
                 )
                 .await;
@@ -661,6 +745,20 @@ impl<'a> LockRequest<'a> {
         Ok(())
     }
 
+    /// FIFO fairness for this request: it waits in a line kept in Redis, and a release hands
+    /// the lock straight to the first live waiter (one message, no retry round trip), so no
+    /// waiter starves and hand-offs are fast. Use one mode per lock name.
+    ///
+    /// ```no_run
+    /// # async fn demo(locks: dlock::LockClient) -> Result<(), dlock::Error> {
+    /// let guard = locks.lock("printer").fair(true).acquire().await?;
+    /// # drop(guard); Ok(()) }
+    /// ```
+    pub fn fair(mut self, fair: bool) -> LockRequest<'a> {
+        self.fair = fair;
+        self
+    }
+
     /// One attempt: `Ok(None)` when another owner holds the lock.
     ///
     /// ```no_run
@@ -675,22 +773,28 @@ impl<'a> LockRequest<'a> {
         self.check()?;
         let span = tracing::debug_span!("dlock.try_acquire", lock = %self.name);
         let started = Instant::now();
-        let attempt = self.client.attempt(&self).instrument(span).await?;
-        Ok(match attempt {
-            Attempt::Granted(g) => {
-                self.client
-                    .inner
-                    .metrics
-                    .acquired(started.elapsed(), Duration::ZERO, false);
-                Some(g)
-            }
+        let client = self.client;
+        let ids = client.ids(&self);
+        let attempt = client.attempt(&self, &ids).instrument(span).await?;
+        let guard = match attempt {
+            Attempt::Granted(g) => Some(g),
+            // A fair attempt joined the line: leave it again (unless handed the lock meanwhile).
+            Attempt::Held(_) if self.fair => client.leave_line(&self, &ids).await?,
             Attempt::Held(_) => None,
-        })
+        };
+        if guard.is_some() {
+            client
+                .inner
+                .metrics
+                .acquired(started.elapsed(), Duration::ZERO, false);
+        }
+        Ok(guard)
     }
 
     /// Waits up to the request's wait for the lock. Waiting is event-driven: a release
-    /// anywhere wakes a waiter through the client's one subscriber connection; a timer equal to
-    /// the holder's remaining lease covers lost wake-ups.
+    /// anywhere wakes a waiter through the client's one subscriber connection (fair requests
+    /// are handed the lock directly); a timer equal to the holder's remaining lease covers lost
+    /// wake-ups.
     ///
     /// Errors: [`Error::Timeout`] when still held at the end of the wait; [`Error::Unavailable`]
     /// when Redis fails.
@@ -708,9 +812,13 @@ impl<'a> LockRequest<'a> {
         async {
             let client = self.client;
             let started = Instant::now();
+            let ids = client.ids(&self);
+            if self.fair {
+                return client.acquire_fair(&self, &ids, started).await;
+            }
             let deadline = started + self.wait;
             // Fast path: uncontended locks never touch the subscriber.
-            if let Attempt::Granted(g) = client.attempt(&self).await? {
+            if let Attempt::Granted(g) = client.attempt(&self, &ids).await? {
                 client
                     .inner
                     .metrics
@@ -724,7 +832,7 @@ impl<'a> LockRequest<'a> {
                 let notified = notify.notified();
                 tokio::pin!(notified);
                 notified.as_mut().enable();
-                match client.attempt(&self).await? {
+                match client.attempt(&self, &ids).await? {
                     Attempt::Granted(g) => {
                         let waited = started.elapsed();
                         client.inner.metrics.acquired(waited, waited, true);
@@ -750,10 +858,155 @@ impl<'a> LockRequest<'a> {
     }
 }
 
+/// A fair waiter's place in line: if the acquire future is dropped while waiting, the janitor
+/// takes it out of the line (and releases the lock if it was handed over meanwhile).
+struct InLine<'a> {
+    client: &'a LockClient,
+    waiter: String,
+    job: Option<ReleaseJob>,
+}
+
+impl InLine<'_> {
+    fn done(&mut self) {
+        self.job = None;
+        lock(&self.client.inner.handoffs).remove(&self.waiter);
+    }
+}
+
+impl Drop for InLine<'_> {
+    fn drop(&mut self) {
+        if let Some(job) = self.job.take() {
+            lock(&self.client.inner.handoffs).remove(&self.waiter);
+            self.client.janitor_release(job);
+        }
+    }
+}
+
+impl LockClient {
+    async fn acquire_fair(
+        &self,
+        req: &LockRequest<'_>,
+        ids: &Ids,
+        started: Instant,
+    ) -> Result<Guard, Error> {
+        let deadline = started + req.wait;
+        let key = self.key(&req.name);
+        // Hand-offs arrive through the subscriber: start it and register before the first try.
+        self.waiter(&req.name).await;
+        let (tx, mut handed) = oneshot::channel::<u64>();
+        lock(&self.inner.handoffs).insert(ids.waiter.clone(), tx);
+        let mut line = InLine {
+            client: self,
+            waiter: ids.waiter.clone(),
+            job: Some(ReleaseJob {
+                key: key.clone(),
+                field: ids.field.clone(),
+                name: req.name.clone(),
+                fair: Some(ids.waiter.clone()),
+            }),
+        };
+        let mut listening = true;
+        let refresh = Duration::from_millis(QUEUE_ENTRY_MS / 3);
+        loop {
+            match self.attempt(req, ids).await? {
+                Attempt::Granted(g) => {
+                    line.done();
+                    let waited = started.elapsed();
+                    self.inner
+                        .metrics
+                        .acquired(waited, waited, !waited.is_zero());
+                    return Ok(g);
+                }
+                Attempt::Held(left) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        let got = self.leave_line(req, ids).await;
+                        line.done();
+                        return match got? {
+                            Some(g) => Ok(g),
+                            None => {
+                                self.inner.metrics.timed_out();
+                                Err(Error::Timeout {
+                                    name: req.name.clone(),
+                                    waited: started.elapsed(),
+                                })
+                            }
+                        };
+                    }
+                    // Retry (refreshing the place in line) before it lapses, or when the
+                    // holder's lease would end.
+                    let wait = if left.is_zero() {
+                        refresh
+                    } else {
+                        left.min(refresh)
+                    };
+                    let wait = wait.min(deadline - now);
+                    if listening {
+                        tokio::select! {
+                            fence = &mut handed => match fence {
+                                Ok(fence) => {
+                                    line.done();
+                                    let waited = started.elapsed();
+                                    self.inner.metrics.acquired(waited, waited, true);
+                                    return Ok(self.handed_over(req, ids, key, fence));
+                                }
+                                Err(_) => listening = false,
+                            },
+                            _ = tokio::time::sleep(wait) => {}
+                        }
+                    } else {
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The guard of a lock handed over by a fair release (granted with a short claim lease:
+    /// the watchdog renews it to the full lease at once).
+    fn handed_over(&self, req: &LockRequest<'_>, ids: &Ids, key: String, fence: u64) -> Guard {
+        let now = Instant::now();
+        let hold = Arc::new(Hold::new(
+            req.name.clone(),
+            key,
+            ids.field.clone(),
+            req.lease,
+            true,
+            self.inner.epoch,
+            now,
+            now + Duration::from_millis(CLAIM_MS / 2),
+        ));
+        hold.renew_now();
+        self.inner.watchdog.register(self, hold.clone());
+        Guard::new(self.clone(), hold, fence)
+    }
+
+    /// Leaves a fair line; `Some(guard)` when the lock was handed over meanwhile.
+    async fn leave_line(&self, req: &LockRequest<'_>, ids: &Ids) -> Result<Option<Guard>, Error> {
+        let key = self.key(&req.name);
+        let (queue, queue_ttl) = queue_keys(&key);
+        let reply: Vec<i64> = FAIR_CANCEL
+            .run(
+                self.inner.redis.pool(),
+                vec![key.as_str(), queue.as_str(), queue_ttl.as_str()],
+                vec![ids.field.as_str(), ids.waiter.as_str()],
+            )
+            .await?;
+        lock(&self.inner.handoffs).remove(&ids.waiter);
+        Ok(match reply.as_slice() {
+            [1, fence, ..] => {
+                Some(self.handed_over(req, ids, key, u64::try_from(*fence).unwrap_or(0)))
+            }
+            _ => None,
+        })
+    }
+}
+
 async fn start_subscriber(
     redis: &RedisClient,
     channel: &str,
     waiters: Weak<Waiters>,
+    handoffs: Weak<Handoffs>,
 ) -> Result<SubscriberClient, redis_conn::Error> {
     let sub = redis.subscriber().await?;
     let mut rx = sub.message_rx();
@@ -776,6 +1029,20 @@ async fn start_subscriber(
             let Some(waiters) = waiters.upgrade() else {
                 break;
             };
+            if let Ok(m) = &msg
+                && let Some(text) = m.value.as_string()
+                && let Some((_name, rest)) = text.split_once('\n')
+            {
+                // A fair hand-off: "<name>\n<waiter id>\n<fence>", for one waiter somewhere.
+                if let (Some((waiter, fence)), Some(handoffs)) =
+                    (rest.rsplit_once('\n'), handoffs.upgrade())
+                    && let Ok(fence) = fence.parse::<u64>()
+                    && let Some(tx) = lock(&handoffs).remove(waiter)
+                {
+                    let _ = tx.send(fence);
+                }
+                continue;
+            }
             let map = lock(&waiters);
             match msg {
                 Ok(m) => {
@@ -799,6 +1066,59 @@ async fn start_subscriber(
         }
     });
     Ok(sub)
+}
+
+/// The fair queue (list of waiter ids) and its entry deadlines (zset) of a lock key.
+pub(crate) fn queue_keys(key: &str) -> (String, String) {
+    (format!("{key}:queue"), format!("{key}:queue:ttl"))
+}
+
+/// The fair release script for one hold (hands off to the next live waiter).
+pub(crate) async fn fair_release(
+    redis: &RedisClient,
+    channel: &str,
+    key: &str,
+    field: &str,
+    name: &str,
+) -> Result<i64, redis_conn::Error> {
+    let fence_key = format!("{key}:fence");
+    let (queue, queue_ttl) = queue_keys(key);
+    FAIR_RELEASE
+        .run(
+            redis.pool(),
+            vec![key, fence_key.as_str(), queue.as_str(), queue_ttl.as_str()],
+            vec![field, channel, name, &CLAIM_MS.to_string()],
+        )
+        .await
+}
+
+/// The janitor's work for a fair lock: leave the line if still in it, and release (handing off)
+/// if the lock was granted meanwhile.
+async fn fair_give_back(
+    redis: &RedisClient,
+    channel: &str,
+    job: &ReleaseJob,
+    waiter: &str,
+) -> Result<i64, redis_conn::Error> {
+    if !waiter.is_empty() {
+        let (queue, queue_ttl) = queue_keys(&job.key);
+        let held: Vec<i64> = FAIR_CANCEL
+            .run(
+                redis.pool(),
+                vec![job.key.as_str(), queue.as_str(), queue_ttl.as_str()],
+                vec![job.field.as_str(), waiter],
+            )
+            .await?;
+        if held.first() != Some(&1) {
+            return Ok(-1);
+        }
+    }
+    fair_release(redis, channel, &job.key, &job.field, &job.name).await
+}
+
+/// The "someone waits" flag of a lock key (same hash tag).
+pub(crate) fn waiting_key(key: &str) -> String {
+    format!("{key}:waiting")
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

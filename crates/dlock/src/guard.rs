@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use crate::client::{LockClient, RELEASE, ReleaseJob, micros_since, next_hold_id};
+use crate::client::{
+    LockClient, RELEASE, ReleaseJob, fair_release, micros_since, next_hold_id, waiting_key,
+};
 use crate::error::{Error, LostReason};
 
 /// A hold's life as the guard, the watchdog and lease-loss futures see it.
@@ -27,6 +29,8 @@ pub(crate) struct Hold {
     pub(crate) key: String,
     pub(crate) field: String,
     pub(crate) lease: Duration,
+    /// Taken in fair mode: released by the hand-off script.
+    pub(crate) fair: bool,
     epoch: Instant,
     /// When the last confirmed grant or renewal was sent (µs since `epoch`).
     renewed_at: AtomicU64,
@@ -36,11 +40,13 @@ pub(crate) struct Hold {
 }
 
 impl Hold {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         name: String,
         key: String,
         field: String,
         lease: Duration,
+        fair: bool,
         epoch: Instant,
         sent: Instant,
         valid_until: Instant,
@@ -51,6 +57,7 @@ impl Hold {
             key,
             field,
             lease,
+            fair,
             epoch,
             renewed_at: AtomicU64::new(micros_since(epoch, sent)),
             valid_until: AtomicU64::new(micros_since(epoch, valid_until)),
@@ -69,6 +76,14 @@ impl Hold {
     /// When the next renewal is due: a third of the lease after the last confirmed one.
     pub(crate) fn renew_at(&self) -> Instant {
         self.at(self.renewed_at.load(Ordering::Acquire)) + self.lease / 3
+    }
+
+    /// Makes the next renewal due now.
+    pub(crate) fn renew_now(&self) {
+        let now = micros_since(self.epoch, Instant::now());
+        let back = u64::try_from((self.lease / 3).as_micros()).unwrap_or(u64::MAX);
+        self.renewed_at
+            .store(now.saturating_sub(back), Ordering::Release);
     }
 
     /// Records a confirmed renewal sent at `sent`, trusted until `valid_until`.
@@ -114,6 +129,8 @@ impl Hold {
 pub enum Released {
     /// The lock is free now (waiters were woken).
     Free,
+    /// Fair mode: the lock went straight to the next waiter in line.
+    HandedOff,
     /// This hold is released; the same owner still has this many re-entrant holds.
     StillHeld(u32),
     /// The hold was no longer in Redis (its lease ran out, or it was released before):
@@ -271,29 +288,39 @@ impl Guard {
         let hold = self.hold.clone();
         client.inner.watchdog.unregister(hold.id);
         hold.released();
-        let left: i64 = RELEASE
-            .run(
-                client.inner.redis.pool(),
-                vec![hold.key.as_str()],
-                vec![
-                    hold.field.as_str(),
-                    client.inner.channel.as_str(),
-                    hold.name.as_str(),
-                ],
-            )
+        let channel = client.inner.channel.as_str();
+        let released = async {
+            if hold.fair {
+                fair_release(
+                    &client.inner.redis,
+                    channel,
+                    &hold.key,
+                    &hold.field,
+                    &hold.name,
+                )
+                .await
+            } else {
+                let waiting = waiting_key(&hold.key);
+                RELEASE
+                    .run(
+                        client.inner.redis.pool(),
+                        vec![hold.key.as_str(), waiting.as_str()],
+                        vec![hold.field.as_str(), channel, hold.name.as_str()],
+                    )
+                    .await
+            }
+        };
+        let left: i64 = released
             .instrument(tracing::debug_span!("dlock.release", lock = %hold.name))
             .await
             .inspect_err(|_| {
                 // Unknown outcome: make sure it is given back (idempotent).
-                client.janitor_release(ReleaseJob {
-                    key: hold.key.clone(),
-                    field: hold.field.clone(),
-                    name: hold.name.clone(),
-                })
+                client.janitor_release(job_of(&hold))
             })?;
         client.inner.metrics.released(left < 0);
         Ok(match left {
             0 => Released::Free,
+            -2 => Released::HandedOff,
             n if n > 0 => Released::StillHeld(u32::try_from(n).unwrap_or(u32::MAX)),
             _ => Released::AlreadyExpired,
         })
@@ -307,11 +334,16 @@ impl Drop for Guard {
         }
         self.client.inner.watchdog.unregister(self.hold.id);
         self.hold.released();
-        self.client.janitor_release(ReleaseJob {
-            key: self.hold.key.clone(),
-            field: self.hold.field.clone(),
-            name: self.hold.name.clone(),
-        });
+        self.client.janitor_release(job_of(&self.hold));
+    }
+}
+
+fn job_of(hold: &Hold) -> ReleaseJob {
+    ReleaseJob {
+        key: hold.key.clone(),
+        field: hold.field.clone(),
+        name: hold.name.clone(),
+        fair: hold.fair.then(String::new),
     }
 }
 

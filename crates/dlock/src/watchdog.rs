@@ -2,14 +2,14 @@
 //! its last confirmed renewal; a refused renewal or a missed deadline marks the hold lost.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use redis_conn::{RedisClient, Script};
 use tokio::sync::Notify;
 
-use crate::client::{LockClient, lock};
+use crate::client::{LockClient, lock, micros_since};
 use crate::error::{Error, LostReason};
 use crate::guard::Hold;
 use crate::stats::Metrics;
@@ -19,11 +19,14 @@ static RENEW: Script = Script::new("dlock_renew", include_str!("lua/renew.lua"))
 /// Most holds renewed by one script call.
 const BATCH: usize = 200;
 
-#[derive(Default)]
 struct Shared {
     holds: Mutex<HashMap<u64, Arc<Hold>>>,
     wake: Notify,
     closed: AtomicBool,
+    epoch: Instant,
+    /// When the task plans to wake next (µs since `epoch`; 0 while it is computing): a new
+    /// hold only wakes it when it is due earlier, so an acquire rarely costs a task wake-up.
+    planned: AtomicU64,
 }
 
 pub(crate) struct Watchdog {
@@ -32,15 +35,22 @@ pub(crate) struct Watchdog {
 }
 
 impl Watchdog {
-    pub(crate) fn new() -> Watchdog {
+    pub(crate) fn new(epoch: Instant) -> Watchdog {
         Watchdog {
-            shared: Arc::new(Shared::default()),
+            shared: Arc::new(Shared {
+                holds: Mutex::new(HashMap::new()),
+                wake: Notify::new(),
+                closed: AtomicBool::new(false),
+                epoch,
+                planned: AtomicU64::new(0),
+            }),
             started: AtomicBool::new(false),
         }
     }
 
     /// Starts renewing `hold` (before its acquire returns).
     pub(crate) fn register(&self, client: &LockClient, hold: Arc<Hold>) {
+        let due = micros_since(self.shared.epoch, hold.renew_at());
         lock(&self.shared.holds).insert(hold.id, hold);
         if !self.started.swap(true, Ordering::AcqRel) {
             let inner = &client.inner;
@@ -49,9 +59,13 @@ impl Watchdog {
                 inner.redis.clone(),
                 inner.metrics.clone(),
                 inner.cfg.drift_ratio,
+                inner.cfg.lease / 3,
             ));
         }
-        self.shared.wake.notify_one();
+        let planned = self.shared.planned.load(Ordering::Acquire);
+        if planned == 0 || due < planned {
+            self.shared.wake.notify_one();
+        }
     }
 
     /// Stops renewing a hold (before its release is sent).
@@ -73,13 +87,20 @@ fn valid_until(sent: Instant, lease: Duration, drift_ratio: f64) -> Instant {
     sent + lease.saturating_sub(lease.mul_f64(drift_ratio) + Duration::from_millis(2))
 }
 
-async fn run(shared: Weak<Shared>, redis: RedisClient, metrics: Metrics, drift_ratio: f64) {
+async fn run(
+    shared: Weak<Shared>,
+    redis: RedisClient,
+    metrics: Metrics,
+    drift_ratio: f64,
+    idle_tick: Duration,
+) {
     let mut backoff_until: Option<Instant> = None;
     loop {
         let Some(s) = shared.upgrade() else { return };
         if s.closed.load(Ordering::Acquire) {
             return;
         }
+        s.planned.store(0, Ordering::Release);
         let now = Instant::now();
         let mut due = Vec::new();
         let mut next: Option<Instant> = None;
@@ -114,13 +135,13 @@ async fn run(shared: Weak<Shared>, redis: RedisClient, metrics: Metrics, drift_r
         let notified = s.wake.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
+        // Idle, it still looks again every third of the default lease: holds registered
+        // meanwhile with that lease are not due before then, so registering needs no wake-up.
+        let at = next.unwrap_or_else(|| Instant::now() + idle_tick);
+        s.planned
+            .store(micros_since(s.epoch, at).max(1), Ordering::Release);
         // `close()` (the client was dropped) wakes this wait; the loop then ends.
-        match next {
-            Some(at) => {
-                let _ = tokio::time::timeout_at(at.into(), notified).await;
-            }
-            None => notified.await,
-        }
+        let _ = tokio::time::timeout_at(at.into(), notified).await;
     }
 }
 

@@ -67,6 +67,8 @@ topology_tests!(
     with_lock_cancels_its_body_when_the_lease_is_lost,
     a_long_critical_section_keeps_its_lock,
     acquire_times_out_with_a_typed_error,
+    fair_waiters_get_the_lock_in_arrival_order,
+    fair_locks_exclude_and_fence_under_contention,
 );
 
 /// 16 tasks over 4 independent clients, 400 sections each: GET, a 0–2 ms pause, SET on a plain
@@ -327,6 +329,162 @@ async fn a_long_critical_section_keeps_its_lock(redis: RedisClient, t: &SharedTo
     assert_eq!(s.losses, 0, "{s:?}");
 }
 
+/// Five waiters queue up 50 ms apart on two clients; the holder releases; they get the lock in
+/// exactly that order, each handed it by the previous holder's release.
+async fn fair_waiters_get_the_lock_in_arrival_order(redis: RedisClient, t: &SharedTopology) {
+    let ns = namespace("fifo");
+    let a = locks(&redis, &ns, Duration::from_secs(10));
+    let b = locks(&connect(t.url()).await, &ns, Duration::from_secs(10));
+    let holder = a.lock("q").fair(true).acquire().await.expect("holder");
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let mut waiters = Vec::new();
+    for i in 0..5 {
+        let (locks, order) = (
+            if i % 2 == 0 { a.clone() } else { b.clone() },
+            order.clone(),
+        );
+        waiters.push(tokio::spawn(async move {
+            let g = locks
+                .lock("q")
+                .fair(true)
+                .wait(Duration::from_secs(20))
+                .acquire()
+                .await
+                .expect("waiter");
+            order.lock().expect("order").push(i);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            g.release().await.expect("release")
+        }));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        holder.release().await.expect("release"),
+        Released::HandedOff
+    );
+    let mut outcomes = Vec::new();
+    for w in waiters {
+        outcomes.push(w.await.expect("task"));
+    }
+    assert_eq!(*order.lock().expect("order"), vec![0, 1, 2, 3, 4]);
+    assert_eq!(
+        outcomes,
+        vec![
+            Released::HandedOff,
+            Released::HandedOff,
+            Released::HandedOff,
+            Released::HandedOff,
+            Released::Free
+        ]
+    );
+}
+
+/// Fair mode under contention: 8 tasks over 2 clients, 100 sections each (GET, pause, SET):
+/// exact count, strictly increasing fences, and nobody waits much longer than everyone's turn.
+async fn fair_locks_exclude_and_fence_under_contention(redis: RedisClient, t: &SharedTopology) {
+    let ns = namespace("fair-mutex");
+    let counter = format!("{ns}:counter");
+    let mut clients = Vec::new();
+    for _ in 0..2 {
+        let r = connect(t.url()).await;
+        clients.push((locks(&r, &ns, Duration::from_secs(5)), r));
+    }
+    let fences = Arc::new(Mutex::new(Vec::new()));
+    let tasks = (0..8).map(|i| {
+        let (locks, r) = clients[i % 2].clone();
+        let (counter, fences) = (counter.clone(), fences.clone());
+        tokio::spawn(async move {
+            let mut longest = Duration::ZERO;
+            for _ in 0..100 {
+                let asked = Instant::now();
+                let guard = locks
+                    .lock("counter")
+                    .fair(true)
+                    .wait(Duration::from_secs(60))
+                    .acquire()
+                    .await
+                    .expect("acquire");
+                longest = longest.max(asked.elapsed());
+                fences.lock().expect("fences").push(guard.fence());
+                let v: Option<u64> = r.pool().get(&counter).await.expect("GET");
+                tokio::time::sleep(Duration::from_micros(fastrand::u64(0..=1000))).await;
+                let _: () = r
+                    .pool()
+                    .set(&counter, v.unwrap_or(0) + 1, None, None, false)
+                    .await
+                    .expect("SET");
+                guard.release().await.expect("release");
+            }
+            longest
+        })
+    });
+    let mut longest = Duration::ZERO;
+    for t in futures::future::join_all(tasks).await {
+        longest = longest.max(t.expect("task"));
+    }
+    let v: Option<u64> = redis.pool().get(&counter).await.expect("GET");
+    assert_eq!(v, Some(800));
+    let fences = fences.lock().expect("fences").clone();
+    assert!(fences.windows(2).all(|w| w[0] < w[1]));
+    // 7 others ahead at most, each a few ms: far below the lease or a timer fallback.
+    assert!(
+        longest < Duration::from_millis(500),
+        "longest wait {longest:?}"
+    );
+    eprintln!("fair: 800 sections, longest wait {longest:?}");
+}
+
+/// A fair waiter killed while in line does not block the line for long: its place lapses
+/// (or its claim does) and the next waiter gets the lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_fair_waiter_does_not_block_the_line() {
+    use std::io::BufRead;
+    let (redis, t) = shared(Kind::Standalone).await;
+    let ns = namespace("fair-kill");
+    let locks = locks(&redis, &ns, Duration::from_secs(10));
+    let holder = locks.lock("k").fair(true).acquire().await.expect("holder");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dlock-hold"))
+        .args([t.url(), ns.as_str(), "k", "10000", "fair"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn dlock-hold");
+    let mut reader = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let line = tokio::task::block_in_place(|| {
+        let mut l = String::new();
+        reader.read_line(&mut l).map(|_| l)
+    })
+    .expect("read");
+    assert!(line.starts_with("WAITING"), "{line:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await; // it is in line now
+    let next = {
+        let locks = locks.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let g = locks
+                .lock("k")
+                .fair(true)
+                .wait(Duration::from_secs(20))
+                .acquire()
+                .await
+                .expect("the waiter behind the dead one");
+            (Instant::now(), g)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    let released = Instant::now();
+    holder.release().await.expect("release");
+    let (at, g) = next.await.expect("task");
+    let took = at.duration_since(released);
+    assert!(
+        took < Duration::from_secs(5),
+        "next waiter served {took:?} after the release"
+    );
+    g.release().await.expect("release");
+    eprintln!("fair line with a killed waiter: next served {took:?} after the release");
+}
+
 async fn acquire_times_out_with_a_typed_error(redis: RedisClient, _t: &SharedTopology) {
     let locks = locks(&redis, &namespace("timeout"), Duration::from_secs(5));
     let g = locks.lock("t").acquire().await.expect("first");
@@ -434,13 +592,21 @@ async fn a_killed_holder_frees_the_lock_within_one_lease() {
         .spawn()
         .expect("spawn dlock-hold");
     let stdout = child.stdout.take().expect("stdout");
+    let mut reader = std::io::BufReader::new(stdout);
     let line = tokio::task::block_in_place(|| {
         let mut line = String::new();
-        std::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .map(|_| line)
+        reader.read_line(&mut line).map(|_| line)
     })
     .expect("read");
+    let line = if line.starts_with("WAITING") {
+        tokio::task::block_in_place(|| {
+            let mut l = String::new();
+            reader.read_line(&mut l).map(|_| l)
+        })
+        .expect("read")
+    } else {
+        line
+    };
     let fence: u64 = line
         .strip_prefix("HELD ")
         .and_then(|f| f.trim().parse().ok())

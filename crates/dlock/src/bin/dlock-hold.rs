@@ -1,4 +1,5 @@
-//! `dlock-hold <redis-url> <namespace> <lock> [lease-ms]`: takes a lock (waiting up to 30 s),
+//! `dlock-hold <redis-url> <namespace> <lock> [lease-ms] [fair]`: takes a lock (waiting up to 30 s,
+//! in line when `fair`), prints `WAITING` before and
 //! prints `HELD <fence>`, keeps it renewed until stdin closes, then releases it and prints
 //! `RELEASED`. Useful to fence off a resource by hand during maintenance, and used by the
 //! tests as a holder process to kill with SIGKILL.
@@ -12,18 +13,21 @@ use tokio::io::AsyncReadExt;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [url, namespace, name, rest @ ..] = args.as_slice() else {
-        return Err("usage: dlock-hold <redis-url> <namespace> <lock> [lease-ms]".into());
+        return Err("usage: dlock-hold <redis-url> <namespace> <lock> [lease-ms] [fair]".into());
     };
     let lease = match rest.first() {
         Some(ms) => Duration::from_millis(ms.parse()?),
         None => Duration::from_secs(30),
     };
+    let fair = rest.get(1).is_some_and(|f| f == "fair");
     let redis = redis_conn::RedisClient::connect(redis_conn::RedisConfig::from_url(url)?).await?;
     let mut cfg = dlock::LockConfig::new(namespace.clone());
     cfg.lease = lease;
     let locks = dlock::LockClient::new(redis, cfg)?;
+    println!("WAITING");
     let guard = locks
         .lock(name)
+        .fair(fair)
         .wait(Duration::from_secs(30))
         .acquire()
         .await?;

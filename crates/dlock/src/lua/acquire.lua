@@ -1,5 +1,6 @@
 -- Takes (or re-enters) a lock.
--- KEYS[1] lock hash {o = owner, f = fence, h:<hold> = 1 per hold}, KEYS[2] fence counter (no TTL)
+-- KEYS[1] lock hash {o = owner, f = fence, h:<hold> = 1 per hold}, KEYS[2] fence counter (no TTL),
+-- KEYS[3] "someone waits" flag (releases only publish a wake-up while it exists)
 -- ARGV[1] owner id, ARGV[2] hold field, ARGV[3] lease ms
 -- Returns {1, fence, holds} when granted, {0, holder's remaining ms} when held by another owner.
 -- Fence = max(counter + 1, server time in µs): strictly increasing, and still increasing after a
@@ -25,4 +26,10 @@ if owner == ARGV[1] then
   end
   return {1, tonumber(redis.call('HGET', KEYS[1], 'f')), redis.call('HLEN', KEYS[1]) - 2}
 end
-return {0, redis.call('PTTL', KEYS[1])}
+-- Held by another owner: flag that someone waits (kept a little past the holder's lease; a
+-- waiter that retries refreshes it).
+local left = redis.call('PTTL', KEYS[1])
+local flag_ms = 1000
+if left > 0 then flag_ms = math.min(left, 60000) + 1000 end
+redis.call('SET', KEYS[3], 1, 'PX', flag_ms)
+return {0, left}

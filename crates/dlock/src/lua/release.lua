@@ -1,5 +1,6 @@
 -- Releases one hold. Idempotent: a hold is a hash field, removing it twice changes nothing.
--- KEYS[1] lock hash; ARGV[1] hold field, ARGV[2] wake-up channel, ARGV[3] lock name (message)
+-- KEYS[1] lock hash, KEYS[2] "someone waits" flag; ARGV[1] hold field, ARGV[2] wake-up channel,
+-- ARGV[3] lock name (message)
 -- Returns -1 when the hold was not there (lease expired, or released before), 0 when the lock
 -- is now free (waiters are woken), n > 0 when n holds of the same owner remain.
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then
@@ -10,5 +11,7 @@ if left > 0 then
   return left
 end
 redis.call('DEL', KEYS[1])
-redis.call('PUBLISH', ARGV[2], ARGV[3])
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('PUBLISH', ARGV[2], ARGV[3])
+end
 return 0

@@ -1,0 +1,199 @@
+//! dlock beside the raw commands a minimal lock is made of, in the same run and runtime:
+//! uncontended acquire + release vs a raw `SET NX PX` + `EVALSHA` delete-if-equal pair; a
+//! contended lock (8 workers over 2 clients, `INCR` inside) with hand-off fairness and the
+//! longest wait; the watchdog's cost to renew 1,000 held locks.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use dlock::{LockClient, LockConfig};
+use fred::prelude::*;
+use fred::types::{Expiration, SetOptions};
+use redis_conn::{RedisClient, RedisConfig, Script};
+
+use benches::{runtime, standalone_client};
+
+static DEL_IF_EQUAL: Script = Script::new(
+    "del_if_equal",
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+);
+
+fn uncontended(c: &mut Criterion) {
+    let rt = runtime();
+    let (redis, _) = standalone_client(&rt);
+    let locks = LockClient::new(redis.clone(), LockConfig::new("bench:lock")).expect("locks");
+    let mut g = c.benchmark_group("lock/uncontended");
+    g.measurement_time(Duration::from_secs(4))
+        .warm_up_time(Duration::from_secs(1));
+    g.bench_function("raw SET NX PX + EVALSHA release", |b| {
+        b.to_async(&rt).iter(|| async {
+            let token = "0123456789abcdef0123456789abcdef";
+            let ok: Option<String> = redis
+                .pool()
+                .set(
+                    "bench:rawlock",
+                    token,
+                    Some(Expiration::PX(30_000)),
+                    Some(SetOptions::NX),
+                    false,
+                )
+                .await
+                .expect("SET NX");
+            assert!(ok.is_some());
+            let n: i64 = DEL_IF_EQUAL
+                .run(redis.pool(), vec!["bench:rawlock"], vec![token])
+                .await
+                .expect("release");
+            assert_eq!(n, 1);
+        })
+    });
+    g.bench_function("dlock acquire + release", |b| {
+        b.to_async(&rt).iter(|| async {
+            let guard = locks.lock("u").acquire().await.expect("acquire");
+            guard.release().await.expect("release");
+        })
+    });
+    g.finish();
+}
+
+/// Per-worker section counts and the longest wait, over every round of the contended bench.
+#[derive(Default)]
+struct Fairness {
+    per_worker: Vec<u64>,
+    max_wait: Duration,
+}
+
+fn contended(c: &mut Criterion) {
+    let rt = runtime();
+    let (_, url) = standalone_client(&rt);
+    let clients: Vec<(LockClient, RedisClient)> = (0..2)
+        .map(|_| {
+            let r = rt
+                .block_on(RedisClient::connect(RedisConfig::from_url(url).expect("url")))
+                .expect("connect");
+            let mut cfg = LockConfig::new("bench:contended");
+            cfg.wait = Duration::from_secs(30);
+            (LockClient::new(r.clone(), cfg).expect("locks"), r)
+        })
+        .collect();
+    let mut g = c.benchmark_group("lock/contended");
+    g.sample_size(20).measurement_time(Duration::from_secs(8));
+    for (label, fair) in [("fair", true), ("non-fair", false)] {
+        let fairness = Arc::new(Mutex::new(Fairness {
+            per_worker: vec![0; 8],
+            max_wait: Duration::ZERO,
+        }));
+        let name = format!("{label}: 8 workers x 2 clients, INCR inside (time per section)");
+        g.bench_function(name, |b| {
+            b.to_async(&rt).iter_custom(|iters| {
+                let (clients, fairness) = (clients.clone(), fairness.clone());
+                async move {
+                    let remaining = Arc::new(AtomicI64::new(iters as i64));
+                    let start = Instant::now();
+                    let workers = (0..8).map(|w| {
+                        let (locks, redis) = clients[w % 2].clone();
+                        let (remaining, fairness) = (remaining.clone(), fairness.clone());
+                        tokio::spawn(async move {
+                            let (mut done, mut max_wait) = (0u64, Duration::ZERO);
+                            loop {
+                                let asked = Instant::now();
+                                let guard = locks
+                                    .lock(if fair { "hot-fair" } else { "hot" })
+                                    .fair(fair)
+                                    .acquire()
+                                    .await
+                                    .expect("acquire");
+                                max_wait = max_wait.max(asked.elapsed());
+                                if remaining.fetch_sub(1, Ordering::SeqCst) <= 0 {
+                                    guard.release().await.expect("release");
+                                    break;
+                                }
+                                let _: i64 =
+                                    redis.pool().incr("bench:contended:n").await.expect("INCR");
+                                guard.release().await.expect("release");
+                                done += 1;
+                            }
+                            let mut f = fairness.lock().expect("fairness");
+                            f.per_worker[w] += done;
+                            f.max_wait = f.max_wait.max(max_wait);
+                        })
+                    });
+                    for w in futures::future::join_all(workers).await {
+                        w.expect("worker");
+                    }
+                    start.elapsed()
+                }
+            })
+        });
+        let f = fairness.lock().expect("fairness");
+        let total: u64 = f.per_worker.iter().sum();
+        let share = total as f64 / 8.0;
+        let (min, max) = (
+            f.per_worker.iter().min().copied().unwrap_or(0),
+            f.per_worker.iter().max().copied().unwrap_or(0),
+        );
+        eprintln!(
+            "contended ({label}) over {total} sections: per worker {:?} (fair share {share:.0}; min {:.2}x, max {:.2}x); longest wait {:?}",
+            f.per_worker,
+            min as f64 / share,
+            max as f64 / share,
+            f.max_wait
+        );
+    }
+    g.finish();
+}
+
+fn renewal_cost(c: &mut Criterion) {
+    let rt = runtime();
+    let (redis, _) = standalone_client(&rt);
+    let mut cfg = LockConfig::new("bench:renew");
+    cfg.lease = Duration::from_secs(3);
+    let locks = LockClient::new(redis.clone(), cfg).expect("locks");
+    let guards = rt.block_on(async {
+        let mut out = Vec::with_capacity(1000);
+        for i in 0..1000 {
+            out.push(
+                locks
+                    .lock(&format!("r{i}"))
+                    .acquire()
+                    .await
+                    .expect("acquire"),
+            );
+        }
+        out
+    });
+    let renewals = AtomicU64::new(0);
+    let mut g = c.benchmark_group("lock/renewal");
+    g.sample_size(10).measurement_time(Duration::from_secs(5));
+    g.bench_function("1,000 held locks, one lease (3 s) of watchdog work", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let (locks, renewals) = (&locks, &renewals);
+            async move {
+                // Wall time is the lease; what matters is the work: renewals per lease.
+                let before = locks.stats().renewals;
+                let start = Instant::now();
+                for _ in 0..iters {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+                renewals.fetch_add(locks.stats().renewals - before, Ordering::Relaxed);
+                start.elapsed()
+            }
+        })
+    });
+    g.finish();
+    let s = locks.stats();
+    eprintln!(
+        "renewal of 1,000 held locks (lease 3 s): {} renewals, {} failures, {} lost, worst lateness {} µs",
+        s.renewals, s.renewal_failures, s.losses, s.max_renewal_lateness_us
+    );
+    rt.block_on(async {
+        for g in guards {
+            g.release().await.expect("release");
+        }
+    });
+}
+
+criterion_group!(benches, uncontended, contended, renewal_cost);
+criterion_main!(benches);

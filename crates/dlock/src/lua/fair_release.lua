@@ -1,0 +1,40 @@
+-- Fair release: removes one hold; when it was the last, hands the lock straight to the first
+-- live waiter in line (it is told with a message naming it and its fencing token).
+-- KEYS[1] lock hash, KEYS[2] fence counter, KEYS[3] queue, KEYS[4] queue entry deadlines
+-- ARGV[1] hold field, ARGV[2] channel, ARGV[3] lock name, ARGV[4] claim lease ms (the new
+-- holder renews to its own lease at once)
+-- Returns -1 hold not there, 0 lock free, n > 0 holds left, -2 handed off.
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then
+  return -1
+end
+local left = redis.call('HLEN', KEYS[1]) - 2
+if left > 0 then
+  return left
+end
+redis.call('DEL', KEYS[1])
+local t = redis.call('TIME')
+local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now_ms = math.floor(now_us / 1000)
+while true do
+  local id = redis.call('LPOP', KEYS[3])
+  if not id then
+    return 0
+  end
+  local deadline = redis.call('ZSCORE', KEYS[4], id)
+  redis.call('ZREM', KEYS[4], id)
+  if deadline and tonumber(deadline) > now_ms then
+    local owner, field, lease = string.match(id, '^([^|]+)|([^|]+)|(%d+)$')
+    if owner then
+      local fence = redis.call('INCR', KEYS[2])
+      if fence < now_us then
+        fence = now_us
+        redis.call('SET', KEYS[2], string.format('%.0f', fence))
+      end
+      local f = string.format('%.0f', fence)
+      redis.call('HSET', KEYS[1], 'o', owner, 'f', f, field, 1)
+      redis.call('PEXPIRE', KEYS[1], math.min(tonumber(lease), tonumber(ARGV[4])))
+      redis.call('PUBLISH', ARGV[2], ARGV[3] .. '\n' .. id .. '\n' .. f)
+      return -2
+    end
+  end
+end
