@@ -71,7 +71,9 @@ fn contended(c: &mut Criterion) {
     let clients: Vec<(LockClient, RedisClient)> = (0..2)
         .map(|_| {
             let r = rt
-                .block_on(RedisClient::connect(RedisConfig::from_url(url).expect("url")))
+                .block_on(RedisClient::connect(
+                    RedisConfig::from_url(url).expect("url"),
+                ))
                 .expect("connect");
             let mut cfg = LockConfig::new("bench:contended");
             cfg.wait = Duration::from_secs(30);

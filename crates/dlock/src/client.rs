@@ -15,7 +15,7 @@ use tokio::sync::{Notify, OnceCell, mpsc, oneshot};
 use tracing::Instrument;
 
 use crate::error::{Error, LostReason};
-use crate::guard::{Guard, Hold};
+use crate::guard::{Guard, Hold, HoldSpec, Kind, release_hold};
 use crate::stats::{Metrics, Stats};
 use crate::watchdog::Watchdog;
 
@@ -140,11 +140,9 @@ impl Owner {
 /// A release the janitor performs for a guard that was dropped (or an acquire that was
 /// cancelled after its request may have been granted).
 pub(crate) struct ReleaseJob {
-    pub(crate) key: String,
-    pub(crate) field: String,
-    pub(crate) name: String,
-    /// `Some(waiter id)` for a fair lock: also leave the line, and hand off if held.
-    pub(crate) fair: Option<String>,
+    pub(crate) spec: HoldSpec,
+    /// `Some(waiter id)` for a fair request that may still be in line: leave it first.
+    pub(crate) waiter: Option<String>,
 }
 
 /// Work for the janitor task, in order.
@@ -403,6 +401,19 @@ impl LockClient {
         }
     }
 
+    /// How a mutex hold is named in Redis.
+    fn lock_spec(&self, req: &LockRequest<'_>, key: &str, field: &str) -> HoldSpec {
+        HoldSpec {
+            name: req.name.clone(),
+            key: key.to_string(),
+            field: field.to_string(),
+            lease: req.lease,
+            kind: if req.fair { Kind::FairLock } else { Kind::Lock },
+            flag: waiting_key(key),
+            wake: req.name.clone(),
+        }
+    }
+
     /// The lock's hash key.
     pub(crate) fn key(&self, name: &str) -> String {
         format!("{}:{{{name}}}", self.inner.ns.prefix())
@@ -419,7 +430,7 @@ impl LockClient {
                 let _ = tx.send(Job::Release(job));
             }
             None => tracing::warn!(
-                lock = %job.name,
+                lock = %job.spec.name,
                 "no janitor running: the hold is given back when its lease expires"
             ),
         }
@@ -444,28 +455,19 @@ impl LockClient {
                         continue;
                     }
                 };
-                let r: Result<i64, _> = match &job.fair {
-                    None => {
-                        let waiting = waiting_key(&job.key);
-                        RELEASE
-                            .run(
-                                redis.pool(),
-                                vec![job.key.as_str(), waiting.as_str()],
-                                vec![job.field.as_str(), channel.as_str(), job.name.as_str()],
-                            )
-                            .await
-                    }
+                let r: Result<i64, _> = match &job.waiter {
+                    None => release_hold(&redis, &channel, &job.spec).await,
                     Some(waiter) => fair_give_back(&redis, &channel, &job, waiter).await,
                 };
                 if let Err(e) = r {
-                    tracing::warn!(lock = %job.name, error = %e, "background release failed; the lease expires by itself");
+                    tracing::warn!(lock = %job.spec.name, error = %e, "background release failed; the lease expires by itself");
                 }
             }
         });
     }
 
     /// The local wake-up handle for a lock; starts the shared subscriber on first use.
-    async fn waiter(&self, name: &str) -> Arc<Notify> {
+    pub(crate) async fn waiter(&self, name: &str) -> Arc<Notify> {
         let inner = &self.inner;
         inner
             .subscriber
@@ -533,10 +535,8 @@ impl LockClient {
         let mut pending = PendingGrant {
             client: self,
             job: Some(ReleaseJob {
-                key: key.clone(),
-                field: field.clone(),
-                name: req.name.clone(),
-                fair: req.fair.then(|| ids.waiter.clone()),
+                spec: self.lock_spec(req, &key, &field),
+                waiter: req.fair.then(|| ids.waiter.clone()),
             }),
         };
         let sent = Instant::now();
@@ -582,11 +582,7 @@ impl LockClient {
                     )))
                 })?;
                 let hold = Arc::new(Hold::new(
-                    req.name.clone(),
-                    key,
-                    field,
-                    req.lease,
-                    req.fair,
+                    self.lock_spec(req, &key, &field),
                     self.inner.epoch,
                     sent,
                     self.valid_until(sent, req.lease),
@@ -668,10 +664,16 @@ impl LockClient {
             Ok(n) => u32::try_from(n).unwrap_or(0),
             Err(e) => {
                 self.janitor_release(ReleaseJob {
-                    key: key.to_string(),
-                    field: field.to_string(),
-                    name: name.to_string(),
-                    fair: None,
+                    spec: HoldSpec {
+                        name: name.to_string(),
+                        key: key.to_string(),
+                        field: field.to_string(),
+                        lease: Duration::from_millis(lease_ms),
+                        kind: Kind::Lock,
+                        flag: waiting_key(key),
+                        wake: name.to_string(),
+                    },
+                    waiter: None,
                 });
                 return Err(Error::Unavailable(e.into()));
             }
@@ -899,10 +901,8 @@ impl LockClient {
             client: self,
             waiter: ids.waiter.clone(),
             job: Some(ReleaseJob {
-                key: key.clone(),
-                field: ids.field.clone(),
-                name: req.name.clone(),
-                fair: Some(ids.waiter.clone()),
+                spec: self.lock_spec(req, &key, &ids.field),
+                waiter: Some(ids.waiter.clone()),
             }),
         };
         let mut listening = true;
@@ -967,11 +967,7 @@ impl LockClient {
     fn handed_over(&self, req: &LockRequest<'_>, ids: &Ids, key: String, fence: u64) -> Guard {
         let now = Instant::now();
         let hold = Arc::new(Hold::new(
-            req.name.clone(),
-            key,
-            ids.field.clone(),
-            req.lease,
-            true,
+            self.lock_spec(req, &key, &ids.field),
             self.inner.epoch,
             now,
             now + Duration::from_millis(CLAIM_MS / 2),
@@ -1046,11 +1042,13 @@ async fn start_subscriber(
             let map = lock(&waiters);
             match msg {
                 Ok(m) => {
-                    if let Some(n) = m
-                        .value
-                        .as_string()
-                        .and_then(|name| map.get(&name).and_then(Weak::upgrade))
-                    {
+                    let text = m.value.as_string().unwrap_or_default();
+                    if let Some(all) = text.strip_prefix('*') {
+                        // Semaphores and read-write locks: several waiters may fit now.
+                        if let Some(n) = map.get(all).and_then(Weak::upgrade) {
+                            n.notify_waiters();
+                        }
+                    } else if let Some(n) = map.get(&text).and_then(Weak::upgrade) {
                         // One local waiter per release: the others stay asleep instead of
                         // stampeding on a lock only one of them can get.
                         n.notify_one();
@@ -1100,20 +1098,19 @@ async fn fair_give_back(
     job: &ReleaseJob,
     waiter: &str,
 ) -> Result<i64, redis_conn::Error> {
-    if !waiter.is_empty() {
-        let (queue, queue_ttl) = queue_keys(&job.key);
-        let held: Vec<i64> = FAIR_CANCEL
-            .run(
-                redis.pool(),
-                vec![job.key.as_str(), queue.as_str(), queue_ttl.as_str()],
-                vec![job.field.as_str(), waiter],
-            )
-            .await?;
-        if held.first() != Some(&1) {
-            return Ok(-1);
-        }
+    let spec = &job.spec;
+    let (queue, queue_ttl) = queue_keys(&spec.key);
+    let held: Vec<i64> = FAIR_CANCEL
+        .run(
+            redis.pool(),
+            vec![spec.key.as_str(), queue.as_str(), queue_ttl.as_str()],
+            vec![spec.field.as_str(), waiter],
+        )
+        .await?;
+    if held.first() != Some(&1) {
+        return Ok(-1);
     }
-    fair_release(redis, channel, &job.key, &job.field, &job.name).await
+    fair_release(redis, channel, &spec.key, &spec.field, &spec.name).await
 }
 
 /// The "someone waits" flag of a lock key (same hash tag).

@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use crate::client::{
-    LockClient, RELEASE, ReleaseJob, fair_release, micros_since, next_hold_id, waiting_key,
-};
+use crate::client::{LockClient, RELEASE, ReleaseJob, fair_release, micros_since, next_hold_id};
 use crate::error::{Error, LostReason};
 
 /// A hold's life as the guard, the watchdog and lease-loss futures see it.
@@ -21,16 +19,51 @@ pub(crate) enum State {
     Released,
 }
 
+/// What a hold is, which decides how it is released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A mutex hold (hash field).
+    Lock,
+    /// A fair mutex hold: released by the hand-off script.
+    FairLock,
+    /// A semaphore permit or a read hold (zset member with its expiry as score).
+    Zset,
+    /// A write hold (string key holding the hold id).
+    Writer,
+}
+
+/// Everything that names a hold in Redis.
+#[derive(Debug, Clone)]
+pub(crate) struct HoldSpec {
+    /// The user's name for it (lock, semaphore or rwlock name).
+    pub(crate) name: String,
+    pub(crate) key: String,
+    /// The renewal member: `h:<id>` (lock), `z:<id>` (zset member), `s:<id>` (writer).
+    pub(crate) field: String,
+    pub(crate) lease: Duration,
+    pub(crate) kind: Kind,
+    /// The "someone waits" flag a release checks before publishing.
+    pub(crate) flag: String,
+    /// The wake-up message a release publishes.
+    pub(crate) wake: String,
+}
+
+impl HoldSpec {
+    /// The id inside `field` (without its kind prefix).
+    pub(crate) fn id(&self) -> &str {
+        self.field.get(2..).unwrap_or_default()
+    }
+}
+
 /// One hold of a lock, shared by its guard and the watchdog.
 #[derive(Debug)]
 pub(crate) struct Hold {
     pub(crate) id: u64,
+    pub(crate) spec: HoldSpec,
     pub(crate) name: String,
     pub(crate) key: String,
     pub(crate) field: String,
     pub(crate) lease: Duration,
-    /// Taken in fair mode: released by the hand-off script.
-    pub(crate) fair: bool,
     epoch: Instant,
     /// When the last confirmed grant or renewal was sent (µs since `epoch`).
     renewed_at: AtomicU64,
@@ -40,24 +73,14 @@ pub(crate) struct Hold {
 }
 
 impl Hold {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        name: String,
-        key: String,
-        field: String,
-        lease: Duration,
-        fair: bool,
-        epoch: Instant,
-        sent: Instant,
-        valid_until: Instant,
-    ) -> Hold {
+    pub(crate) fn new(spec: HoldSpec, epoch: Instant, sent: Instant, valid_until: Instant) -> Hold {
         Hold {
             id: next_hold_id(),
-            name,
-            key,
-            field,
-            lease,
-            fair,
+            name: spec.name.clone(),
+            key: spec.key.clone(),
+            field: spec.field.clone(),
+            lease: spec.lease,
+            spec,
             epoch,
             renewed_at: AtomicU64::new(micros_since(epoch, sent)),
             valid_until: AtomicU64::new(micros_since(epoch, valid_until)),
@@ -289,28 +312,7 @@ impl Guard {
         client.inner.watchdog.unregister(hold.id);
         hold.released();
         let channel = client.inner.channel.as_str();
-        let released = async {
-            if hold.fair {
-                fair_release(
-                    &client.inner.redis,
-                    channel,
-                    &hold.key,
-                    &hold.field,
-                    &hold.name,
-                )
-                .await
-            } else {
-                let waiting = waiting_key(&hold.key);
-                RELEASE
-                    .run(
-                        client.inner.redis.pool(),
-                        vec![hold.key.as_str(), waiting.as_str()],
-                        vec![hold.field.as_str(), channel, hold.name.as_str()],
-                    )
-                    .await
-            }
-        };
-        let left: i64 = released
+        let left: i64 = release_hold(&client.inner.redis, channel, &hold.spec)
             .instrument(tracing::debug_span!("dlock.release", lock = %hold.name))
             .await
             .inspect_err(|_| {
@@ -340,10 +342,54 @@ impl Drop for Guard {
 
 fn job_of(hold: &Hold) -> ReleaseJob {
     ReleaseJob {
-        key: hold.key.clone(),
-        field: hold.field.clone(),
-        name: hold.name.clone(),
-        fair: hold.fair.then(String::new),
+        spec: hold.spec.clone(),
+        waiter: None,
+    }
+}
+
+static ZSET_RELEASE: redis_conn::Script =
+    redis_conn::Script::new("dlock_zset_release", include_str!("lua/zset_release.lua"));
+static STRING_RELEASE: redis_conn::Script = redis_conn::Script::new(
+    "dlock_string_release",
+    include_str!("lua/string_release.lua"),
+);
+
+/// Releases one hold of any kind: -1 not there, 0 free, n > 0 holds left, -2 handed off.
+pub(crate) async fn release_hold(
+    redis: &redis_conn::RedisClient,
+    channel: &str,
+    spec: &HoldSpec,
+) -> Result<i64, redis_conn::Error> {
+    let keys = vec![spec.key.as_str(), spec.flag.as_str()];
+    match spec.kind {
+        Kind::Lock => {
+            RELEASE
+                .run(
+                    redis.pool(),
+                    keys,
+                    vec![spec.field.as_str(), channel, spec.wake.as_str()],
+                )
+                .await
+        }
+        Kind::FairLock => fair_release(redis, channel, &spec.key, &spec.field, &spec.name).await,
+        Kind::Zset => {
+            ZSET_RELEASE
+                .run(
+                    redis.pool(),
+                    keys,
+                    vec![spec.id(), channel, spec.wake.as_str()],
+                )
+                .await
+        }
+        Kind::Writer => {
+            STRING_RELEASE
+                .run(
+                    redis.pool(),
+                    keys,
+                    vec![spec.id(), channel, spec.wake.as_str()],
+                )
+                .await
+        }
     }
 }
 

@@ -38,6 +38,7 @@ mod client;
 mod error;
 pub mod fence;
 mod guard;
+mod shared;
 mod stats;
 mod watchdog;
 
@@ -45,4 +46,5 @@ pub use client::{LockClient, LockConfig, LockRequest, Owner, Replication};
 pub use error::{Error, LostReason};
 pub use fence::{Fenced, fenced_set};
 pub use guard::{Guard, Released};
+pub use shared::{RwLock, Semaphore};
 pub use stats::Stats;

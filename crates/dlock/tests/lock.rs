@@ -69,6 +69,9 @@ topology_tests!(
     acquire_times_out_with_a_typed_error,
     fair_waiters_get_the_lock_in_arrival_order,
     fair_locks_exclude_and_fence_under_contention,
+    a_semaphore_never_has_more_holders_than_permits,
+    rwlock_admits_many_readers_or_one_writer,
+    a_stream_of_readers_does_not_starve_a_writer,
 );
 
 /// 16 tasks over 4 independent clients, 400 sections each: GET, a 0–2 ms pause, SET on a plain
@@ -826,4 +829,194 @@ async fn sentinel_failover_can_lose_an_unreplicated_lock_and_fencing_catches_it(
         "no WAIT: grant lost with the primary (failover {failover:?}); second owner acquired; \
          first holder told '{reason}'; its fenced write refused"
     );
+}
+
+/// 32 contenders over 2 clients on a 4-permit semaphore: never more than 4 inside at once.
+async fn a_semaphore_never_has_more_holders_than_permits(redis: RedisClient, t: &SharedTopology) {
+    let ns = namespace("sem");
+    let a = locks(&redis, &ns, Duration::from_secs(5));
+    let b = locks(&connect(t.url()).await, &ns, Duration::from_secs(5));
+    let inside = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let tasks = (0..32).map(|i| {
+        let locks = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let (inside, most) = (inside.clone(), most.clone());
+        tokio::spawn(async move {
+            for _ in 0..3 {
+                let permit = locks
+                    .semaphore("pool", 4)
+                    .wait(Duration::from_secs(60))
+                    .acquire()
+                    .await
+                    .expect("permit");
+                let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                inside.fetch_sub(1, Ordering::SeqCst);
+                assert_eq!(permit.release().await.expect("release"), Released::Free);
+            }
+        })
+    });
+    for t in futures::future::join_all(tasks).await {
+        t.expect("task");
+    }
+    let most = most.load(Ordering::SeqCst);
+    assert!(most <= 4, "{most} holders of 4 permits");
+    assert_eq!(most, 4, "the permits were used in parallel");
+}
+
+async fn rwlock_admits_many_readers_or_one_writer(redis: RedisClient, t: &SharedTopology) {
+    let ns = namespace("rw");
+    let a = locks(&redis, &ns, Duration::from_secs(5));
+    let b = locks(&connect(t.url()).await, &ns, Duration::from_secs(5));
+    let mut readers = Vec::new();
+    for i in 0..5 {
+        let l = if i % 2 == 0 { &a } else { &b };
+        readers.push(
+            l.rwlock("doc")
+                .wait(Duration::from_secs(2))
+                .read()
+                .await
+                .expect("reader"),
+        );
+    }
+    // A writer waits for the readers; meanwhile new readers are held back (writer preference).
+    let writer = {
+        let b = b.clone();
+        tokio::spawn(async move {
+            b.rwlock("doc")
+                .wait(Duration::from_secs(10))
+                .write()
+                .await
+                .expect("writer")
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        a.rwlock("doc").try_read().await.expect("try").is_none(),
+        "a reader got in while a writer waits"
+    );
+    for r in readers {
+        assert_eq!(r.release().await.expect("release"), Released::Free);
+    }
+    let w = writer.await.expect("task");
+    assert!(w.fence() > 0);
+    assert!(
+        a.rwlock("doc").try_read().await.expect("try").is_none(),
+        "a reader beside the writer"
+    );
+    let second_writer = a
+        .rwlock("doc")
+        .wait(Duration::from_millis(200))
+        .write()
+        .await;
+    assert!(
+        matches!(second_writer, Err(Error::Timeout { .. })),
+        "two writers"
+    );
+    w.release().await.expect("release");
+    let r = a
+        .rwlock("doc")
+        .wait(Duration::from_secs(5))
+        .read()
+        .await
+        .expect("readers again after the writer");
+    r.release().await.expect("release");
+}
+
+/// Eight readers keep the lock read-held without pause; a writer still gets in quickly.
+async fn a_stream_of_readers_does_not_starve_a_writer(redis: RedisClient, t: &SharedTopology) {
+    let ns = namespace("rw-starve");
+    let a = locks(&redis, &ns, Duration::from_secs(5));
+    let b = locks(&connect(t.url()).await, &ns, Duration::from_secs(5));
+    let stop = Arc::new(AtomicUsize::new(0));
+    let readers: Vec<_> = (0..8)
+        .map(|i| {
+            let (l, stop) = (if i % 2 == 0 { a.clone() } else { b.clone() }, stop.clone());
+            tokio::spawn(async move {
+                let mut reads = 0u32;
+                while stop.load(Ordering::SeqCst) == 0 {
+                    let r = l
+                        .rwlock("hot")
+                        .wait(Duration::from_secs(10))
+                        .read()
+                        .await
+                        .expect("read");
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    r.release().await.expect("release");
+                    reads += 1;
+                }
+                reads
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let start = Instant::now();
+    let w = b
+        .rwlock("hot")
+        .wait(Duration::from_secs(5))
+        .write()
+        .await
+        .expect("the writer is not starved");
+    let took = start.elapsed();
+    w.release().await.expect("release");
+    stop.store(1, Ordering::SeqCst);
+    let mut reads = 0;
+    for r in readers {
+        reads += r.await.expect("reader");
+    }
+    assert!(reads > 16, "readers kept reading ({reads})");
+    assert!(took < Duration::from_secs(1), "writer waited {took:?}");
+    eprintln!("writer got in {took:?} into a stream of 8 readers ({reads} reads)");
+}
+
+/// A semaphore permit held by a process killed with SIGKILL comes back within its lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_holders_permit_comes_back() {
+    use std::io::BufRead;
+    let (redis, t) = shared(Kind::Standalone).await;
+    let ns = namespace("sem-kill");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dlock-hold"))
+        .args([t.url(), ns.as_str(), "one", "1000", "sem=1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn dlock-hold");
+    let mut reader = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    for _ in 0..2 {
+        let line = tokio::task::block_in_place(|| {
+            let mut l = String::new();
+            reader.read_line(&mut l).map(|_| l)
+        })
+        .expect("read");
+        if line.starts_with("HELD") {
+            break;
+        }
+    }
+    let locks = locks(&redis, &ns, Duration::from_secs(1));
+    tokio::time::sleep(Duration::from_millis(1500)).await; // renewed past its lease
+    assert!(
+        locks
+            .semaphore("one", 1)
+            .try_acquire()
+            .await
+            .expect("try")
+            .is_none()
+    );
+    child.kill().expect("SIGKILL");
+    let killed = Instant::now();
+    let p = locks
+        .semaphore("one", 1)
+        .wait(Duration::from_secs(10))
+        .acquire()
+        .await
+        .expect("the permit comes back");
+    let took = killed.elapsed();
+    let _ = child.wait();
+    assert!(
+        took <= Duration::from_millis(1200),
+        "permit back {took:?} after the kill"
+    );
+    p.release().await.expect("release");
+    eprintln!("permit of a SIGKILLed holder back after {took:?} (lease 1 s)");
 }
