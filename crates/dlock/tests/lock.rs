@@ -1020,3 +1020,79 @@ async fn a_killed_holders_permit_comes_back() {
     p.release().await.expect("release");
     eprintln!("permit of a SIGKILLed holder back after {took:?} (lease 1 s)");
 }
+
+/// Redlock over 3 independent servers: with one down it still grants (majority); with two down
+/// it fails with a typed error within its wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redlock_needs_a_majority_of_independent_servers() {
+    let topos: Vec<testkit::Topology> = (0..3)
+        .map(|_| {
+            tokio::task::block_in_place(|| {
+                testkit::Topology::start(
+                    testkit::Spec::from_env(Kind::Standalone).expect("backend"),
+                )
+            })
+            .unwrap_or_else(|e| panic!("{e}"))
+        })
+        .collect();
+    let mut servers = Vec::new();
+    for t in &topos {
+        let mut cfg = RedisConfig::from_url(&t.url()).expect("url");
+        cfg.command_timeout = Duration::from_millis(500);
+        servers.push(RedisClient::connect(cfg).await.expect("connect"));
+    }
+    let mut cfg = LockConfig::new(namespace("redlock"));
+    cfg.lease = Duration::from_secs(5);
+    cfg.wait = Duration::from_millis(800);
+    let redlock = dlock::Redlock::new(servers, cfg).expect("redlock");
+    assert_eq!(redlock.quorum(), 2);
+
+    let g = redlock.acquire("r").await.expect("all up");
+    assert_eq!(g.granted(), 3);
+    assert!(
+        redlock.try_acquire("r").await.expect("try").is_none(),
+        "exclusive"
+    );
+    let first = g.fence();
+    assert_eq!(g.release().await, 3);
+
+    let down = &topos[0];
+    tokio::task::block_in_place(|| down.kill(&down.nodes()[0])).expect("kill one");
+    let start = Instant::now();
+    let g = redlock
+        .acquire("r")
+        .await
+        .expect("one server down: still a majority");
+    eprintln!(
+        "redlock with one server down: granted by {} in {:?}",
+        g.granted(),
+        start.elapsed()
+    );
+    assert_eq!(g.granted(), 2);
+    assert!(g.fence() > first);
+    assert!(g.validity() > Duration::from_secs(3));
+    g.release().await;
+
+    let down = &topos[1];
+    tokio::task::block_in_place(|| down.kill(&down.nodes()[0])).expect("kill another");
+    let start = Instant::now();
+    let err = redlock.acquire("r").await.expect_err("two of three down");
+    let took = start.elapsed();
+    assert!(
+        matches!(
+            err,
+            Error::NoQuorum {
+                granted: 1,
+                servers: 3,
+                quorum: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        took < Duration::from_millis(800) + Duration::from_millis(700),
+        "{took:?}"
+    );
+    eprintln!("redlock with two servers down: {err} after {took:?} (wait 800 ms)");
+}
