@@ -29,7 +29,6 @@ static FENCED_SET: Script = Script::new("dlock_fenced_set", include_str!("lua/fe
 /// assert_ne!(dlock::Fenced::Written, dlock::Fenced::Rejected { highest: 9 });
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Fenced {
     /// The value was written.
     Written,

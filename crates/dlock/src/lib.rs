@@ -25,6 +25,11 @@
 //! | release | idempotent (a hold is a hash field: removing it twice changes nothing); reports [`Released::AlreadyExpired`] when the lease ran out first; dropping a guard releases through one janitor task per client (no blocking, no spawn per guard); an acquire cancelled in flight is given back the same way |
 //! | reentrancy | explicit [`Owner`] handles (no thread identity in async Rust); each hold is released on its own |
 //! | replication | optional `WAIT n` after each grant ([`LockConfig::replication`]); a grant too few replicas acknowledged is released and reported as [`Error::NotReplicated`] |
+//! | fairness | default: no order (a releasing task may barge ahead; measured: 2 of 8 workers got 10 % of their share). [`LockRequest::fair`]: a FIFO line in Redis (entries expire unless refreshed, so a dead waiter leaves it within 2 s); release hands the lock straight to the first live waiter with one message naming it and its token (measured: every worker within 1 % of its share) |
+//! | semaphore | [`LockClient::semaphore`]: permits are leases in a sorted set scored by their server-time expiry, renewed by the watchdog; a dead holder's permit returns within its lease |
+//! | read-write lock | [`LockClient::rwlock`]: many readers or one writer; a waiting writer blocks new readers (writer-preferring), its intent lapses 2 s after it stops waiting; writers get fencing tokens |
+//! | Redlock | [`Redlock`]: N ≥ 3 independent servers, parallel attempts each bounded by 5 % of the lease, majority plus validity (lease − elapsed − drift); lost when fewer than a majority of holds remain |
+//! | failover (tested on Sentinel) | with `WAIT 1`: a grant no replica acknowledged fails closed; an acknowledged one survived a primary SIGKILL and its holder kept renewing it. Without `WAIT`: a grant the replicas never received died with the primary, a second owner acquired, the first holder's [`Guard::lost`] fired (renewal refused) and its token was still smaller, so [`fenced_set`] refused its write |
 //!
 //! Not guaranteed: Redis replication is asynchronous. Without `WAIT`, a primary that fails
 //! over right after a grant can lose it, and the new primary grants the lock again while the
@@ -32,7 +37,9 @@
 //! reached n replicas, but Sentinel or Cluster may still promote one that did not have it.
 //! Leases are measured with Redis's clock (TTLs) and checked locally with a monotonic clock
 //! and a drift allowance; a paused holder cannot notice its lease ended until it runs again,
-//! which is what fencing tokens are for.
+//! which is what fencing tokens are for. A lock name is used either fair or not, never both.
+//! Redlock adds availability across independent servers, not consensus: its fence is the
+//! largest of the granting servers' tokens.
 
 mod client;
 mod error;
