@@ -962,8 +962,10 @@ impl LockClient {
         }
     }
 
-    /// The guard of a lock handed over by a fair release (granted with a short claim lease:
-    /// the watchdog renews it to the full lease at once).
+    /// The guard of a lock handed over by a fair release. It was granted with a short claim
+    /// lease (so a waiter that died just before its turn blocks the line briefly): the
+    /// watchdog renews it to the full lease a third of the claim later, and until then it is
+    /// trusted for half the claim (the hand-off message's delay is unknown).
     fn handed_over(&self, req: &LockRequest<'_>, ids: &Ids, key: String, fence: u64) -> Guard {
         let now = Instant::now();
         let hold = Arc::new(Hold::new(
@@ -972,7 +974,7 @@ impl LockClient {
             now,
             now + Duration::from_millis(CLAIM_MS / 2),
         ));
-        hold.renew_now();
+        hold.renew_in(Duration::from_millis(CLAIM_MS / 3));
         self.inner.watchdog.register(self, hold.clone());
         Guard::new(self.clone(), hold, fence)
     }

@@ -65,8 +65,9 @@ pub(crate) struct Hold {
     pub(crate) field: String,
     pub(crate) lease: Duration,
     epoch: Instant,
-    /// When the last confirmed grant or renewal was sent (µs since `epoch`).
-    renewed_at: AtomicU64,
+    /// When the next renewal is due (µs since `epoch`): a third of the lease after the last
+    /// confirmed grant or renewal was sent.
+    renew_due: AtomicU64,
     /// Local deadline of the lease (µs since `epoch`).
     valid_until: AtomicU64,
     state: watch::Sender<State>,
@@ -74,6 +75,7 @@ pub(crate) struct Hold {
 
 impl Hold {
     pub(crate) fn new(spec: HoldSpec, epoch: Instant, sent: Instant, valid_until: Instant) -> Hold {
+        let first_renewal = sent + spec.lease / 3;
         Hold {
             id: next_hold_id(),
             name: spec.name.clone(),
@@ -82,7 +84,7 @@ impl Hold {
             lease: spec.lease,
             spec,
             epoch,
-            renewed_at: AtomicU64::new(micros_since(epoch, sent)),
+            renew_due: AtomicU64::new(micros_since(epoch, first_renewal)),
             valid_until: AtomicU64::new(micros_since(epoch, valid_until)),
             state: watch::Sender::new(State::Held),
         }
@@ -96,23 +98,25 @@ impl Hold {
         self.at(self.valid_until.load(Ordering::Acquire))
     }
 
-    /// When the next renewal is due: a third of the lease after the last confirmed one.
+    /// When the next renewal is due.
     pub(crate) fn renew_at(&self) -> Instant {
-        self.at(self.renewed_at.load(Ordering::Acquire)) + self.lease / 3
+        self.at(self.renew_due.load(Ordering::Acquire))
     }
 
-    /// Makes the next renewal due now.
-    pub(crate) fn renew_now(&self) {
-        let now = micros_since(self.epoch, Instant::now());
-        let back = u64::try_from((self.lease / 3).as_micros()).unwrap_or(u64::MAX);
-        self.renewed_at
-            .store(now.saturating_sub(back), Ordering::Release);
+    /// Makes the next renewal due `after` from now (instead of a third of the lease).
+    pub(crate) fn renew_in(&self, after: Duration) {
+        self.renew_due.store(
+            micros_since(self.epoch, Instant::now() + after),
+            Ordering::Release,
+        );
     }
 
     /// Records a confirmed renewal sent at `sent`, trusted until `valid_until`.
     pub(crate) fn renewed(&self, sent: Instant, valid_until: Instant) {
-        self.renewed_at
-            .fetch_max(micros_since(self.epoch, sent), Ordering::AcqRel);
+        self.renew_due.fetch_max(
+            micros_since(self.epoch, sent + self.lease / 3),
+            Ordering::AcqRel,
+        );
         self.valid_until
             .fetch_max(micros_since(self.epoch, valid_until), Ordering::AcqRel);
     }

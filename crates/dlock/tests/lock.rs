@@ -69,6 +69,7 @@ topology_tests!(
     acquire_times_out_with_a_typed_error,
     fair_waiters_get_the_lock_in_arrival_order,
     fair_locks_exclude_and_fence_under_contention,
+    a_handed_over_lock_outlives_its_claim,
     a_semaphore_never_has_more_holders_than_permits,
     rwlock_admits_many_readers_or_one_writer,
     a_stream_of_readers_does_not_starve_a_writer,
@@ -379,6 +380,40 @@ async fn fair_waiters_get_the_lock_in_arrival_order(redis: RedisClient, t: &Shar
             Released::Free
         ]
     );
+}
+
+/// A hand-off grants a short claim; the new holder's watchdog renews it to the full lease, so
+/// holding it for longer than the claim keeps it.
+async fn a_handed_over_lock_outlives_its_claim(redis: RedisClient, t: &SharedTopology) {
+    let ns = namespace("claim");
+    let a = locks(&redis, &ns, Duration::from_secs(10));
+    let b = locks(&connect(t.url()).await, &ns, Duration::from_secs(10));
+    let first = a.lock("c").fair(true).acquire().await.expect("first");
+    let next = {
+        let b = b.clone();
+        tokio::spawn(async move { b.lock("c").fair(true).acquire().await.expect("next") })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(first.release().await.expect("release"), Released::HandedOff);
+    let g = next.await.expect("task");
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(3000) {
+        assert!(
+            a.lock("c")
+                .fair(true)
+                .try_acquire()
+                .await
+                .expect("try")
+                .is_none()
+        );
+        assert!(
+            !g.is_lost(),
+            "lost {:?} after the hand-off",
+            start.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(g.release().await.expect("release"), Released::Free);
 }
 
 /// Fair mode under contention: 8 tasks over 2 clients, 100 sections each (GET, pause, SET):

@@ -3,16 +3,18 @@
 -- KEYS[3] "someone waits" flag (releases only publish a wake-up while it exists)
 -- ARGV[1] owner id, ARGV[2] hold field, ARGV[3] lease ms
 -- Returns {1, fence, holds} when granted, {0, holder's remaining ms} when held by another owner.
--- Fence = max(counter + 1, server time in µs): strictly increasing, and still increasing after a
+-- Fence = max(last token + 1, server time in µs): strictly increasing, and still increasing after a
 -- failover lost the last increments (as long as the new primary's clock is not behind).
 local owner = redis.call('HGET', KEYS[1], 'o')
 if owner == false then
   local t = redis.call('TIME')
   local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
-  local fence = redis.call('INCR', KEYS[2])
-  if fence < now_us then
-    fence = now_us
-    -- '%.0f': Lua would print a 16-digit number in exponent form, which INCR cannot parse
+  -- One SET ... GET stores the new token and reads the last one; '%.0f' because Lua prints a
+  -- 16-digit number in exponent form.
+  local fence = now_us
+  local prev = tonumber(redis.call('SET', KEYS[2], string.format('%.0f', now_us), 'GET') or '0')
+  if prev >= now_us then
+    fence = prev + 1
     redis.call('SET', KEYS[2], string.format('%.0f', fence))
   end
   redis.call('HSET', KEYS[1], 'o', ARGV[1], 'f', string.format('%.0f', fence), ARGV[2], 1)

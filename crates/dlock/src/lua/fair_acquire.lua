@@ -21,9 +21,10 @@ if owner == false then
       redis.call('LPOP', KEYS[3])
       redis.call('ZREM', KEYS[4], ARGV[4])
     end
-    local fence = redis.call('INCR', KEYS[2])
-    if fence < now_us then
-      fence = now_us
+    local fence = now_us
+    local prev = tonumber(redis.call('SET', KEYS[2], string.format('%.0f', now_us), 'GET') or '0')
+    if prev >= now_us then
+      fence = prev + 1
       redis.call('SET', KEYS[2], string.format('%.0f', fence))
     end
     redis.call('HSET', KEYS[1], 'o', ARGV[1], 'f', string.format('%.0f', fence), ARGV[2], 1)

@@ -25,9 +25,10 @@ while true do
   if deadline and tonumber(deadline) > now_ms then
     local owner, field, lease = string.match(id, '^([^|]+)|([^|]+)|(%d+)$')
     if owner then
-      local fence = redis.call('INCR', KEYS[2])
-      if fence < now_us then
-        fence = now_us
+      local fence = now_us
+      local prev = tonumber(redis.call('SET', KEYS[2], string.format('%.0f', now_us), 'GET') or '0')
+      if prev >= now_us then
+        fence = prev + 1
         redis.call('SET', KEYS[2], string.format('%.0f', fence))
       end
       local f = string.format('%.0f', fence)

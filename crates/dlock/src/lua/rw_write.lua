@@ -11,9 +11,10 @@ redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now_ms)
 local writer = redis.call('PTTL', KEYS[1])
 local readers = redis.call('ZCARD', KEYS[2])
 if writer < 0 and readers == 0 then
-  local fence = redis.call('INCR', KEYS[5])
-  if fence < now_us then
-    fence = now_us
+  local fence = now_us
+  local prev = tonumber(redis.call('SET', KEYS[5], string.format('%.0f', now_us), 'GET') or '0')
+  if prev >= now_us then
+    fence = prev + 1
     redis.call('SET', KEYS[5], string.format('%.0f', fence))
   end
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
