@@ -20,15 +20,7 @@ async fn shared(kind: Kind) -> (RedisClient, &'static SharedTopology) {
 }
 
 fn namespace(test: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!(
-        "t:cache:{test}:{}:{}",
-        std::process::id(),
-        nanos % 1_000_000_007
-    )
+    testkit::unique_name(&format!("t:cache:{test}"))
 }
 
 fn cache(redis: &RedisClient, test: &str, codec: Codec) -> Cache {
@@ -37,26 +29,7 @@ fn cache(redis: &RedisClient, test: &str, codec: Codec) -> Cache {
     Cache::new(redis.clone(), cfg).expect("valid config")
 }
 
-macro_rules! topology_tests {
-    ($($name:ident),* $(,)?) => {
-        topology_tests!(@kind standalone, Standalone, $($name),*);
-        topology_tests!(@kind sentinel, Sentinel, $($name),*);
-        topology_tests!(@kind cluster, Cluster, $($name),*);
-    };
-    (@kind $module:ident, $kind:ident, $($name:ident),*) => {
-        mod $module {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let (redis, topo) = super::shared(testkit::Kind::$kind).await;
-                    testkit::run_logged(topo.topology(), super::$name(redis, topo)).await;
-                }
-            )*
-        }
-    };
-}
-
-topology_tests!(
+testkit::topology_tests!(
     builds_once_then_serves_hits,
     a_thousand_concurrent_misses_share_one_build,
     missing_ids_are_built_once_per_null_ttl,

@@ -22,15 +22,7 @@ async fn connect(url: &str) -> RedisClient {
 }
 
 fn namespace(test: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!(
-        "t:dlock:{test}:{}:{}",
-        std::process::id(),
-        nanos % 1_000_000_007
-    )
+    testkit::unique_name(&format!("t:dlock:{test}"))
 }
 
 fn locks(redis: &RedisClient, ns: &str, lease: Duration) -> LockClient {
@@ -39,26 +31,7 @@ fn locks(redis: &RedisClient, ns: &str, lease: Duration) -> LockClient {
     LockClient::new(redis.clone(), cfg).expect("config")
 }
 
-macro_rules! topology_tests {
-    ($($name:ident),* $(,)?) => {
-        topology_tests!(@kind standalone, Standalone, $($name),*);
-        topology_tests!(@kind sentinel, Sentinel, $($name),*);
-        topology_tests!(@kind cluster, Cluster, $($name),*);
-    };
-    (@kind $module:ident, $kind:ident, $($name:ident),*) => {
-        mod $module {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let (redis, topo) = super::shared(testkit::Kind::$kind).await;
-                    testkit::run_logged(topo.topology(), super::$name(redis, topo)).await;
-                }
-            )*
-        }
-    };
-}
-
-topology_tests!(
+testkit::topology_tests!(
     sixteen_tasks_on_four_clients_never_overlap_and_fences_increase,
     reentrant_holds_count_and_exclude_other_owners,
     a_waiter_is_woken_by_the_release_not_by_the_lease,

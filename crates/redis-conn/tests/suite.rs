@@ -10,7 +10,9 @@ use futures::TryStreamExt;
 use redis_conn::{Dedicated, Error, Namespace, RedisClient, RedisConfig, Script};
 use testkit::{Kind, SharedTopology};
 
-topology_tests!(
+use common::shared;
+
+testkit::topology_tests!(
     commands_round_trip,
     scripts_run_on_every_primary_and_survive_script_flush,
     scan_finds_keys_on_every_primary,

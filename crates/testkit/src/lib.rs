@@ -60,3 +60,53 @@ impl std::error::Error for Error {}
 
 /// The harness's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A name unique to this process and call (a per-test key prefix), so tests can share servers.
+///
+/// ```
+/// assert_ne!(testkit::unique_name("t:cache"), testkit::unique_name("t:cache"));
+/// ```
+pub fn unique_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}:{}:{}:{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        nanos % 1_000_000_007
+    )
+}
+
+/// Declares each listed `async fn(client, &SharedTopology)` test body as one
+/// `#[tokio::test]` per topology, in modules `standalone`, `sentinel` and `cluster`. The
+/// invoking module must define `async fn shared(kind: testkit::Kind) -> (Client,
+/// &'static testkit::SharedTopology)`; a failing body prints the topology's logs.
+///
+/// ```ignore
+/// async fn shared(kind: testkit::Kind) -> (MyClient, &'static testkit::SharedTopology) { /* ... */ }
+/// async fn round_trips(client: MyClient, topo: &testkit::SharedTopology) { /* ... */ }
+/// testkit::topology_tests!(round_trips);
+/// ```
+#[macro_export]
+macro_rules! topology_tests {
+    ($($name:ident),* $(,)?) => {
+        $crate::topology_tests!(@kind standalone, Standalone, $($name),*);
+        $crate::topology_tests!(@kind sentinel, Sentinel, $($name),*);
+        $crate::topology_tests!(@kind cluster, Cluster, $($name),*);
+    };
+    (@kind $module:ident, $kind:ident, $($name:ident),*) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (client, topo) = super::shared($crate::Kind::$kind).await;
+                    $crate::run_logged(topo.topology(), super::$name(client, topo)).await;
+                }
+            )*
+        }
+    };
+}

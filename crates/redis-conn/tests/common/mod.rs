@@ -1,7 +1,6 @@
 //! Shared helpers for redis-conn's integration tests.
 #![allow(dead_code, unreachable_pub)]
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use fred::prelude::*;
@@ -22,17 +21,7 @@ pub async fn shared(kind: Kind) -> (RedisClient, &'static SharedTopology) {
 
 /// A key prefix unique to this test run, so tests can share servers.
 pub fn prefix(test: &str) -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!(
-        "t:{test}:{}:{}:{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed),
-        nanos % 1_000_000_007
-    )
+    testkit::unique_name(&format!("t:{test}"))
 }
 
 /// Starts a topology this test owns (for faults), on the backend `REDKIT_BACKEND` names.
@@ -134,25 +123,4 @@ pub async fn read_int(client: &RedisClient, key: &str) -> i64 {
             Err(e) => panic!("cannot read {key}: {e}"),
         }
     }
-}
-
-/// Declares each listed `async fn(RedisClient, &SharedTopology)` as one test per topology.
-#[macro_export]
-macro_rules! topology_tests {
-    ($($name:ident),* $(,)?) => {
-        $crate::topology_tests!(@kind standalone, Standalone, $($name),*);
-        $crate::topology_tests!(@kind sentinel, Sentinel, $($name),*);
-        $crate::topology_tests!(@kind cluster, Cluster, $($name),*);
-    };
-    (@kind $module:ident, $kind:ident, $($name:ident),*) => {
-        mod $module {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let (client, topo) = $crate::common::shared(testkit::Kind::$kind).await;
-                    testkit::run_logged(topo.topology(), super::$name(client, topo)).await;
-                }
-            )*
-        }
-    };
 }
