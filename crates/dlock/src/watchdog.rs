@@ -73,6 +73,30 @@ impl Watchdog {
         lock(&self.shared.holds).remove(&id);
     }
 
+    /// Renews every registered hold now, in the watchdog's batches; how many were confirmed.
+    pub(crate) async fn renew_all(&self, client: &LockClient) -> Result<usize, Error> {
+        let due: Vec<(Arc<Hold>, Instant)> = lock(&self.shared.holds)
+            .values()
+            .map(|h| (h.clone(), h.renew_at()))
+            .collect();
+        let inner = &client.inner;
+        let before = inner.metrics.snapshot(0).renewals;
+        if renew(
+            &self.shared,
+            &inner.redis,
+            &inner.metrics,
+            inner.cfg.drift_ratio,
+            due,
+        )
+        .await
+        {
+            return Err(Error::Unavailable(redis_conn::Error::Client(
+                "some renewals failed; the watchdog retries them".into(),
+            )));
+        }
+        Ok(usize::try_from(inner.metrics.snapshot(0).renewals - before).unwrap_or(usize::MAX))
+    }
+
     pub(crate) fn len(&self) -> usize {
         lock(&self.shared.holds).len()
     }
