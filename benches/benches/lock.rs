@@ -58,11 +58,53 @@ fn uncontended(c: &mut Criterion) {
     g.finish();
 }
 
-/// Per-worker section counts and the longest wait, over every round of the contended bench.
+/// Per-worker section counts and every wait, over the measured rounds of the contended bench.
 #[derive(Default)]
 struct Fairness {
     per_worker: Vec<u64>,
-    max_wait: Duration,
+    waits: Vec<Duration>,
+}
+
+/// One round: 8 workers over the clients take the lock `iters` times in all, `INCR` inside.
+async fn round(
+    clients: Vec<(LockClient, RedisClient)>,
+    fair: bool,
+    iters: u64,
+    stats: Arc<Mutex<Fairness>>,
+) -> Duration {
+    let remaining = Arc::new(AtomicI64::new(iters as i64));
+    let start = Instant::now();
+    let workers = (0..8).map(|w| {
+        let (locks, redis) = clients[w % clients.len()].clone();
+        let (remaining, stats) = (remaining.clone(), stats.clone());
+        tokio::spawn(async move {
+            let (mut done, mut waits) = (0u64, Vec::new());
+            loop {
+                let asked = Instant::now();
+                let guard = locks
+                    .lock(if fair { "hot-fair" } else { "hot" })
+                    .fair(fair)
+                    .acquire()
+                    .await
+                    .expect("acquire");
+                waits.push(asked.elapsed());
+                if remaining.fetch_sub(1, Ordering::SeqCst) <= 0 {
+                    guard.release().await.expect("release");
+                    break;
+                }
+                let _: i64 = redis.pool().incr("bench:contended:n").await.expect("INCR");
+                guard.release().await.expect("release");
+                done += 1;
+            }
+            let mut s = stats.lock().expect("stats");
+            s.per_worker[w] += done;
+            s.waits.extend(waits);
+        })
+    });
+    for w in futures::future::join_all(workers).await {
+        w.expect("worker");
+    }
+    start.elapsed()
 }
 
 fn contended(c: &mut Criterion) {
@@ -83,65 +125,43 @@ fn contended(c: &mut Criterion) {
     let mut g = c.benchmark_group("lock/contended");
     g.sample_size(20).measurement_time(Duration::from_secs(8));
     for (label, fair) in [("fair", true), ("non-fair", false)] {
-        let fairness = Arc::new(Mutex::new(Fairness {
-            per_worker: vec![0; 8],
-            max_wait: Duration::ZERO,
-        }));
+        let fresh = || {
+            Arc::new(Mutex::new(Fairness {
+                per_worker: vec![0; 8],
+                waits: Vec::new(),
+            }))
+        };
+        // Steady state only: the first contention of a client also connects its wake-up
+        // subscriber (once per client, a few ms), which is not a hand-off.
+        rt.block_on(round(clients.clone(), fair, 500, fresh()));
+        let stats = fresh();
         let name = format!("{label}: 8 workers x 2 clients, INCR inside (time per section)");
         g.bench_function(name, |b| {
-            b.to_async(&rt).iter_custom(|iters| {
-                let (clients, fairness) = (clients.clone(), fairness.clone());
-                async move {
-                    let remaining = Arc::new(AtomicI64::new(iters as i64));
-                    let start = Instant::now();
-                    let workers = (0..8).map(|w| {
-                        let (locks, redis) = clients[w % 2].clone();
-                        let (remaining, fairness) = (remaining.clone(), fairness.clone());
-                        tokio::spawn(async move {
-                            let (mut done, mut max_wait) = (0u64, Duration::ZERO);
-                            loop {
-                                let asked = Instant::now();
-                                let guard = locks
-                                    .lock(if fair { "hot-fair" } else { "hot" })
-                                    .fair(fair)
-                                    .acquire()
-                                    .await
-                                    .expect("acquire");
-                                max_wait = max_wait.max(asked.elapsed());
-                                if remaining.fetch_sub(1, Ordering::SeqCst) <= 0 {
-                                    guard.release().await.expect("release");
-                                    break;
-                                }
-                                let _: i64 =
-                                    redis.pool().incr("bench:contended:n").await.expect("INCR");
-                                guard.release().await.expect("release");
-                                done += 1;
-                            }
-                            let mut f = fairness.lock().expect("fairness");
-                            f.per_worker[w] += done;
-                            f.max_wait = f.max_wait.max(max_wait);
-                        })
-                    });
-                    for w in futures::future::join_all(workers).await {
-                        w.expect("worker");
-                    }
-                    start.elapsed()
-                }
-            })
+            b.to_async(&rt)
+                .iter_custom(|iters| round(clients.clone(), fair, iters, stats.clone()))
         });
-        let f = fairness.lock().expect("fairness");
-        let total: u64 = f.per_worker.iter().sum();
+        let mut s = stats.lock().expect("stats");
+        let total: u64 = s.per_worker.iter().sum();
         let share = total as f64 / 8.0;
         let (min, max) = (
-            f.per_worker.iter().min().copied().unwrap_or(0),
-            f.per_worker.iter().max().copied().unwrap_or(0),
+            s.per_worker.iter().min().copied().unwrap_or(0),
+            s.per_worker.iter().max().copied().unwrap_or(0),
         );
+        s.waits.sort();
+        let at = |q: f64| {
+            s.waits
+                .get(((s.waits.len() as f64 - 1.0) * q) as usize)
+                .copied()
+                .unwrap_or_default()
+        };
         eprintln!(
-            "contended ({label}) over {total} sections: per worker {:?} (fair share {share:.0}; min {:.2}x, max {:.2}x); longest wait {:?}",
-            f.per_worker,
+            "contended ({label}) over {total} sections: per worker {:?} (fair share {share:.0}; min {:.2}x, max {:.2}x); wait p50 {:?}, p99 {:?}, max {:?}",
+            s.per_worker,
             min as f64 / share,
             max as f64 / share,
-            f.max_wait
+            at(0.5),
+            at(0.99),
+            at(1.0)
         );
     }
     g.finish();
