@@ -592,15 +592,20 @@ impl LockClient {
         };
         match reply.as_slice() {
             [1, fence, ..] => {
-                pending.job = None;
+                // A token that is not a u64 is garbage: the grant is given back (janitor).
                 let fence = u64::try_from(*fence).map_err(|_| {
                     Error::Unavailable(redis_conn::Error::Client(format!(
                         "lock {:?}: negative fencing token {fence}",
                         req.name
                     )))
                 })?;
+                let Some(job) = pending.job.take() else {
+                    return Err(Error::Unavailable(redis_conn::Error::Client(
+                        "grant without a pending hold".into(),
+                    )));
+                };
                 let hold = Arc::new(Hold::new(
-                    self.lock_spec(req, &key, &field),
+                    job.spec,
                     self.inner.epoch,
                     sent,
                     self.valid_until(sent, req.lease),
