@@ -248,9 +248,25 @@ enum Attempt {
 
 /// Releases a hold whose grant is in flight if the acquire future is dropped before it
 /// completes (the request may have been granted): the janitor gives it back by its hold id.
-struct PendingGrant<'a> {
+pub(crate) struct PendingGrant<'a> {
     client: &'a LockClient,
     job: Option<ReleaseJob>,
+}
+
+impl<'a> PendingGrant<'a> {
+    /// Arms a give-back of `spec` (starting the janitor if needed).
+    pub(crate) fn new(client: &'a LockClient, spec: HoldSpec) -> PendingGrant<'a> {
+        client.ensure_janitor();
+        PendingGrant {
+            client,
+            job: Some(ReleaseJob { spec, waiter: None }),
+        }
+    }
+
+    /// The request was answered: nothing to give back.
+    pub(crate) fn disarm(&mut self) {
+        self.job = None;
+    }
 }
 
 impl Drop for PendingGrant<'_> {
@@ -428,7 +444,7 @@ impl LockClient {
             lease: req.lease,
             kind: if req.fair { Kind::FairLock } else { Kind::Lock },
             flag: waiting_key(key),
-            wake: req.name.clone(),
+            wake: format!("l:{}", req.name),
         }
     }
 
@@ -455,7 +471,7 @@ impl LockClient {
     }
 
     /// Starts the janitor (once, from async context).
-    fn ensure_janitor(&self) {
+    pub(crate) fn ensure_janitor(&self) {
         if self.inner.janitor.get().is_some() {
             return;
         }
@@ -518,8 +534,12 @@ impl LockClient {
 
     /// The local deadline of a lease confirmed by a request sent at `sent`.
     pub(crate) fn valid_until(&self, sent: Instant, lease: Duration) -> Instant {
-        let drift = lease.mul_f64(self.inner.cfg.drift_ratio) + Duration::from_millis(2);
-        sent + lease.saturating_sub(drift)
+        later(sent, lease.saturating_sub(self.drift(lease)))
+    }
+
+    /// The clock-drift allowance for a lease.
+    pub(crate) fn drift(&self, lease: Duration) -> Duration {
+        lease.mul_f64(self.inner.cfg.drift_ratio) + Duration::from_millis(2)
     }
 
     /// One acquire attempt.
@@ -761,13 +781,7 @@ impl<'a> LockRequest<'a> {
         if self.lease < Duration::from_millis(30) {
             return Err(Error::Config("lease must be at least 30 ms".into()));
         }
-        if self.name.is_empty() || self.name.contains(['{', '}']) {
-            return Err(Error::Config(format!(
-                "lock name {:?} must be non-empty and free of braces",
-                self.name
-            )));
-        }
-        Ok(())
+        check_name(&self.name)
     }
 
     /// FIFO fairness for this request: it waits in a line kept in Redis, and a release hands
@@ -804,7 +818,18 @@ impl<'a> LockRequest<'a> {
         let guard = match attempt {
             Attempt::Granted(g) => Some(g),
             // A fair attempt joined the line: leave it again (unless handed the lock meanwhile).
-            Attempt::Held(_) if self.fair => client.leave_line(&self, &ids).await?,
+            Attempt::Held(_) if self.fair => {
+                let left = client.leave_line(&self, &ids).await;
+                if left.is_err() {
+                    // Unknown whether we are still in line (or were handed the lock): the
+                    // janitor leaves the line and gives back whatever it finds.
+                    client.janitor_release(ReleaseJob {
+                        spec: client.lock_spec(&self, &client.key(&self.name), &ids.field),
+                        waiter: Some(ids.waiter.clone()),
+                    });
+                }
+                left?
+            }
             Attempt::Held(_) => None,
         };
         if guard.is_some() {
@@ -841,7 +866,7 @@ impl<'a> LockRequest<'a> {
             if self.fair {
                 return client.acquire_fair(&self, &ids, started).await;
             }
-            let deadline = started + self.wait;
+            let deadline = later(started, self.wait);
             // Fast path: uncontended locks never touch the subscriber.
             if let Attempt::Granted(g) = client.attempt(&self, &ids).await? {
                 client
@@ -850,7 +875,7 @@ impl<'a> LockRequest<'a> {
                     .acquired(started.elapsed(), Duration::ZERO, false);
                 return Ok(g);
             }
-            let notify = client.waiter(&self.name).await;
+            let notify = client.waiter(&format!("l:{}", self.name)).await;
             loop {
                 // Register for the wake-up before trying, so a release between the attempt and
                 // the wait is not missed.
@@ -872,7 +897,9 @@ impl<'a> LockRequest<'a> {
                                 waited: started.elapsed(),
                             });
                         }
-                        let wait = left.min(deadline - now);
+                        // At most 60 s: the "someone waits" flag lives that long past the
+                        // holder's lease, and the next attempt refreshes it.
+                        let wait = left.min(Duration::from_secs(60)).min(deadline - now);
                         let _ = tokio::time::timeout(wait, notified).await;
                     }
                 }
@@ -914,10 +941,10 @@ impl LockClient {
         ids: &Ids,
         started: Instant,
     ) -> Result<Guard, Error> {
-        let deadline = started + req.wait;
+        let deadline = later(started, req.wait);
         let key = self.key(&req.name);
         // Hand-offs arrive through the subscriber: start it and register before the first try.
-        self.waiter(&req.name).await;
+        self.waiter(&format!("l:{}", req.name)).await;
         let (tx, mut handed) = oneshot::channel::<u64>();
         lock(&self.inner.handoffs).insert(ids.waiter.clone(), tx);
         let mut line = InLine {
@@ -943,9 +970,10 @@ impl LockClient {
                 Attempt::Held(left) => {
                     let now = Instant::now();
                     if now >= deadline {
-                        let got = self.leave_line(req, ids).await;
+                        // On an error the line guard hands the clean-up to the janitor.
+                        let got = self.leave_line(req, ids).await?;
                         line.done();
-                        return match got? {
+                        return match got {
                             Some(g) => Ok(g),
                             None => {
                                 self.inner.metrics.timed_out();
@@ -991,13 +1019,16 @@ impl LockClient {
     /// trusted for half the claim (the hand-off message's delay is unknown).
     fn handed_over(&self, req: &LockRequest<'_>, ids: &Ids, key: String, fence: u64) -> Guard {
         let now = Instant::now();
+        // The hand-off lives min(lease, claim) in Redis from when the release ran, which was
+        // before the message arrived: trust half of it (minus drift), renew at a third.
+        let claim = req.lease.min(Duration::from_millis(CLAIM_MS));
         let hold = Arc::new(Hold::new(
             self.lock_spec(req, &key, &ids.field),
             self.inner.epoch,
             now,
-            now + Duration::from_millis(CLAIM_MS / 2),
+            later(now, (claim / 2).saturating_sub(self.drift(claim))),
         ));
-        hold.renew_in(Duration::from_millis(CLAIM_MS / 3));
+        hold.renew_in(claim / 3);
         self.inner.watchdog.register(self, hold.clone());
         Guard::new(self.clone(), hold, fence)
     }
@@ -1089,6 +1120,23 @@ async fn start_subscriber(
         }
     });
     Ok(sub)
+}
+
+/// `at + d`, or far in the future when that overflows (`Duration::MAX` means "forever").
+pub(crate) fn later(at: Instant, d: Duration) -> Instant {
+    at.checked_add(d)
+        .unwrap_or_else(|| at + Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
+/// Names must be non-empty, free of braces (they become the hash tag), of line breaks (wake-up
+/// messages are split on them) and must not start with `*` (broadcast wake-ups).
+pub(crate) fn check_name(name: &str) -> Result<(), Error> {
+    if name.is_empty() || name.contains(['{', '}', '\n']) || name.starts_with('*') {
+        return Err(Error::Config(format!(
+            "name {name:?} must be non-empty, free of braces and line breaks, and not start with '*'"
+        )));
+    }
+    Ok(())
 }
 
 /// The fair queue (list of waiter ids) and its entry deadlines (zset) of a lock key.

@@ -75,7 +75,7 @@ pub(crate) struct Hold {
 
 impl Hold {
     pub(crate) fn new(spec: HoldSpec, epoch: Instant, sent: Instant, valid_until: Instant) -> Hold {
-        let first_renewal = sent + spec.lease / 3;
+        let first_renewal = crate::client::later(sent, spec.lease / 3);
         Hold {
             id: next_hold_id(),
             name: spec.name.clone(),
@@ -106,7 +106,7 @@ impl Hold {
     /// Makes the next renewal due `after` from now (instead of a third of the lease).
     pub(crate) fn renew_in(&self, after: Duration) {
         self.renew_due.store(
-            micros_since(self.epoch, Instant::now() + after),
+            micros_since(self.epoch, crate::client::later(Instant::now(), after)),
             Ordering::Release,
         );
     }
@@ -114,7 +114,7 @@ impl Hold {
     /// Records a confirmed renewal sent at `sent`, trusted until `valid_until`.
     pub(crate) fn renewed(&self, sent: Instant, valid_until: Instant) {
         self.renew_due.fetch_max(
-            micros_since(self.epoch, sent + self.lease / 3),
+            micros_since(self.epoch, crate::client::later(sent, self.lease / 3)),
             Ordering::AcqRel,
         );
         self.valid_until
@@ -284,6 +284,12 @@ impl Guard {
     pub async fn extend(&self) -> Result<(), Error> {
         let sent = Instant::now();
         let hold = &self.hold;
+        if let State::Lost(reason) = hold.state() {
+            return Err(Error::LeaseLost {
+                name: hold.name.clone(),
+                reason,
+            });
+        }
         let ok = crate::watchdog::renew_one(&self.client, hold)
             .instrument(tracing::debug_span!("dlock.extend", lock = %hold.name))
             .await?;
@@ -310,20 +316,24 @@ impl Guard {
     /// # Ok(()) }
     /// ```
     pub async fn release(mut self) -> Result<Released, Error> {
-        self.done = true;
+        // `done` is set only once Redis answered: if this future is dropped before, `Drop`
+        // hands the (idempotent) release to the janitor.
         let client = self.client.clone();
         let hold = self.hold.clone();
         client.inner.watchdog.unregister(hold.id);
         hold.released();
         let channel = client.inner.channel.as_str();
-        let left: i64 = release_hold(&client.inner.redis, channel, &hold.spec)
-            .instrument(tracing::debug_span!("dlock.release", lock = %hold.name))
-            .await
-            .inspect_err(|_| {
-                // Unknown outcome: make sure it is given back (idempotent).
-                client.janitor_release(job_of(&hold))
-            })?;
-        client.inner.metrics.released(left < 0);
+        let left: Result<i64, redis_conn::Error> =
+            release_hold(&client.inner.redis, channel, &hold.spec)
+                .instrument(tracing::debug_span!("dlock.release", lock = %hold.name))
+                .await
+                .inspect_err(|_| {
+                    // Unknown outcome: make sure it is given back (idempotent).
+                    client.janitor_release(job_of(&hold))
+                });
+        self.done = true;
+        let left = left?;
+        client.inner.metrics.released(left == -1);
         Ok(match left {
             0 => Released::Free,
             -2 => Released::HandedOff,

@@ -130,7 +130,7 @@ impl Redlock {
                 name: name.to_string(),
                 guards: granted,
                 quorum: self.quorum(),
-                valid_until: started + v,
+                valid_until: crate::client::later(started, v),
             })),
             _ => {
                 let n = granted.len();
@@ -166,7 +166,7 @@ impl Redlock {
     /// ```
     pub async fn acquire(&self, name: &str) -> Result<RedlockGuard, Error> {
         let started = Instant::now();
-        let deadline = started + self.cfg.wait;
+        let deadline = crate::client::later(started, self.cfg.wait);
         loop {
             let (granted, error) = match self.attempt(name).await? {
                 Ok(g) => return Ok(g),

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use redis_conn::Script;
 use tracing::Instrument;
 
-use crate::client::LockClient;
+use crate::client::{LockClient, PendingGrant};
 use crate::error::Error;
 use crate::guard::{Guard, Hold, HoldSpec, Kind};
 
@@ -128,7 +128,7 @@ impl LockClient {
         Fut: Future<Output = Result<Try, Error>>,
     {
         let started = Instant::now();
-        let deadline = started + wait;
+        let deadline = crate::client::later(started, wait);
         if let Try::Granted(g) = attempt().await? {
             self.inner
                 .metrics
@@ -166,12 +166,7 @@ fn check(name: &str, lease: Duration) -> Result<(), Error> {
     if lease < Duration::from_millis(30) {
         return Err(Error::Config("lease must be at least 30 ms".into()));
     }
-    if name.is_empty() || name.contains(['{', '}']) {
-        return Err(Error::Config(format!(
-            "name {name:?} must be non-empty and free of braces"
-        )));
-    }
-    Ok(())
+    crate::client::check_name(name)
 }
 
 fn new_id() -> String {
@@ -220,12 +215,14 @@ impl<'a> Semaphore<'a> {
             field: format!("z:{}", new_id()),
             lease: self.lease,
             kind: Kind::Zset,
-            wake: format!("*sem:{}", self.name),
+            wake: format!("*s:{}", self.name),
         }
     }
 
     async fn attempt(&self) -> Result<Try, Error> {
         let spec = self.spec();
+        // Cancelled or failed in flight: the janitor gives back whatever may have been granted.
+        let mut pending = PendingGrant::new(self.client, spec.clone());
         let sent = Instant::now();
         let reply: Vec<i64> = SEM_ACQUIRE
             .run(
@@ -238,6 +235,7 @@ impl<'a> Semaphore<'a> {
                 ],
             )
             .await?;
+        pending.disarm();
         Ok(match reply.as_slice() {
             [1, ..] => Try::Granted(self.client.granted(spec, sent, 0)),
             [_, left, ..] => Try::Wait(wait_hint(*left)),
@@ -276,7 +274,7 @@ impl<'a> Semaphore<'a> {
         if self.permits == 0 {
             return Err(Error::Config("a semaphore needs at least 1 permit".into()));
         }
-        let wake = format!("sem:{}", self.name);
+        let wake = format!("s:{}", self.name);
         let span = tracing::debug_span!("dlock.semaphore", name = %self.name);
         self.client
             .wait_for(&self.name, &wake, self.wait, || self.attempt())
@@ -323,13 +321,15 @@ impl<'a> RwLock<'a> {
             lease: self.lease,
             kind,
             flag: flag.to_string(),
-            wake: format!("*rw:{}", self.name),
+            wake: format!("*w:{}", self.name),
         }
     }
 
     async fn attempt_read(&self) -> Result<Try, Error> {
         let [w, r, intent, waiting, _] = self.keys();
         let spec = self.spec(&r, &waiting, Kind::Zset, &new_id());
+        // Cancelled or failed in flight: the janitor gives back whatever may have been granted.
+        let mut pending = PendingGrant::new(self.client, spec.clone());
         let sent = Instant::now();
         let reply: Vec<i64> = RW_READ
             .run(
@@ -338,6 +338,7 @@ impl<'a> RwLock<'a> {
                 vec![spec.id().to_string(), ms(self.lease)],
             )
             .await?;
+        pending.disarm();
         Ok(match reply.as_slice() {
             [1, ..] => Try::Granted(self.client.granted(spec, sent, 0)),
             [_, left, ..] => Try::Wait(wait_hint(*left)),
@@ -348,6 +349,8 @@ impl<'a> RwLock<'a> {
     async fn attempt_write(&self, id: &str) -> Result<Try, Error> {
         let [w, r, intent, waiting, fence] = self.keys();
         let spec = self.spec(&w, &waiting, Kind::Writer, id);
+        // Cancelled or failed in flight: the janitor gives back whatever may have been granted.
+        let mut pending = PendingGrant::new(self.client, spec.clone());
         let sent = Instant::now();
         let reply: Vec<i64> = RW_WRITE
             .run(
@@ -362,6 +365,7 @@ impl<'a> RwLock<'a> {
                 vec![id.to_string(), ms(self.lease), INTENT_MS.to_string()],
             )
             .await?;
+        pending.disarm();
         Ok(match reply.as_slice() {
             [1, fence, ..] => Try::Granted(self.client.granted(
                 spec,
@@ -384,7 +388,7 @@ impl<'a> RwLock<'a> {
     /// ```
     pub async fn read(self) -> Result<Guard, Error> {
         check(&self.name, self.lease)?;
-        let wake = format!("rw:{}", self.name);
+        let wake = format!("w:{}", self.name);
         let span = tracing::debug_span!("dlock.read", name = %self.name);
         self.client
             .wait_for(&self.name, &wake, self.wait, || self.attempt_read())
@@ -403,7 +407,7 @@ impl<'a> RwLock<'a> {
     /// ```
     pub async fn write(self) -> Result<Guard, Error> {
         check(&self.name, self.lease)?;
-        let wake = format!("rw:{}", self.name);
+        let wake = format!("w:{}", self.name);
         let id = new_id();
         let span = tracing::debug_span!("dlock.write", name = %self.name);
         self.client

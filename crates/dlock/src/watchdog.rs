@@ -108,7 +108,10 @@ impl Watchdog {
 }
 
 fn valid_until(sent: Instant, lease: Duration, drift_ratio: f64) -> Instant {
-    sent + lease.saturating_sub(lease.mul_f64(drift_ratio) + Duration::from_millis(2))
+    crate::client::later(
+        sent,
+        lease.saturating_sub(lease.mul_f64(drift_ratio) + Duration::from_millis(2)),
+    )
 }
 
 async fn run(
@@ -131,6 +134,10 @@ async fn run(
         {
             let mut holds = lock(&s.holds);
             holds.retain(|_, h| {
+                // Lost (told to its holder) or released: never renew it again.
+                if h.state() != crate::guard::State::Held {
+                    return false;
+                }
                 if now >= h.deadline() {
                     if h.lose(LostReason::Deadline) {
                         metrics.lost();
@@ -206,6 +213,10 @@ async fn renew(
             // Holds of one batch may have different leases: renew each with its own by
             // running one call per distinct lease (rare; usually all share the default).
             let same_lease = batch.iter().all(|(h, _)| h.lease == batch[0].0.lease);
+            // One slow node must not hold up every other renewal past their leases.
+            let shortest = batch.iter().map(|(h, _)| h.lease).min().unwrap_or_default();
+            let limit = (shortest / 6).max(Duration::from_millis(50));
+            let call = async {
             let reply: Result<Vec<i64>, redis_conn::Error> = if same_lease {
                 if cluster {
                     RENEW.run(redis.pool(), keys, args).await
@@ -235,6 +246,14 @@ async fn renew(
                     Some(e) => Err(e),
                     None => Ok(out),
                 }
+            };
+            reply
+            };
+            let reply = match tokio::time::timeout(limit, call).await {
+                Ok(r) => r,
+                Err(_) => Err(redis_conn::Error::Timeout(format!(
+                    "renewal took longer than {limit:?}"
+                ))),
             };
             match reply {
                 Ok(results) => {

@@ -34,6 +34,7 @@ fn locks(redis: &RedisClient, ns: &str, lease: Duration) -> LockClient {
 testkit::topology_tests!(
     sixteen_tasks_on_four_clients_never_overlap_and_fences_increase,
     reentrant_holds_count_and_exclude_other_owners,
+    a_short_reentrant_hold_never_shortens_a_long_one,
     a_waiter_is_woken_by_the_release_not_by_the_lease,
     a_dropped_guard_is_released_in_the_background,
     a_deleted_lock_fires_lease_loss_and_release_reports_it,
@@ -156,6 +157,33 @@ async fn reentrant_holds_count_and_exclude_other_owners(redis: RedisClient, _t: 
         .expect("free now");
     assert!(next.fence() > first_fence);
     next.release().await.expect("release");
+}
+
+/// An owner holds a lock with a 6 s lease and re-enters it with a 300 ms one: renewing the short
+/// hold must not cut the key's TTL under the long hold (found by review).
+async fn a_short_reentrant_hold_never_shortens_a_long_one(redis: RedisClient, _t: &SharedTopology) {
+    let locks = locks(&redis, &namespace("reentry-ttl"), Duration::from_secs(6));
+    let me = locks.owner();
+    let outer = locks.lock("t").owner(&me).acquire().await.expect("outer");
+    let inner = locks
+        .lock("t")
+        .owner(&me)
+        .lease(Duration::from_millis(300))
+        .acquire()
+        .await
+        .expect("inner");
+    tokio::time::sleep(Duration::from_millis(1200)).await; // the inner hold was renewed
+    assert_eq!(
+        inner.release().await.expect("inner"),
+        Released::StillHeld(1)
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        locks.lock("t").try_acquire().await.expect("try").is_none(),
+        "another owner got the lock while the 6 s hold is still held"
+    );
+    assert!(!outer.is_lost());
+    assert_eq!(outer.release().await.expect("outer"), Released::Free);
 }
 
 /// The holder's lease is 30 s; the waiter must get the lock right after the release, woken

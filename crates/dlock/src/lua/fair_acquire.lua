@@ -32,6 +32,9 @@ if owner == false then
     return {1, fence, 1}
   end
 elseif owner == ARGV[1] then
+  -- Re-entry: this request no longer waits in line.
+  redis.call('LREM', KEYS[3], 0, ARGV[4])
+  redis.call('ZREM', KEYS[4], ARGV[4])
   redis.call('HSET', KEYS[1], ARGV[2], 1)
   if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then
     redis.call('PEXPIRE', KEYS[1], ARGV[3])

@@ -12,7 +12,10 @@ for i, key in ipairs(KEYS) do
   out[i] = 0
   if kind == 'h' then
     if redis.call('HEXISTS', key, m) == 1 then
-      redis.call('PEXPIRE', key, lease)
+      -- Never shorten: another hold of the same owner may have a longer lease.
+      if redis.call('PTTL', key) < lease then
+        redis.call('PEXPIRE', key, lease)
+      end
       out[i] = 1
     end
   elseif kind == 'z' then
