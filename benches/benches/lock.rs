@@ -142,6 +142,9 @@ fn contended(c: &mut Criterion) {
         });
         let mut s = stats.lock().expect("stats");
         let total: u64 = s.per_worker.iter().sum();
+        if total == 0 {
+            continue; // filtered out
+        }
         let share = total as f64 / 8.0;
         let (min, max) = (
             s.per_worker.iter().min().copied().unwrap_or(0),

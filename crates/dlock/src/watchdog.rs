@@ -59,7 +59,13 @@ impl Watchdog {
                 inner.redis.clone(),
                 inner.metrics.clone(),
                 inner.cfg.drift_ratio,
-                inner.cfg.lease / 3,
+                // Hand-offs are first renewed a third of their claim after they arrive: an idle
+                // tick no longer than that lets them register without waking this task.
+                inner
+                    .cfg
+                    .lease
+                    .min(Duration::from_millis(crate::client::CLAIM_MS))
+                    / 3,
             ));
         }
         let planned = self.shared.planned.load(Ordering::Acquire);
