@@ -383,17 +383,7 @@ enum Acquire {
 /// The rebuild-lease key of a value key, in the same cluster slot: it reuses the value key's
 /// hash tag, or makes the whole value key its tag.
 fn lease_key(full: &str) -> Option<String> {
-    let tagged = full
-        .find('{')
-        .and_then(|s| full[s + 1..].find('}').map(|e| e > 0))
-        .unwrap_or(false);
-    let key = if tagged {
-        format!("{full}:rebuild")
-    } else {
-        format!("{{{full}}}:rebuild")
-    };
-    (redis_conn::keys::slot(key.as_bytes()) == redis_conn::keys::slot(full.as_bytes()))
-        .then_some(key)
+    redis_conn::keys::sibling(full, "rebuild")
 }
 
 /// A cache-aside cache over Redis. Cheap to clone; clones share state.
@@ -1579,37 +1569,27 @@ async fn start_subscriber(
     channel: &str,
     waiters: Weak<Waiters>,
 ) -> Result<SubscriberClient, redis_conn::Error> {
-    let sub = redis.subscriber().await?;
-    let mut rx = sub.message_rx();
-    sub.subscribe(channel).await?;
-    tokio::spawn(async move {
-        loop {
-            let msg = rx.recv().await;
+    redis
+        .listen(channel, move |delivery| {
             let Some(waiters) = waiters.upgrade() else {
-                break;
+                return std::ops::ControlFlow::Break(());
             };
             let map = lock(&waiters);
-            match msg {
-                Ok(m) => {
-                    if let Some(n) = m
-                        .value
-                        .as_string()
-                        .and_then(|k| map.get(&k).and_then(Weak::upgrade))
-                    {
+            match delivery {
+                redis_conn::Delivery::Message(key) => {
+                    if let Some(n) = map.get(key).and_then(Weak::upgrade) {
                         n.notify_waiters();
                     }
                 }
                 // Missed messages: wake everyone, they re-check.
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    map.values()
-                        .filter_map(Weak::upgrade)
-                        .for_each(|n| n.notify_waiters());
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                redis_conn::Delivery::Missed => map
+                    .values()
+                    .filter_map(Weak::upgrade)
+                    .for_each(|n| n.notify_waiters()),
             }
-        }
-    });
-    Ok(sub)
+            std::ops::ControlFlow::Continue(())
+        })
+        .await
 }
 
 fn decode_flight<T: DeserializeOwned, E: Send + Sync + 'static>(

@@ -8,9 +8,11 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use fred::clients::SubscriberClient;
-use fred::interfaces::{ClientLike, ClusterInterface, EventInterface, PubsubInterface};
+use fred::interfaces::{ClientLike, ClusterInterface};
 use fred::types::Value;
-use redis_conn::{Namespace, RedisClient, Script};
+use std::ops::ControlFlow;
+
+use redis_conn::{Delivery, Namespace, RedisClient, Script};
 use tokio::sync::{Notify, OnceCell, mpsc, oneshot};
 use tracing::Instrument;
 
@@ -534,12 +536,12 @@ impl LockClient {
 
     /// The local deadline of a lease confirmed by a request sent at `sent`.
     pub(crate) fn valid_until(&self, sent: Instant, lease: Duration) -> Instant {
-        later(sent, lease.saturating_sub(self.drift(lease)))
+        trusted_until(sent, lease, self.inner.cfg.drift_ratio)
     }
 
     /// The clock-drift allowance for a lease.
     pub(crate) fn drift(&self, lease: Duration) -> Duration {
-        lease.mul_f64(self.inner.cfg.drift_ratio) + Duration::from_millis(2)
+        drift(lease, self.inner.cfg.drift_ratio)
     }
 
     /// One acquire attempt.
@@ -1060,31 +1062,23 @@ async fn start_subscriber(
     waiters: Weak<Waiters>,
     handoffs: Weak<Handoffs>,
 ) -> Result<SubscriberClient, redis_conn::Error> {
-    let sub = redis.subscriber().await?;
-    let mut rx = sub.message_rx();
-    sub.subscribe(channel).await?;
-    // Messages published while the subscriber reconnected are lost: wake every waiter, they
-    // re-check.
-    let on_reconnect = waiters.clone();
-    sub.on_reconnect(move |_| {
-        if let Some(w) = on_reconnect.upgrade() {
-            lock(&w)
-                .values()
-                .filter_map(Weak::upgrade)
-                .for_each(|n| n.notify_waiters());
-        }
-        async { Ok(()) }
-    });
-    tokio::spawn(async move {
-        loop {
-            let msg = rx.recv().await;
+    redis
+        .listen(channel, move |delivery| {
             let Some(waiters) = waiters.upgrade() else {
-                break;
+                return ControlFlow::Break(());
             };
-            if let Ok(m) = &msg
-                && let Some(text) = m.value.as_string()
-                && let Some((_name, rest)) = text.split_once('\n')
-            {
+            let text = match delivery {
+                Delivery::Message(text) => text,
+                // Missed messages: wake every waiter, they re-check.
+                Delivery::Missed => {
+                    lock(&waiters)
+                        .values()
+                        .filter_map(Weak::upgrade)
+                        .for_each(|n| n.notify_waiters());
+                    return ControlFlow::Continue(());
+                }
+            };
+            if let Some((_name, rest)) = text.split_once('\n') {
                 // A fair hand-off: "<name>\n<waiter id>\n<fence>", for one waiter somewhere.
                 if let (Some((waiter, fence)), Some(handoffs)) =
                     (rest.rsplit_once('\n'), handoffs.upgrade())
@@ -1093,33 +1087,29 @@ async fn start_subscriber(
                 {
                     let _ = tx.send(fence);
                 }
-                continue;
-            }
-            let map = lock(&waiters);
-            match msg {
-                Ok(m) => {
-                    let text = m.value.as_string().unwrap_or_default();
-                    if let Some(all) = text.strip_prefix('*') {
-                        // Semaphores and read-write locks: several waiters may fit now.
-                        if let Some(n) = map.get(all).and_then(Weak::upgrade) {
-                            n.notify_waiters();
-                        }
-                    } else if let Some(n) = map.get(&text).and_then(Weak::upgrade) {
-                        // One local waiter per release: the others stay asleep instead of
-                        // stampeding on a lock only one of them can get.
-                        n.notify_one();
-                    }
+            } else if let Some(all) = text.strip_prefix('*') {
+                // Semaphores and read-write locks: several waiters may fit now.
+                if let Some(n) = lock(&waiters).get(all).and_then(Weak::upgrade) {
+                    n.notify_waiters();
                 }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    map.values()
-                        .filter_map(Weak::upgrade)
-                        .for_each(|n| n.notify_waiters());
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            } else if let Some(n) = lock(&waiters).get(text).and_then(Weak::upgrade) {
+                // One local waiter per release: the others stay asleep instead of stampeding
+                // on a lock only one of them can get.
+                n.notify_one();
             }
-        }
-    });
-    Ok(sub)
+            ControlFlow::Continue(())
+        })
+        .await
+}
+
+/// The clock-drift allowance for a lease: `drift_ratio` of it plus 2 ms.
+pub(crate) fn drift(lease: Duration, drift_ratio: f64) -> Duration {
+    lease.mul_f64(drift_ratio) + Duration::from_millis(2)
+}
+
+/// How long a lease confirmed by a request sent at `sent` is trusted locally.
+pub(crate) fn trusted_until(sent: Instant, lease: Duration, drift_ratio: f64) -> Instant {
+    later(sent, lease.saturating_sub(drift(lease, drift_ratio)))
 }
 
 /// `at + d`, or far in the future when that overflows (`Duration::MAX` means "forever").

@@ -39,19 +39,6 @@ pub enum Fenced {
     },
 }
 
-/// The key holding the highest token seen for `key`, in the same cluster slot.
-fn fence_key_of(key: &str) -> String {
-    let tagged = key
-        .find('{')
-        .and_then(|s| key[s + 1..].find('}').map(|e| e > 0))
-        .unwrap_or(false);
-    if tagged {
-        format!("{key}:fence")
-    } else {
-        format!("{{{key}}}:fence")
-    }
-}
-
 /// Writes `value` to the Redis key `key` only if `token` is at least the highest token any
 /// writer has used on it (kept at `<key>:fence` in the same slot), in one script.
 ///
@@ -69,12 +56,12 @@ pub async fn fenced_set(
     token: u64,
     value: impl Into<Value>,
 ) -> Result<Fenced, Error> {
-    let fence_key = fence_key_of(key);
-    if redis_conn::keys::slot(fence_key.as_bytes()) != redis_conn::keys::slot(key.as_bytes()) {
+    // The highest token seen for `key` lives beside it, in the same slot.
+    let Some(fence_key) = redis_conn::keys::sibling(key, "fence") else {
         return Err(Error::Config(format!(
             "key {key:?}: its fence key cannot share its slot"
         )));
-    }
+    };
     let reply: Vec<i64> = FENCED_SET
         .run(
             redis.pool(),

@@ -121,7 +121,7 @@ impl Redlock {
             }
         }
         let lease = self.cfg.lease;
-        let drift = lease.mul_f64(self.cfg.drift_ratio) + Duration::from_millis(2);
+        let drift = crate::client::drift(lease, self.cfg.drift_ratio);
         let validity = lease
             .checked_sub(started.elapsed())
             .and_then(|v| v.checked_sub(drift));

@@ -113,13 +113,6 @@ impl Watchdog {
     }
 }
 
-fn valid_until(sent: Instant, lease: Duration, drift_ratio: f64) -> Instant {
-    crate::client::later(
-        sent,
-        lease.saturating_sub(lease.mul_f64(drift_ratio) + Duration::from_millis(2)),
-    )
-}
-
 async fn run(
     shared: Weak<Shared>,
     redis: RedisClient,
@@ -265,7 +258,7 @@ async fn renew(
                 Ok(results) => {
                     for ((h, _), ok) in batch.iter().zip(results) {
                         if ok == 1 {
-                            h.renewed(sent, valid_until(sent, h.lease, drift_ratio));
+                            h.renewed(sent, crate::client::trusted_until(sent, h.lease, drift_ratio));
                             metrics.renewed();
                         } else {
                             shared_lost(shared, metrics, h, LostReason::Refused);

@@ -17,6 +17,19 @@ use tracing::Instrument;
 use crate::config::{Endpoint, Mode, RedisConfig};
 use crate::error::{Error, Result};
 
+/// What a [`RedisClient::listen`] handler is given.
+///
+/// ```
+/// assert_ne!(redis_conn::Delivery::Message("x"), redis_conn::Delivery::Missed);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery<'a> {
+    /// A message published on the channel.
+    Message(&'a str),
+    /// Messages may have been missed (lag or reconnect): re-check what they would announce.
+    Missed,
+}
+
 /// A connected pool plus the settings to open dedicated clients, for any topology.
 ///
 /// Cloning is cheap and shares the connections.
@@ -169,6 +182,60 @@ impl RedisClient {
         }
         client.manage_subscriptions();
         Ok(client)
+    }
+
+    /// Subscribes a new managed subscriber to `channel` and calls `handler` for each message,
+    /// and with [`Delivery::Missed`] whenever messages may have been lost (the subscriber fell
+    /// behind, or reconnected: pub/sub is at-most-once), so waiters can re-check. The handler
+    /// runs on one background task; returning `ControlFlow::Break` stops it.
+    ///
+    /// ```no_run
+    /// # async fn demo(redis: redis_conn::RedisClient) -> redis_conn::Result<()> {
+    /// use std::ops::ControlFlow;
+    /// use redis_conn::Delivery;
+    /// let sub = redis
+    ///     .listen("jobs:ready", |d| {
+    ///         match d {
+    ///             Delivery::Message(m) => println!("ready: {m}"),
+    ///             Delivery::Missed => println!("re-check everything"),
+    ///         }
+    ///         ControlFlow::Continue(())
+    ///     })
+    ///     .await?;
+    /// # drop(sub); Ok(()) }
+    /// ```
+    pub async fn listen<F>(&self, channel: &str, handler: F) -> Result<SubscriberClient>
+    where
+        F: Fn(Delivery<'_>) -> std::ops::ControlFlow<()> + Send + Sync + 'static,
+    {
+        use fred::interfaces::PubsubInterface;
+        use tokio::sync::broadcast::error::RecvError;
+        let sub = self.subscriber().await?;
+        let mut rx = sub.message_rx();
+        if let Err(e) = sub.subscribe(channel).await {
+            let sub = sub.clone();
+            tokio::spawn(async move { sub.quit().await.ok() });
+            return Err(e.into());
+        }
+        let handler = Arc::new(handler);
+        let on_reconnect = handler.clone();
+        sub.on_reconnect(move |_| {
+            let _ = on_reconnect(Delivery::Missed);
+            async { Ok(()) }
+        });
+        tokio::spawn(async move {
+            loop {
+                let flow = match rx.recv().await {
+                    Ok(m) => handler(Delivery::Message(&m.value.as_string().unwrap_or_default())),
+                    Err(RecvError::Lagged(_)) => handler(Delivery::Missed),
+                    Err(RecvError::Closed) => break,
+                };
+                if flow.is_break() {
+                    break;
+                }
+            }
+        });
+        Ok(sub)
     }
 
     /// Closes every pooled connection.

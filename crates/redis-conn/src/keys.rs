@@ -13,6 +13,30 @@ pub fn slot(key: &[u8]) -> u16 {
     fred::util::redis_keyslot(key)
 }
 
+/// A key in the same cluster slot as `key`, named `<key>:<suffix>`: it reuses `key`'s hash tag,
+/// or makes the whole of `key` its tag (`{<key>}:<suffix>`). `None` when no such key exists
+/// (a key whose first `{...}` is empty hashes whole, and so cannot be wrapped).
+///
+/// ```
+/// use redis_conn::keys::{sibling, slot};
+/// assert_eq!(sibling("{user:7}:cart", "lock").as_deref(), Some("{user:7}:cart:lock"));
+/// let s = sibling("cache:42", "rebuild").unwrap();
+/// assert_eq!(s, "{cache:42}:rebuild");
+/// assert_eq!(slot(s.as_bytes()), slot(b"cache:42"));
+/// ```
+pub fn sibling(key: &str, suffix: &str) -> Option<String> {
+    let tagged = key
+        .find('{')
+        .and_then(|s| key[s + 1..].find('}').map(|e| e > 0))
+        .unwrap_or(false);
+    let sibling = if tagged {
+        format!("{key}:{suffix}")
+    } else {
+        format!("{{{key}}}:{suffix}")
+    };
+    (slot(sibling.as_bytes()) == slot(key.as_bytes())).then_some(sibling)
+}
+
 /// A key prefix such as `shop` or `shop:cache`: keys become `shop:<name>`, and tagged groups
 /// become `shop:{<tag>}:<name>` so every key of the group shares one cluster slot.
 ///

@@ -43,7 +43,7 @@ pub mod keys;
 mod scan;
 mod script;
 
-pub use client::{Dedicated, RedisClient, builder};
+pub use client::{Dedicated, Delivery, RedisClient, builder};
 pub use config::{DEFAULT_PORT, DEFAULT_SENTINEL_PORT, Endpoint, Mode, RedisConfig, Secret};
 pub use error::{Error, Result};
 pub use health::{Health, NodeHealth, health};

@@ -139,3 +139,50 @@ async fn client_pause_delays_writes_without_failing_them() {
     );
     let _: Option<i64> = redis.pool().get("paused:k").await.expect("GET");
 }
+
+/// `listen`: messages arrive; when the subscriber's link is cut it reconnects, the handler is
+/// told messages may have been missed, and messages flow again (it resubscribed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_is_told_when_its_link_drops_and_keeps_receiving() {
+    use std::ops::ControlFlow;
+    use std::sync::{Arc, Mutex};
+    let (redis, proxy) = via_proxy().await;
+    let (publisher, _) = common::shared(Kind::Standalone).await;
+    let channel = common::prefix("listen");
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = seen.clone();
+    let _sub = redis
+        .listen(&channel, move |d| {
+            log.lock().expect("log").push(match d {
+                redis_conn::Delivery::Message(m) => m.to_string(),
+                redis_conn::Delivery::Missed => "<missed>".to_string(),
+            });
+            ControlFlow::Continue(())
+        })
+        .await
+        .expect("listen");
+    let until = |what: &'static str| {
+        let (seen, publisher, channel) = (seen.clone(), publisher.clone(), channel.clone());
+        async move {
+            let start = Instant::now();
+            while !seen.lock().expect("log").iter().any(|m| m == what) {
+                assert!(
+                    start.elapsed() < Duration::from_secs(10),
+                    "never saw {what}"
+                );
+                if what != "<missed>" {
+                    let _: i64 = publisher
+                        .next()
+                        .publish(&channel, what)
+                        .await
+                        .expect("PUBLISH");
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    until("before").await;
+    proxy.cut();
+    until("<missed>").await;
+    until("after").await;
+}
