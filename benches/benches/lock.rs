@@ -49,6 +49,43 @@ fn uncontended(c: &mut Criterion) {
             assert_eq!(n, 1);
         })
     });
+    // dlock's own acquire and release scripts with nothing around them: what the Lua work in
+    // Redis costs, apart from the client.
+    static ACQUIRE: Script = Script::new(
+        "bench_dlock_acquire",
+        include_str!("../../crates/dlock/src/lua/acquire.lua"),
+    );
+    static RELEASE: Script = Script::new(
+        "bench_dlock_release",
+        include_str!("../../crates/dlock/src/lua/release.lua"),
+    );
+    g.bench_function("dlock's scripts alone (EVALSHA acquire + release)", |b| {
+        b.to_async(&rt).iter(|| async {
+            let (key, fence, flag) = (
+                "bench:lock:{s}",
+                "bench:lock:{s}:fence",
+                "bench:lock:{s}:waiting",
+            );
+            let granted: Vec<i64> = ACQUIRE
+                .run(
+                    redis.pool(),
+                    vec![key, fence, flag],
+                    vec!["owner", "h:1", "30000"],
+                )
+                .await
+                .expect("acquire");
+            assert_eq!(granted.first(), Some(&1));
+            let left: i64 = RELEASE
+                .run(
+                    redis.pool(),
+                    vec![key, flag, fence],
+                    vec!["h:1", "bench:lock:channel", "l:s"],
+                )
+                .await
+                .expect("release");
+            assert_eq!(left, 0);
+        })
+    });
     g.bench_function("dlock acquire + release", |b| {
         b.to_async(&rt).iter(|| async {
             let guard = locks.lock("u").acquire().await.expect("acquire");

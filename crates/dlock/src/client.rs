@@ -17,7 +17,8 @@ use tokio::sync::{Notify, OnceCell, mpsc, oneshot};
 use tracing::Instrument;
 
 use crate::error::{Error, LostReason};
-use crate::guard::{Guard, Hold, HoldSpec, Kind, release_hold};
+use crate::guard::{Cohort, Guard, Hold, HoldSpec, Kind, release_hold};
+use crate::local::{LocalSlot, Passed};
 use crate::stats::{Metrics, Stats};
 use crate::watchdog::Watchdog;
 
@@ -87,6 +88,15 @@ pub struct LockConfig {
     /// FIFO fairness by default for this client's requests (see [`LockRequest::fair`]).
     /// Default false.
     pub fair: bool,
+    /// Local hand-offs in a row (lock cohorting): a holder that releases a mutex while another
+    /// request *of this client* waits for it (same lease and mode, neither with an explicit
+    /// [`Owner`]) passes the hold straight to it — no Redis round trip, the next fencing token,
+    /// the same lease — at most this many times in a row before the lock goes back through
+    /// Redis (to the first waiter in line in fair mode), so other clients wait at most this
+    /// many critical sections. The release that finally reaches Redis raises the token counter
+    /// past every token handed out locally. 0 turns it off (strict FIFO across clients in fair
+    /// mode). Default 32.
+    pub local_handoffs: u32,
 }
 
 impl LockConfig {
@@ -103,6 +113,7 @@ impl LockConfig {
             drift_ratio: 0.01,
             replication: None,
             fair: false,
+            local_handoffs: 32,
         }
     }
 }
@@ -145,6 +156,18 @@ pub(crate) struct ReleaseJob {
     pub(crate) spec: HoldSpec,
     /// `Some(waiter id)` for a fair request that may still be in line: leave it first.
     pub(crate) waiter: Option<String>,
+    /// Local hand-offs made under the hold, settled by the release.
+    pub(crate) cohort: Cohort,
+}
+
+impl ReleaseJob {
+    pub(crate) fn new(spec: HoldSpec, waiter: Option<String>) -> ReleaseJob {
+        ReleaseJob {
+            spec,
+            waiter,
+            cohort: Cohort::default(),
+        }
+    }
 }
 
 /// Work for the janitor task, in order.
@@ -167,6 +190,7 @@ pub(crate) struct Inner {
     pub(crate) epoch: Instant,
     waiters: Arc<Waiters>,
     handoffs: Arc<Handoffs>,
+    pub(crate) lines: crate::local::Lines,
     subscriber: OnceCell<Option<SubscriberClient>>,
     pub(crate) watchdog: Watchdog,
     janitor: OnceLock<mpsc::UnboundedSender<Job>>,
@@ -261,7 +285,7 @@ impl<'a> PendingGrant<'a> {
         client.ensure_janitor();
         PendingGrant {
             client,
-            job: Some(ReleaseJob { spec, waiter: None }),
+            job: Some(ReleaseJob::new(spec, None)),
         }
     }
 
@@ -311,6 +335,7 @@ impl LockClient {
                 epoch,
                 waiters: Arc::new(Mutex::new(HashMap::new())),
                 handoffs: Arc::new(Mutex::new(HashMap::new())),
+                lines: Mutex::new(HashMap::new()),
                 subscriber: OnceCell::new(),
                 janitor: OnceLock::new(),
                 metrics,
@@ -492,7 +517,7 @@ impl LockClient {
                     }
                 };
                 let r: Result<i64, _> = match &job.waiter {
-                    None => release_hold(&redis, &channel, &job.spec).await,
+                    None => release_hold(&redis, &channel, &job.spec, &job.cohort).await,
                     Some(waiter) => fair_give_back(&redis, &channel, &job, waiter).await,
                 };
                 if let Err(e) = r {
@@ -574,10 +599,10 @@ impl LockClient {
         self.ensure_janitor();
         let mut pending = PendingGrant {
             client: self,
-            job: Some(ReleaseJob {
-                spec: self.lock_spec(req, &key, &field),
-                waiter: req.fair.then(|| ids.waiter.clone()),
-            }),
+            job: Some(ReleaseJob::new(
+                self.lock_spec(req, &key, &field),
+                req.fair.then(|| ids.waiter.clone()),
+            )),
         };
         let sent = Instant::now();
         let reply: Vec<i64> = if req.fair {
@@ -626,12 +651,18 @@ impl LockClient {
                         "grant without a pending hold".into(),
                     )));
                 };
-                let hold = Arc::new(Hold::new(
-                    job.spec,
-                    self.inner.epoch,
-                    sent,
-                    self.valid_until(sent, req.lease),
-                ));
+                let hold = Arc::new(
+                    Hold::new(
+                        job.spec,
+                        self.inner.epoch,
+                        sent,
+                        self.valid_until(sent, req.lease),
+                    )
+                    .passable(req.owner.is_none()),
+                );
+                if hold.passable {
+                    crate::local::held(self, &hold);
+                }
                 self.inner.watchdog.register(self, hold.clone());
                 Ok(Attempt::Granted(Guard::new(self.clone(), hold, fence)))
             }
@@ -708,18 +739,18 @@ impl LockClient {
         let acked = match acked {
             Ok(n) => u32::try_from(n).unwrap_or(0),
             Err(e) => {
-                self.janitor_release(ReleaseJob {
-                    spec: HoldSpec {
+                self.janitor_release(ReleaseJob::new(
+                    HoldSpec {
                         name: name.to_string(),
                         key: key.to_string(),
                         field: field.to_string(),
                         lease: Duration::from_millis(lease_ms),
                         kind: Kind::Lock,
                         flag: waiting_key(key),
-                        wake: name.to_string(),
+                        wake: format!("l:{name}"),
                     },
-                    waiter: None,
-                });
+                    None,
+                ));
                 return Err(Error::Unavailable(e.into()));
             }
         };
@@ -727,8 +758,8 @@ impl LockClient {
             let _: Result<i64, _> = RELEASE
                 .run(
                     client,
-                    vec![key, waiting.as_str()],
-                    vec![field, self.inner.channel.as_str(), name],
+                    vec![key, waiting.as_str(), fence_key],
+                    vec![field, self.inner.channel.as_str(), &format!("l:{name}")],
                 )
                 .await;
             return Err(Error::NotReplicated {
@@ -825,10 +856,10 @@ impl<'a> LockRequest<'a> {
                 if left.is_err() {
                     // Unknown whether we are still in line (or were handed the lock): the
                     // janitor leaves the line and gives back whatever it finds.
-                    client.janitor_release(ReleaseJob {
-                        spec: client.lock_spec(&self, &client.key(&self.name), &ids.field),
-                        waiter: Some(ids.waiter.clone()),
-                    });
+                    client.janitor_release(ReleaseJob::new(
+                        client.lock_spec(&self, &client.key(&self.name), &ids.field),
+                        Some(ids.waiter.clone()),
+                    ));
                 }
                 left?
             }
@@ -864,11 +895,29 @@ impl<'a> LockRequest<'a> {
         async {
             let client = self.client;
             let started = Instant::now();
+            let deadline = later(started, self.wait);
+            let anonymous = self.owner.is_none();
+            let mut slot = LocalSlot::new(client, &self.name, self.lease, self.fair, anonymous);
+            // Behind a holder of this client whose run of local hand-offs has room for us: the
+            // lock comes here without asking Redis (or we are told to retry there).
+            if let Some(holder_deadline) = slot.as_mut().and_then(|s| s.join_behind_holder()) {
+                tokio::select! {
+                    passed = LocalSlot::passed(&mut slot) => {
+                        if let Passed::Guard(g) = passed {
+                            let waited = started.elapsed();
+                            client.inner.metrics.acquired(waited, waited, true);
+                            return Ok(g);
+                        }
+                    }
+                    // A holder that lost its lease but keeps its guard never passes it on:
+                    // past its deadline, ask Redis.
+                    _ = tokio::time::sleep_until(deadline.min(holder_deadline).into()) => {}
+                }
+            }
             let ids = client.ids(&self);
             if self.fair {
-                return client.acquire_fair(&self, &ids, started).await;
+                return client.acquire_fair(&self, &ids, started, slot).await;
             }
-            let deadline = later(started, self.wait);
             // Fast path: uncontended locks never touch the subscriber.
             if let Attempt::Granted(g) = client.attempt(&self, &ids).await? {
                 client
@@ -879,8 +928,11 @@ impl<'a> LockRequest<'a> {
             }
             let notify = client.waiter(&format!("l:{}", self.name)).await;
             loop {
-                // Register for the wake-up before trying, so a release between the attempt and
-                // the wait is not missed.
+                // Join the local line and register for the wake-up before trying, so a release
+                // between the attempt and the wait is not missed.
+                if let Some(s) = slot.as_mut() {
+                    s.join("");
+                }
                 let notified = notify.notified();
                 tokio::pin!(notified);
                 notified.as_mut().enable();
@@ -902,7 +954,16 @@ impl<'a> LockRequest<'a> {
                         // At most 60 s: the "someone waits" flag lives that long past the
                         // holder's lease, and the next attempt refreshes it.
                         let wait = left.min(Duration::from_secs(60)).min(deadline - now);
-                        let _ = tokio::time::timeout(wait, notified).await;
+                        tokio::select! {
+                            passed = LocalSlot::passed(&mut slot) => {
+                                if let Passed::Guard(g) = passed {
+                                    let waited = started.elapsed();
+                                    client.inner.metrics.acquired(waited, waited, true);
+                                    return Ok(g);
+                                }
+                            }
+                            _ = tokio::time::timeout(wait, notified) => {}
+                        }
                     }
                 }
             }
@@ -942,6 +1003,7 @@ impl LockClient {
         req: &LockRequest<'_>,
         ids: &Ids,
         started: Instant,
+        mut slot: Option<LocalSlot<'_>>,
     ) -> Result<Guard, Error> {
         let deadline = later(started, req.wait);
         let key = self.key(&req.name);
@@ -952,14 +1014,17 @@ impl LockClient {
         let mut line = InLine {
             client: self,
             waiter: ids.waiter.clone(),
-            job: Some(ReleaseJob {
-                spec: self.lock_spec(req, &key, &ids.field),
-                waiter: Some(ids.waiter.clone()),
-            }),
+            job: Some(ReleaseJob::new(
+                self.lock_spec(req, &key, &ids.field),
+                Some(ids.waiter.clone()),
+            )),
         };
         let mut listening = true;
         let refresh = Duration::from_millis(QUEUE_ENTRY_MS / 3);
         loop {
+            if let Some(s) = slot.as_mut() {
+                s.join(&ids.waiter);
+            }
             match self.attempt(req, ids).await? {
                 Attempt::Granted(g) => {
                     line.done();
@@ -996,6 +1061,16 @@ impl LockClient {
                     let wait = wait.min(deadline - now);
                     if listening {
                         tokio::select! {
+                            passed = LocalSlot::passed(&mut slot) => {
+                                // Our place in the Redis line is removed by the release that
+                                // ends the local hand-offs.
+                                if let Passed::Guard(g) = passed {
+                                    line.done();
+                                    let waited = started.elapsed();
+                                    self.inner.metrics.acquired(waited, waited, true);
+                                    return Ok(g);
+                                }
+                            }
                             fence = &mut handed => match fence {
                                 Ok(fence) => {
                                     line.done();
@@ -1008,7 +1083,17 @@ impl LockClient {
                             _ = tokio::time::sleep(wait) => {}
                         }
                     } else {
-                        tokio::time::sleep(wait).await;
+                        tokio::select! {
+                            passed = LocalSlot::passed(&mut slot) => {
+                                if let Passed::Guard(g) = passed {
+                                    line.done();
+                                    let waited = started.elapsed();
+                                    self.inner.metrics.acquired(waited, waited, true);
+                                    return Ok(g);
+                                }
+                            }
+                            _ = tokio::time::sleep(wait) => {}
+                        }
                     }
                 }
             }
@@ -1024,12 +1109,18 @@ impl LockClient {
         // The hand-off lives min(lease, claim) in Redis from when the release ran, which was
         // before the message arrived: trust half of it (minus drift), renew at a third.
         let claim = req.lease.min(Duration::from_millis(CLAIM_MS));
-        let hold = Arc::new(Hold::new(
-            self.lock_spec(req, &key, &ids.field),
-            self.inner.epoch,
-            now,
-            later(now, (claim / 2).saturating_sub(self.drift(claim))),
-        ));
+        let hold = Arc::new(
+            Hold::new(
+                self.lock_spec(req, &key, &ids.field),
+                self.inner.epoch,
+                now,
+                later(now, (claim / 2).saturating_sub(self.drift(claim))),
+            )
+            .passable(req.owner.is_none()),
+        );
+        if hold.passable {
+            crate::local::held(self, &hold);
+        }
         hold.renew_in(claim / 3);
         self.inner.watchdog.register(self, hold.clone());
         Guard::new(self.clone(), hold, fence)
@@ -1141,14 +1232,18 @@ pub(crate) async fn fair_release(
     key: &str,
     field: &str,
     name: &str,
+    cohort: &Cohort,
 ) -> Result<i64, redis_conn::Error> {
     let fence_key = format!("{key}:fence");
     let (queue, queue_ttl) = queue_keys(key);
+    let (claim, floor) = (CLAIM_MS.to_string(), cohort.floor.to_string());
+    let mut args = vec![field, channel, name, claim.as_str(), floor.as_str()];
+    args.extend(cohort.left_line.iter().map(String::as_str));
     FAIR_RELEASE
         .run(
             redis.pool(),
             vec![key, fence_key.as_str(), queue.as_str(), queue_ttl.as_str()],
-            vec![field, channel, name, &CLAIM_MS.to_string()],
+            args,
         )
         .await
 }
@@ -1173,7 +1268,15 @@ async fn fair_give_back(
     if held.first() != Some(&1) {
         return Ok(-1);
     }
-    fair_release(redis, channel, &spec.key, &spec.field, &spec.name).await
+    fair_release(
+        redis,
+        channel,
+        &spec.key,
+        &spec.field,
+        &spec.name,
+        &job.cohort,
+    )
+    .await
 }
 
 /// The "someone waits" flag of a lock key (same hash tag).

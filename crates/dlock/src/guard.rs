@@ -1,14 +1,16 @@
 //! Holds and their guards: release, extension and the lease-loss signal.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use crate::client::{LockClient, RELEASE, ReleaseJob, fair_release, micros_since, next_hold_id};
+use crate::client::{
+    LockClient, RELEASE, ReleaseJob, fair_release, lock, micros_since, next_hold_id,
+};
 use crate::error::{Error, LostReason};
 
 /// A hold's life as the guard, the watchdog and lease-loss futures see it.
@@ -55,6 +57,20 @@ impl HoldSpec {
     }
 }
 
+/// The local hand-offs made under one Redis hold of a mutex (lock cohorting): a holder passes
+/// the lock to the next waiter of the same client without a Redis round trip, up to
+/// [`crate::LockConfig::local_handoffs`] times in a row; the release that finally goes to Redis
+/// settles what they changed.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Cohort {
+    /// Local hand-offs so far under this Redis hold.
+    pub(crate) streak: u32,
+    /// The largest token handed out locally (0: none): the release raises the counter to it.
+    pub(crate) floor: u64,
+    /// Fair waiters that took the lock locally: the release takes them out of the Redis line.
+    pub(crate) left_line: Vec<String>,
+}
+
 /// One hold of a lock, shared by its guard and the watchdog.
 #[derive(Debug)]
 pub(crate) struct Hold {
@@ -71,6 +87,10 @@ pub(crate) struct Hold {
     /// Local deadline of the lease (µs since `epoch`).
     valid_until: AtomicU64,
     state: watch::Sender<State>,
+    /// Whether the hold may be passed to a local waiter: a mutex hold of an anonymous owner
+    /// (nobody else can hold it re-entrantly).
+    pub(crate) passable: bool,
+    pub(crate) cohort: Mutex<Cohort>,
 }
 
 impl Hold {
@@ -87,6 +107,32 @@ impl Hold {
             renew_due: AtomicU64::new(micros_since(epoch, first_renewal)),
             valid_until: AtomicU64::new(micros_since(epoch, valid_until)),
             state: watch::Sender::new(State::Held),
+            passable: false,
+            cohort: Mutex::new(Cohort::default()),
+        }
+    }
+
+    /// Marks a mutex hold of an anonymous owner as passable to local waiters.
+    pub(crate) fn passable(mut self, passable: bool) -> Hold {
+        self.passable = passable;
+        self
+    }
+
+    /// The same Redis hold, for the next local holder: same lease deadline and renewal schedule.
+    pub(crate) fn successor(&self, cohort: Cohort) -> Hold {
+        Hold {
+            id: next_hold_id(),
+            spec: self.spec.clone(),
+            name: self.name.clone(),
+            key: self.key.clone(),
+            field: self.field.clone(),
+            lease: self.lease,
+            epoch: self.epoch,
+            renew_due: AtomicU64::new(self.renew_due.load(Ordering::Acquire)),
+            valid_until: AtomicU64::new(self.valid_until.load(Ordering::Acquire)),
+            state: watch::Sender::new(State::Held),
+            passable: true,
+            cohort: Mutex::new(cohort),
         }
     }
 
@@ -137,7 +183,7 @@ impl Hold {
         })
     }
 
-    fn released(&self) {
+    pub(crate) fn released(&self) {
         self.state.send_if_modified(|s| {
             let changed = *s != State::Released;
             *s = State::Released;
@@ -156,7 +202,8 @@ impl Hold {
 pub enum Released {
     /// The lock is free now (waiters were woken).
     Free,
-    /// Fair mode: the lock went straight to the next waiter in line.
+    /// The lock went straight to the next waiter: a waiter of the same client (no Redis round
+    /// trip, see [`crate::LockConfig::local_handoffs`]) or, fair mode, the first in line.
     HandedOff,
     /// This hold is released; the same owner still has this many re-entrant holds.
     StillHeld(u32),
@@ -319,18 +366,30 @@ impl Guard {
         // `done` is set only once Redis answered: if this future is dropped before, `Drop`
         // hands the (idempotent) release to the janitor.
         let client = self.client.clone();
+        match crate::local::pass(&client, self.hold.clone(), self.fence) {
+            Ok(()) => {
+                self.done = true;
+                client.inner.metrics.released(false);
+                return Ok(Released::HandedOff);
+            }
+            // The hold to release may be a successor a cancelled local waiter left behind.
+            Err((hold, fence)) => (self.hold, self.fence) = (hold, fence),
+        }
         let hold = self.hold.clone();
+        let line = crate::local::returning(&client, &hold);
         client.inner.watchdog.unregister(hold.id);
         hold.released();
         let channel = client.inner.channel.as_str();
+        let cohort = lock(&hold.cohort).clone();
         let left: Result<i64, redis_conn::Error> =
-            release_hold(&client.inner.redis, channel, &hold.spec)
+            release_hold(&client.inner.redis, channel, &hold.spec, &cohort)
                 .instrument(tracing::debug_span!("dlock.release", lock = %hold.name))
                 .await
                 .inspect_err(|_| {
                     // Unknown outcome: make sure it is given back (idempotent).
                     client.janitor_release(job_of(&hold))
                 });
+        crate::local::retry(line);
         self.done = true;
         let left = left?;
         client.inner.metrics.released(left == -1);
@@ -341,6 +400,12 @@ impl Guard {
             _ => Released::AlreadyExpired,
         })
     }
+
+    /// Takes the hold out of the guard without releasing it.
+    pub(crate) fn into_parts(mut self) -> (Arc<Hold>, u64) {
+        self.done = true;
+        (self.hold.clone(), self.fence)
+    }
 }
 
 impl Drop for Guard {
@@ -348,9 +413,14 @@ impl Drop for Guard {
         if self.done {
             return;
         }
-        self.client.inner.watchdog.unregister(self.hold.id);
-        self.hold.released();
-        self.client.janitor_release(job_of(&self.hold));
+        let hold = match crate::local::pass(&self.client, self.hold.clone(), self.fence) {
+            Ok(()) => return,
+            Err((hold, _)) => hold,
+        };
+        crate::local::returned(&self.client, &hold);
+        self.client.inner.watchdog.unregister(hold.id);
+        hold.released();
+        self.client.janitor_release(job_of(&hold));
     }
 }
 
@@ -358,6 +428,7 @@ fn job_of(hold: &Hold) -> ReleaseJob {
     ReleaseJob {
         spec: hold.spec.clone(),
         waiter: None,
+        cohort: lock(&hold.cohort).clone(),
     }
 }
 
@@ -368,24 +439,34 @@ static STRING_RELEASE: redis_conn::Script = redis_conn::Script::new(
     include_str!("lua/string_release.lua"),
 );
 
-/// Releases one hold of any kind: -1 not there, 0 free, n > 0 holds left, -2 handed off.
+/// Releases one hold of any kind (settling its local hand-offs): -1 not there, 0 free,
+/// n > 0 holds left, -2 handed off.
 pub(crate) async fn release_hold(
     redis: &redis_conn::RedisClient,
     channel: &str,
     spec: &HoldSpec,
+    cohort: &Cohort,
 ) -> Result<i64, redis_conn::Error> {
     let keys = vec![spec.key.as_str(), spec.flag.as_str()];
     match spec.kind {
         Kind::Lock => {
+            let fence_key = format!("{}:fence", spec.key);
+            let floor = cohort.floor.to_string();
+            let mut args = vec![spec.field.as_str(), channel, spec.wake.as_str()];
+            if cohort.floor > 0 {
+                args.push(floor.as_str());
+            }
             RELEASE
                 .run(
                     redis.pool(),
-                    keys,
-                    vec![spec.field.as_str(), channel, spec.wake.as_str()],
+                    vec![spec.key.as_str(), spec.flag.as_str(), fence_key.as_str()],
+                    args,
                 )
                 .await
         }
-        Kind::FairLock => fair_release(redis, channel, &spec.key, &spec.field, &spec.name).await,
+        Kind::FairLock => {
+            fair_release(redis, channel, &spec.key, &spec.field, &spec.name, cohort).await
+        }
         Kind::Zset => {
             ZSET_RELEASE
                 .run(

@@ -45,6 +45,7 @@ mod client;
 mod error;
 pub mod fence;
 mod guard;
+mod local;
 mod redlock;
 mod shared;
 mod stats;

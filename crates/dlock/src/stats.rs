@@ -20,6 +20,9 @@ pub struct Stats {
     pub acquired: u64,
     /// Grants that had to wait for another holder first.
     pub handoffs: u64,
+    /// Releases that passed the lock to a waiter of this client without a Redis round trip
+    /// (see [`crate::LockConfig::local_handoffs`]).
+    pub local_handoffs: u64,
     /// Acquires that gave up at their wait limit.
     pub timeouts: u64,
     /// Releases sent by `release()`.
@@ -42,6 +45,7 @@ pub struct Stats {
 struct Local {
     acquired: AtomicU64,
     handoffs: AtomicU64,
+    local_handoffs: AtomicU64,
     timeouts: AtomicU64,
     released: AtomicU64,
     released_expired: AtomicU64,
@@ -59,6 +63,7 @@ pub(crate) struct Metrics {
     lateness_seconds: metrics::Histogram,
     acquired: metrics::Counter,
     handoffs: metrics::Counter,
+    local_handoffs: metrics::Counter,
     timeouts: metrics::Counter,
     renewals: metrics::Counter,
     renewal_failures: metrics::Counter,
@@ -75,6 +80,7 @@ impl Metrics {
             lateness_seconds: metrics::histogram!("redkit_dlock_renewal_lateness_seconds", "namespace" => ns.clone()),
             acquired: metrics::counter!("redkit_dlock_acquired_total", "namespace" => ns.clone()),
             handoffs: metrics::counter!("redkit_dlock_handoffs_total", "namespace" => ns.clone()),
+            local_handoffs: metrics::counter!("redkit_dlock_local_handoffs_total", "namespace" => ns.clone()),
             timeouts: metrics::counter!("redkit_dlock_timeouts_total", "namespace" => ns.clone()),
             renewals: metrics::counter!("redkit_dlock_renewals_total", "namespace" => ns.clone()),
             renewal_failures: metrics::counter!("redkit_dlock_renewal_failures_total", "namespace" => ns.clone()),
@@ -91,6 +97,11 @@ impl Metrics {
             self.handoffs.increment(1);
             self.wait_seconds.record(waited.as_secs_f64());
         }
+    }
+
+    pub(crate) fn passed_locally(&self) {
+        self.local.local_handoffs.fetch_add(1, Ordering::Relaxed);
+        self.local_handoffs.increment(1);
     }
 
     pub(crate) fn timed_out(&self) {
@@ -132,6 +143,7 @@ impl Metrics {
         Stats {
             acquired: r(&l.acquired),
             handoffs: r(&l.handoffs),
+            local_handoffs: r(&l.local_handoffs),
             timeouts: r(&l.timeouts),
             released: r(&l.released),
             released_expired: r(&l.released_expired),

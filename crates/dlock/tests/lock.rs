@@ -26,8 +26,18 @@ fn namespace(test: &str) -> String {
 }
 
 fn locks(redis: &RedisClient, ns: &str, lease: Duration) -> LockClient {
+    locks_with(redis, ns, lease, |_| {})
+}
+
+fn locks_with(
+    redis: &RedisClient,
+    ns: &str,
+    lease: Duration,
+    tune: impl FnOnce(&mut LockConfig),
+) -> LockClient {
     let mut cfg = LockConfig::new(ns.to_string());
     cfg.lease = lease;
+    tune(&mut cfg);
     LockClient::new(redis.clone(), cfg).expect("config")
 }
 
@@ -42,6 +52,11 @@ testkit::topology_tests!(
     a_long_critical_section_keeps_its_lock,
     acquire_times_out_with_a_typed_error,
     fair_waiters_get_the_lock_in_arrival_order,
+    local_handoffs_skip_redis_and_later_grants_exceed_their_tokens,
+    fair_local_handoffs_leave_the_redis_line_clean,
+    local_handoffs_are_capped_so_other_clients_get_their_turn,
+    a_cancelled_local_waiter_is_skipped,
+    a_locally_passed_hold_is_renewed_and_its_loss_is_signalled,
     fair_locks_exclude_and_fence_under_contention,
     a_handed_over_lock_outlives_its_claim,
     a_semaphore_never_has_more_holders_than_permits,
@@ -83,7 +98,11 @@ async fn sixteen_tasks_on_four_clients_never_overlap_and_fences_increase(
                     .set(&counter, v.unwrap_or(0) + 1, None, None, false)
                     .await
                     .expect("SET");
-                assert_eq!(guard.release().await.expect("release"), Released::Free);
+                let released = guard.release().await.expect("release");
+                assert!(
+                    matches!(released, Released::Free | Released::HandedOff),
+                    "{released:?}"
+                );
             }
         })
     });
@@ -100,9 +119,14 @@ async fn sixteen_tasks_on_four_clients_never_overlap_and_fences_increase(
         "fencing tokens not strictly increasing in grant order"
     );
     let handoffs: u64 = clients.iter().map(|(l, _)| l.stats().handoffs).sum();
+    let local: u64 = clients.iter().map(|(l, _)| l.stats().local_handoffs).sum();
     eprintln!(
-        "6400 sections over 16 tasks / 4 clients in {took:?} ({:.0}/s), {handoffs} after waiting",
+        "6400 sections over 16 tasks / 4 clients in {took:?} ({:.0}/s), {handoffs} after waiting, {local} passed locally",
         6400.0 / took.as_secs_f64()
+    );
+    assert!(
+        local > 0,
+        "four tasks per client never passed the lock locally"
     );
 }
 
@@ -335,11 +359,18 @@ async fn a_long_critical_section_keeps_its_lock(redis: RedisClient, t: &SharedTo
 }
 
 /// Five waiters queue up 50 ms apart on two clients; the holder releases; they get the lock in
-/// exactly that order, each handed it by the previous holder's release.
+/// exactly that order, each handed it by the previous holder's release (local hand-offs off:
+/// strict FIFO across clients).
 async fn fair_waiters_get_the_lock_in_arrival_order(redis: RedisClient, t: &SharedTopology) {
     let ns = namespace("fifo");
-    let a = locks(&redis, &ns, Duration::from_secs(10));
-    let b = locks(&connect(t.url()).await, &ns, Duration::from_secs(10));
+    let strict = |c: &mut LockConfig| c.local_handoffs = 0;
+    let a = locks_with(&redis, &ns, Duration::from_secs(10), strict);
+    let b = locks_with(
+        &connect(t.url()).await,
+        &ns,
+        Duration::from_secs(10),
+        strict,
+    );
     let holder = a.lock("q").fair(true).acquire().await.expect("holder");
     let order = Arc::new(Mutex::new(Vec::new()));
     let mut waiters = Vec::new();
@@ -1131,4 +1162,214 @@ async fn redlock_needs_a_majority_of_independent_servers() {
         "{took:?}"
     );
     eprintln!("redlock with two servers down: {err} after {took:?} (wait 800 ms)");
+}
+
+/// Gives spawned requests time to make their first attempt and join the line.
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(150)).await;
+}
+
+/// Spawns a request on `locks` that takes `name`, records `tag` and its token, holds it 10 ms
+/// and releases it.
+fn contender(
+    locks: &LockClient,
+    name: &'static str,
+    fair: bool,
+    tag: &'static str,
+    log: &Arc<Mutex<Vec<(&'static str, u64)>>>,
+) -> tokio::task::JoinHandle<Released> {
+    let (locks, log) = (locks.clone(), log.clone());
+    tokio::spawn(async move {
+        let g = locks
+            .lock(name)
+            .fair(fair)
+            .wait(Duration::from_secs(20))
+            .acquire()
+            .await
+            .expect("contender");
+        log.lock().expect("log").push((tag, g.fence()));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        g.release().await.expect("release")
+    })
+}
+
+/// A holder passes the lock to two waiters of its own client without Redis: each gets the next
+/// token while another client is still refused; the release that ends the run raises the
+/// counter, so a later grant elsewhere exceeds every token handed out — even with the counter
+/// far ahead of the server clock (where `max(counter + 1, time)` alone would repeat a token).
+async fn local_handoffs_skip_redis_and_later_grants_exceed_their_tokens(
+    redis: RedisClient,
+    t: &SharedTopology,
+) {
+    let ns = namespace("cohort");
+    let a = locks(&redis, &ns, Duration::from_secs(10));
+    let b = locks(&connect(t.url()).await, &ns, Duration::from_secs(10));
+    let ahead: u64 = 5_000_000_000_000_000; // ~2128 in µs: far ahead of any server clock
+    let _: () = redis
+        .pool()
+        .set(format!("{ns}:{{c}}:fence"), ahead, None, None, false)
+        .await
+        .expect("SET fence");
+    let holder = a.lock("c").acquire().await.expect("holder");
+    assert_eq!(holder.fence(), ahead + 1);
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let w1 = contender(&a, "c", false, "a1", &log);
+    settle().await;
+    let w2 = contender(&a, "c", false, "a2", &log);
+    settle().await;
+    assert_eq!(
+        holder.release().await.expect("release"),
+        Released::HandedOff
+    );
+    assert_eq!(w1.await.expect("w1"), Released::HandedOff);
+    assert_eq!(w2.await.expect("w2"), Released::Free);
+    assert_eq!(
+        *log.lock().expect("log"),
+        vec![("a1", ahead + 2), ("a2", ahead + 3)],
+        "each local hand-off gives the next token"
+    );
+    assert_eq!(a.stats().local_handoffs, 2, "{:?}", a.stats());
+    let g = b.lock("c").try_acquire().await.expect("try").expect("free");
+    assert!(
+        g.fence() > ahead + 3,
+        "token {} repeats one handed out locally",
+        g.fence()
+    );
+    g.release().await.expect("release");
+}
+
+/// Fair mode: a waiter of another client queued first; two local waiters queue after it. The
+/// holder passes the lock to its own waiters (bounded by `local_handoffs`), the release that
+/// ends the run hands it to the other client, and the local waiters' places in the Redis line
+/// are gone: nothing stale is left to hand the lock to.
+async fn fair_local_handoffs_leave_the_redis_line_clean(redis: RedisClient, t: &SharedTopology) {
+    let ns = namespace("cohort-fair");
+    let a = locks(&redis, &ns, Duration::from_secs(10));
+    let b = locks(&connect(t.url()).await, &ns, Duration::from_secs(10));
+    let holder = a.lock("f").fair(true).acquire().await.expect("holder");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let remote = contender(&b, "f", true, "b", &log);
+    settle().await;
+    let w1 = contender(&a, "f", true, "a1", &log);
+    let w2 = contender(&a, "f", true, "a2", &log);
+    settle().await;
+    assert_eq!(
+        holder.release().await.expect("release"),
+        Released::HandedOff
+    );
+    assert_eq!(w1.await.expect("w1"), Released::HandedOff);
+    assert_eq!(
+        w2.await.expect("w2"),
+        Released::HandedOff,
+        "ends the run: to b"
+    );
+    assert_eq!(remote.await.expect("b"), Released::Free);
+    let log = log.lock().expect("log").clone();
+    let tags: Vec<_> = log.iter().map(|(t, _)| *t).collect();
+    assert_eq!(tags, vec!["a1", "a2", "b"]);
+    assert!(log.windows(2).all(|w| w[0].1 < w[1].1), "{log:?}");
+    let queue: i64 = redis
+        .pool()
+        .llen(format!("{ns}:{{f}}:queue"))
+        .await
+        .expect("LLEN");
+    assert_eq!(queue, 0, "stale places left in the Redis line");
+    let started = Instant::now();
+    let g = b.lock("f").fair(true).acquire().await.expect("free");
+    assert!(started.elapsed() < Duration::from_millis(500));
+    g.release().await.expect("release");
+}
+
+/// With `local_handoffs = 2`, a holder with five waiters of its own passes the lock twice, then
+/// the lock goes through Redis to the other client's waiter that queued first (fair mode).
+async fn local_handoffs_are_capped_so_other_clients_get_their_turn(
+    redis: RedisClient,
+    t: &SharedTopology,
+) {
+    let ns = namespace("cohort-cap");
+    let cap = |c: &mut LockConfig| c.local_handoffs = 2;
+    let a = locks_with(&redis, &ns, Duration::from_secs(10), cap);
+    let b = locks_with(&connect(t.url()).await, &ns, Duration::from_secs(10), cap);
+    let holder = a.lock("k").fair(true).acquire().await.expect("holder");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let remote = contender(&b, "k", true, "b", &log);
+    settle().await;
+    let locals: Vec<_> = ["a1", "a2", "a3", "a4", "a5"]
+        .into_iter()
+        .map(|tag| contender(&a, "k", true, tag, &log))
+        .collect();
+    settle().await;
+    holder.release().await.expect("release");
+    remote.await.expect("b");
+    for w in locals {
+        w.await.expect("local");
+    }
+    let log = log.lock().expect("log").clone();
+    let tags: Vec<_> = log.iter().map(|(t, _)| *t).collect();
+    assert_eq!(tags.len(), 6);
+    // The local waiters may join the line in any order; two of them, then the other client.
+    assert!(
+        tags[..2].iter().all(|t| t.starts_with('a')) && tags[2] == "b",
+        "{tags:?}"
+    );
+    assert!(log.windows(2).all(|w| w[0].1 < w[1].1), "{log:?}");
+}
+
+/// A local waiter whose acquire was cancelled is skipped: the next one gets the lock at once.
+async fn a_cancelled_local_waiter_is_skipped(redis: RedisClient, _t: &SharedTopology) {
+    let a = locks(&redis, &namespace("cohort-cancel"), Duration::from_secs(10));
+    let holder = a.lock("x").acquire().await.expect("holder");
+    let cancelled = {
+        let a = a.clone();
+        tokio::spawn(async move { a.lock("x").acquire().await.map(|g| g.fence()) })
+    };
+    settle().await;
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let next = contender(&a, "x", false, "next", &log);
+    settle().await;
+    cancelled.abort();
+    assert!(cancelled.await.is_err_and(|e| e.is_cancelled()));
+    let (started, fence) = (Instant::now(), holder.fence());
+    assert_eq!(
+        holder.release().await.expect("release"),
+        Released::HandedOff
+    );
+    assert_eq!(next.await.expect("next"), Released::Free);
+    assert!(started.elapsed() < Duration::from_millis(500));
+    assert_eq!(*log.lock().expect("log"), vec![("next", fence + 1)]);
+}
+
+/// A hold passed locally is the same Redis hold: the watchdog keeps renewing it (lease 600 ms,
+/// held 1.5 s), and when the lock key is deleted behind its back, the new holder's lease-loss
+/// signal fires and its release reports the expiry.
+async fn a_locally_passed_hold_is_renewed_and_its_loss_is_signalled(
+    redis: RedisClient,
+    _t: &SharedTopology,
+) {
+    let ns = namespace("cohort-lease");
+    let a = locks(&redis, &ns, Duration::from_millis(600));
+    let holder = a.lock("l").acquire().await.expect("holder");
+    let waiter = {
+        let a = a.clone();
+        tokio::spawn(async move { a.lock("l").acquire().await.expect("waiter") })
+    };
+    settle().await;
+    let first = holder.fence();
+    assert_eq!(
+        holder.release().await.expect("release"),
+        Released::HandedOff
+    );
+    let g = waiter.await.expect("waiter");
+    assert_eq!(g.fence(), first + 1);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!g.is_lost(), "the passed hold was not renewed");
+    let _: i64 = redis.pool().del(format!("{ns}:{{l}}")).await.expect("DEL");
+    let reason = tokio::time::timeout(Duration::from_secs(2), g.lost())
+        .await
+        .expect("lease loss not signalled");
+    assert_eq!(reason, LostReason::Refused);
+    assert_eq!(
+        g.release().await.expect("release"),
+        Released::AlreadyExpired
+    );
 }

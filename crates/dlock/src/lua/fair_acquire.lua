@@ -5,7 +5,8 @@
 -- ("<owner>|<hold field>|<lease ms>"), ARGV[5] queue entry lifetime ms (waiters refresh it)
 -- Returns {1, fence, holds} when granted, {0, ms to wait before retrying} when in line.
 local t = redis.call('TIME')
-local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now_s = t[1] .. string.sub('00000' .. t[2], -6)
+local now_us = tonumber(now_s)
 local now_ms = math.floor(now_us / 1000)
 -- Waiters that stopped refreshing their entry (dead) leave the line.
 local dead = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now_ms)
@@ -21,13 +22,14 @@ if owner == false then
       redis.call('LPOP', KEYS[3])
       redis.call('ZREM', KEYS[4], ARGV[4])
     end
-    local fence = now_us
-    local prev = tonumber(redis.call('SET', KEYS[2], string.format('%.0f', now_us), 'GET') or '0')
+    local fence, f = now_us, now_s
+    local prev = tonumber(redis.call('SET', KEYS[2], f, 'GET') or '0')
     if prev >= now_us then
       fence = prev + 1
-      redis.call('SET', KEYS[2], string.format('%.0f', fence))
+      f = string.format('%.0f', fence)
+      redis.call('SET', KEYS[2], f)
     end
-    redis.call('HSET', KEYS[1], 'o', ARGV[1], 'f', string.format('%.0f', fence), ARGV[2], 1)
+    redis.call('HSET', KEYS[1], 'o', ARGV[1], 'f', f, ARGV[2], 1)
     redis.call('PEXPIRE', KEYS[1], ARGV[3])
     return {1, fence, 1}
   end

@@ -2,8 +2,17 @@
 -- live waiter in line (it is told with a message naming it and its fencing token).
 -- KEYS[1] lock hash, KEYS[2] fence counter, KEYS[3] queue, KEYS[4] queue entry deadlines
 -- ARGV[1] hold field, ARGV[2] channel, ARGV[3] lock name, ARGV[4] claim lease ms (the new
--- holder renews to its own lease at once)
+-- holder renews to its own lease at once), ARGV[5] the largest token this hold's client handed out
+-- locally ('0': none; the counter is raised to it), ARGV[6..] ids of this client's waiters that
+-- took the lock locally (they leave the line)
 -- Returns -1 hold not there, 0 lock free, n > 0 holds left, -2 handed off.
+for i = 6, #ARGV do
+  redis.call('LREM', KEYS[3], 0, ARGV[i])
+  redis.call('ZREM', KEYS[4], ARGV[i])
+end
+if tonumber(redis.call('GET', KEYS[2]) or '0') < tonumber(ARGV[5]) then
+  redis.call('SET', KEYS[2], ARGV[5])
+end
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then
   return -1
 end
@@ -13,7 +22,8 @@ if left > 0 then
 end
 redis.call('DEL', KEYS[1])
 local t = redis.call('TIME')
-local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now_s = t[1] .. string.sub('00000' .. t[2], -6)
+local now_us = tonumber(now_s)
 local now_ms = math.floor(now_us / 1000)
 while true do
   local id = redis.call('LPOP', KEYS[3])
@@ -25,13 +35,13 @@ while true do
   if deadline and tonumber(deadline) > now_ms then
     local owner, field, lease = string.match(id, '^([^|]+)|([^|]+)|(%d+)$')
     if owner then
-      local fence = now_us
-      local prev = tonumber(redis.call('SET', KEYS[2], string.format('%.0f', now_us), 'GET') or '0')
+      local fence, f = now_us, now_s
+      local prev = tonumber(redis.call('SET', KEYS[2], f, 'GET') or '0')
       if prev >= now_us then
         fence = prev + 1
-        redis.call('SET', KEYS[2], string.format('%.0f', fence))
+        f = string.format('%.0f', fence)
+        redis.call('SET', KEYS[2], f)
       end
-      local f = string.format('%.0f', fence)
       redis.call('HSET', KEYS[1], 'o', owner, 'f', f, field, 1)
       redis.call('PEXPIRE', KEYS[1], math.min(tonumber(lease), tonumber(ARGV[4])))
       redis.call('PUBLISH', ARGV[2], ARGV[3] .. '\n' .. id .. '\n' .. f)

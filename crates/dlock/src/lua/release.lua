@@ -1,8 +1,12 @@
 -- Releases one hold. Idempotent: a hold is a hash field, removing it twice changes nothing.
--- KEYS[1] lock hash, KEYS[2] "someone waits" flag; ARGV[1] hold field, ARGV[2] wake-up channel,
--- ARGV[3] lock name (message)
+-- KEYS[1] lock hash, KEYS[2] "someone waits" flag, KEYS[3] fence counter; ARGV[1] hold field,
+-- ARGV[2] wake-up channel, ARGV[3] lock name (message), ARGV[4] (optional) the largest token
+-- this hold's client handed out locally (the counter is raised to it, so later grants exceed it)
 -- Returns -1 when the hold was not there (lease expired, or released before), 0 when the lock
 -- is now free (waiters are woken), n > 0 when n holds of the same owner remain.
+if ARGV[4] and tonumber(redis.call('GET', KEYS[3]) or '0') < tonumber(ARGV[4]) then
+  redis.call('SET', KEYS[3], ARGV[4])
+end
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then
   return -1
 end
