@@ -1,5 +1,6 @@
 //! dlock beside the raw commands a minimal lock is made of, in the same run and runtime:
-//! uncontended acquire + release vs a raw `SET NX PX` + `EVALSHA` delete-if-equal pair; a
+//! uncontended acquire + release vs a raw `SET NX PX` + `EVALSHA` delete-if-equal pair (and
+//! dlock's own two scripts alone, to separate Redis-side Lua work from the client); a
 //! contended lock (8 workers over 2 clients, `INCR` inside) with hand-off fairness and the
 //! longest wait; the watchdog's cost to renew 1,000 held locks.
 

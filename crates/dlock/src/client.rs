@@ -819,7 +819,9 @@ impl<'a> LockRequest<'a> {
 
     /// FIFO fairness for this request: it waits in a line kept in Redis, and a release hands
     /// the lock straight to the first live waiter (one message, no retry round trip), so no
-    /// waiter starves and hand-offs are fast. Use one mode per lock name.
+    /// waiter starves and hand-offs are fast. Use one mode per lock name. Waiters of the
+    /// holder's own client may still be served first, up to [`LockConfig::local_handoffs`] in
+    /// a row (0: strict FIFO across clients).
     ///
     /// ```no_run
     /// # async fn demo(locks: dlock::LockClient) -> Result<(), dlock::Error> {
