@@ -912,8 +912,11 @@ impl<'a> LockRequest<'a> {
                         }
                     }
                     // A holder that lost its lease but keeps its guard never passes it on:
-                    // past its deadline, ask Redis.
-                    _ = tokio::time::sleep_until(deadline.min(holder_deadline).into()) => {}
+                    // past its deadline, leave the local line (it is re-joined with our place
+                    // in the Redis line, if any) and ask Redis.
+                    _ = tokio::time::sleep_until(deadline.min(holder_deadline).into()) => {
+                        slot = LocalSlot::new(client, &self.name, self.lease, self.fair, anonymous);
+                    }
                 }
             }
             let ids = client.ids(&self);

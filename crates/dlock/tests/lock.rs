@@ -57,6 +57,7 @@ testkit::topology_tests!(
     local_handoffs_are_capped_so_other_clients_get_their_turn,
     a_cancelled_local_waiter_is_skipped,
     a_locally_passed_hold_is_renewed_and_its_loss_is_signalled,
+    a_waiter_behind_a_lost_local_holder_asks_redis,
     fair_locks_exclude_and_fence_under_contention,
     a_handed_over_lock_outlives_its_claim,
     a_semaphore_never_has_more_holders_than_permits,
@@ -1238,46 +1239,48 @@ async fn local_handoffs_skip_redis_and_later_grants_exceed_their_tokens(
     g.release().await.expect("release");
 }
 
-/// Fair mode: a waiter of another client queued first; two local waiters queue after it. The
-/// holder passes the lock to its own waiters (bounded by `local_handoffs`), the release that
-/// ends the run hands it to the other client, and the local waiters' places in the Redis line
-/// are gone: nothing stale is left to hand the lock to.
+/// Fair mode: client b holds; a1 and a2 (client a) and then c1 (client c) queue in the Redis
+/// line. b's release hands the lock to a1, a1 passes it locally to a2 (still in the Redis
+/// line), and a2's release — which ends the run — takes a2's place out of the line before
+/// handing the lock on: c1 gets it at once, in order, and nothing stale is left to hand the lock to (a stale place
+/// would get the lock and hold the line up for a hand-off claim).
 async fn fair_local_handoffs_leave_the_redis_line_clean(redis: RedisClient, t: &SharedTopology) {
     let ns = namespace("cohort-fair");
     let a = locks(&redis, &ns, Duration::from_secs(10));
     let b = locks(&connect(t.url()).await, &ns, Duration::from_secs(10));
-    let holder = a.lock("f").fair(true).acquire().await.expect("holder");
+    let c = locks(&connect(t.url()).await, &ns, Duration::from_secs(10));
+    let holder = b.lock("f").fair(true).acquire().await.expect("holder");
     let log = Arc::new(Mutex::new(Vec::new()));
-    let remote = contender(&b, "f", true, "b", &log);
+    let a1 = contender(&a, "f", true, "a1", &log);
     settle().await;
-    let w1 = contender(&a, "f", true, "a1", &log);
-    let w2 = contender(&a, "f", true, "a2", &log);
+    let a2 = contender(&a, "f", true, "a2", &log);
     settle().await;
+    let c1 = contender(&c, "f", true, "c1", &log);
+    settle().await;
+    let started = Instant::now();
     assert_eq!(
         holder.release().await.expect("release"),
         Released::HandedOff
     );
-    assert_eq!(w1.await.expect("w1"), Released::HandedOff);
-    assert_eq!(
-        w2.await.expect("w2"),
-        Released::HandedOff,
-        "ends the run: to b"
-    );
-    assert_eq!(remote.await.expect("b"), Released::Free);
+    assert_eq!(a1.await.expect("a1"), Released::HandedOff, "passed locally");
+    assert_eq!(a2.await.expect("a2"), Released::HandedOff, "through Redis");
+    assert_eq!(c1.await.expect("c1"), Released::Free);
+    let took = started.elapsed();
+    assert_eq!(a.stats().local_handoffs, 1, "{:?}", a.stats());
     let log = log.lock().expect("log").clone();
     let tags: Vec<_> = log.iter().map(|(t, _)| *t).collect();
-    assert_eq!(tags, vec!["a1", "a2", "b"]);
+    assert_eq!(tags, vec!["a1", "a2", "c1"]);
     assert!(log.windows(2).all(|w| w[0].1 < w[1].1), "{log:?}");
+    assert!(
+        took < Duration::from_secs(1),
+        "three sections took {took:?}"
+    );
     let queue: i64 = redis
         .pool()
         .llen(format!("{ns}:{{f}}:queue"))
         .await
         .expect("LLEN");
     assert_eq!(queue, 0, "stale places left in the Redis line");
-    let started = Instant::now();
-    let g = b.lock("f").fair(true).acquire().await.expect("free");
-    assert!(started.elapsed() < Duration::from_millis(500));
-    g.release().await.expect("release");
 }
 
 /// With `local_handoffs = 2`, a holder with five waiters of its own passes the lock twice, then
@@ -1370,6 +1373,42 @@ async fn a_locally_passed_hold_is_renewed_and_its_loss_is_signalled(
     assert_eq!(reason, LostReason::Refused);
     assert_eq!(
         g.release().await.expect("release"),
+        Released::AlreadyExpired
+    );
+}
+
+/// A request that waits behind a holder of its own client without asking Redis is not stuck
+/// when that holder loses its lease and keeps its guard (it will never pass it on): once the
+/// holder's deadline passes it asks Redis, and gets the lock long before its own wait ends.
+async fn a_waiter_behind_a_lost_local_holder_asks_redis(redis: RedisClient, _t: &SharedTopology) {
+    let ns = namespace("cohort-lost");
+    let a = locks(&redis, &ns, Duration::from_millis(600));
+    let holder = a.lock("z").acquire().await.expect("holder");
+    let waiter = {
+        let a = a.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let g = a
+                .lock("z")
+                .wait(Duration::from_secs(5))
+                .acquire()
+                .await
+                .expect("waiter");
+            (started.elapsed(), g)
+        })
+    };
+    settle().await;
+    let _: i64 = redis.pool().del(format!("{ns}:{{z}}")).await.expect("DEL");
+    let (took, g) = waiter.await.expect("task");
+    assert!(
+        took < Duration::from_secs(2),
+        "waited {took:?} behind a lost holder"
+    );
+    assert!(g.fence() > holder.fence());
+    assert!(holder.is_lost());
+    assert_eq!(g.release().await.expect("release"), Released::Free);
+    assert_eq!(
+        holder.release().await.expect("release"),
         Released::AlreadyExpired
     );
 }
