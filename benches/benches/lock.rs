@@ -80,7 +80,7 @@ fn uncontended(c: &mut Criterion) {
                 .run(
                     redis.pool(),
                     vec![key, flag, fence],
-                    vec!["h:1", "bench:lock:channel", "l:s"],
+                    vec!["h:1", "bench:lock:channel", "l:s", "0", "1"],
                 )
                 .await
                 .expect("release");

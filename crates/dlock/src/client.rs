@@ -472,6 +472,7 @@ impl LockClient {
             kind: if req.fair { Kind::FairLock } else { Kind::Lock },
             flag: waiting_key(key),
             wake: format!("l:{}", req.name),
+            sole: req.owner.is_none(),
         }
     }
 
@@ -748,6 +749,7 @@ impl LockClient {
                         kind: Kind::Lock,
                         flag: waiting_key(key),
                         wake: format!("l:{name}"),
+                        sole: false,
                     },
                     None,
                 ));
@@ -759,7 +761,13 @@ impl LockClient {
                 .run(
                     client,
                     vec![key, waiting.as_str(), fence_key],
-                    vec![field, self.inner.channel.as_str(), &format!("l:{name}")],
+                    vec![
+                        field,
+                        self.inner.channel.as_str(),
+                        &format!("l:{name}"),
+                        "0",
+                        "0",
+                    ],
                 )
                 .await;
             return Err(Error::NotReplicated {

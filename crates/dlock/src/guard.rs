@@ -48,6 +48,9 @@ pub(crate) struct HoldSpec {
     pub(crate) flag: String,
     /// The wake-up message a release publishes.
     pub(crate) wake: String,
+    /// The owner's only possible hold (a mutex request without an explicit owner): its release
+    /// removes the whole lock without counting the owner's other holds.
+    pub(crate) sole: bool,
 }
 
 impl HoldSpec {
@@ -452,10 +455,14 @@ pub(crate) async fn release_hold(
         Kind::Lock => {
             let fence_key = format!("{}:fence", spec.key);
             let floor = cohort.floor.to_string();
-            let mut args = vec![spec.field.as_str(), channel, spec.wake.as_str()];
-            if cohort.floor > 0 {
-                args.push(floor.as_str());
-            }
+            let sole = if spec.sole { "1" } else { "0" };
+            let args = vec![
+                spec.field.as_str(),
+                channel,
+                spec.wake.as_str(),
+                floor.as_str(),
+                sole,
+            ];
             RELEASE
                 .run(
                     redis.pool(),

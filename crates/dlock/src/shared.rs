@@ -209,6 +209,7 @@ impl<'a> Semaphore<'a> {
     fn spec(&self) -> HoldSpec {
         let key = self.client.hold_key("sem", &self.name, "");
         HoldSpec {
+            sole: false,
             name: self.name.clone(),
             flag: format!("{key}:waiting"),
             key,
@@ -315,6 +316,7 @@ impl<'a> RwLock<'a> {
 
     fn spec(&self, key: &str, flag: &str, kind: Kind, id: &str) -> HoldSpec {
         HoldSpec {
+            sole: false,
             name: self.name.clone(),
             key: key.to_string(),
             field: format!("{}:{id}", if kind == Kind::Zset { "z" } else { "s" }),
