@@ -95,7 +95,8 @@ pub struct LockConfig {
     /// Redis (to the first waiter in line in fair mode), so other clients wait at most this
     /// many critical sections. The release that finally reaches Redis raises the token counter
     /// past every token handed out locally. 0 turns it off (strict FIFO across clients in fair
-    /// mode). Default 32.
+    /// mode). Default 16 (measured with 8 workers on 2 clients, fair: 32 gave ~12,000 sections/s
+    /// with waits up to 11 ms, 16 gives ~10,000/s with waits under 7 ms).
     pub local_handoffs: u32,
 }
 
@@ -113,7 +114,7 @@ impl LockConfig {
             drift_ratio: 0.01,
             replication: None,
             fair: false,
-            local_handoffs: 32,
+            local_handoffs: 16,
         }
     }
 }
