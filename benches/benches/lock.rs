@@ -21,6 +21,71 @@ static DEL_IF_EQUAL: Script = Script::new(
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
 );
 
+// dlock's own acquire and release scripts with nothing around them: what the Lua work in Redis
+// costs, apart from the client.
+static ACQUIRE: Script = Script::new(
+    "bench_dlock_acquire",
+    include_str!("../../crates/dlock/src/lua/acquire.lua"),
+);
+static RELEASE: Script = Script::new(
+    "bench_dlock_release",
+    include_str!("../../crates/dlock/src/lua/release.lua"),
+);
+
+/// The minimal lock: `SET NX PX`, then a delete-if-equal script.
+async fn raw_pair(redis: &RedisClient) {
+    let token = "0123456789abcdef0123456789abcdef";
+    let ok: Option<String> = redis
+        .pool()
+        .set(
+            "bench:rawlock",
+            token,
+            Some(Expiration::PX(30_000)),
+            Some(SetOptions::NX),
+            false,
+        )
+        .await
+        .expect("SET NX");
+    assert!(ok.is_some());
+    let n: i64 = DEL_IF_EQUAL
+        .run(redis.pool(), vec!["bench:rawlock"], vec![token])
+        .await
+        .expect("release");
+    assert_eq!(n, 1);
+}
+
+/// dlock's two scripts, called directly.
+async fn scripts_pair(redis: &RedisClient) {
+    let (key, fence, flag) = (
+        "bench:lock:{s}",
+        "bench:lock:{s}:fence",
+        "bench:lock:{s}:waiting",
+    );
+    let granted: Vec<i64> = ACQUIRE
+        .run(
+            redis.pool(),
+            vec![key, fence, flag],
+            vec!["owner", "h:1", "30000"],
+        )
+        .await
+        .expect("acquire");
+    assert_eq!(granted.first(), Some(&1));
+    let left: i64 = RELEASE
+        .run(
+            redis.pool(),
+            vec![key, flag, fence],
+            vec!["h:1", "bench:lock:channel", "l:s", "0", "1"],
+        )
+        .await
+        .expect("release");
+    assert_eq!(left, 0);
+}
+
+async fn dlock_pair(locks: &LockClient) {
+    let guard = locks.lock("u").acquire().await.expect("acquire");
+    guard.release().await.expect("release");
+}
+
 fn uncontended(c: &mut Criterion) {
     let rt = runtime();
     let (redis, _) = standalone_client(&rt);
@@ -29,71 +94,54 @@ fn uncontended(c: &mut Criterion) {
     g.measurement_time(Duration::from_secs(4))
         .warm_up_time(Duration::from_secs(1));
     g.bench_function("raw SET NX PX + EVALSHA release", |b| {
-        b.to_async(&rt).iter(|| async {
-            let token = "0123456789abcdef0123456789abcdef";
-            let ok: Option<String> = redis
-                .pool()
-                .set(
-                    "bench:rawlock",
-                    token,
-                    Some(Expiration::PX(30_000)),
-                    Some(SetOptions::NX),
-                    false,
-                )
-                .await
-                .expect("SET NX");
-            assert!(ok.is_some());
-            let n: i64 = DEL_IF_EQUAL
-                .run(redis.pool(), vec!["bench:rawlock"], vec![token])
-                .await
-                .expect("release");
-            assert_eq!(n, 1);
-        })
+        b.to_async(&rt).iter(|| raw_pair(&redis))
     });
-    // dlock's own acquire and release scripts with nothing around them: what the Lua work in
-    // Redis costs, apart from the client.
-    static ACQUIRE: Script = Script::new(
-        "bench_dlock_acquire",
-        include_str!("../../crates/dlock/src/lua/acquire.lua"),
-    );
-    static RELEASE: Script = Script::new(
-        "bench_dlock_release",
-        include_str!("../../crates/dlock/src/lua/release.lua"),
-    );
     g.bench_function("dlock's scripts alone (EVALSHA acquire + release)", |b| {
-        b.to_async(&rt).iter(|| async {
-            let (key, fence, flag) = (
-                "bench:lock:{s}",
-                "bench:lock:{s}:fence",
-                "bench:lock:{s}:waiting",
-            );
-            let granted: Vec<i64> = ACQUIRE
-                .run(
-                    redis.pool(),
-                    vec![key, fence, flag],
-                    vec!["owner", "h:1", "30000"],
-                )
-                .await
-                .expect("acquire");
-            assert_eq!(granted.first(), Some(&1));
-            let left: i64 = RELEASE
-                .run(
-                    redis.pool(),
-                    vec![key, flag, fence],
-                    vec!["h:1", "bench:lock:channel", "l:s", "0", "1"],
-                )
-                .await
-                .expect("release");
-            assert_eq!(left, 0);
-        })
+        b.to_async(&rt).iter(|| scripts_pair(&redis))
     });
     g.bench_function("dlock acquire + release", |b| {
-        b.to_async(&rt).iter(|| async {
-            let guard = locks.lock("u").acquire().await.expect("acquire");
-            guard.release().await.expect("release");
-        })
+        b.to_async(&rt).iter(|| dlock_pair(&locks))
     });
     g.finish();
+    if !criterion_filter_matches("lock/uncontended") {
+        return;
+    }
+    // The machine's speed drifts over the seconds between criterion's benches: the same three
+    // pairs, interleaved (in a rotating order) over the same seconds, give the steadier ratio.
+    let mut times: [Vec<Duration>; 3] = Default::default();
+    rt.block_on(async {
+        for round in 0..6000usize {
+            for k in 0..3 {
+                let which = (round + k) % 3;
+                let started = Instant::now();
+                match which {
+                    0 => raw_pair(&redis).await,
+                    1 => scripts_pair(&redis).await,
+                    _ => dlock_pair(&locks).await,
+                }
+                if round >= 500 {
+                    times[which].push(started.elapsed());
+                }
+            }
+        }
+    });
+    let [raw, scripts, dlock] = times.map(|mut t| {
+        t.sort();
+        t[t.len() / 2]
+    });
+    eprintln!(
+        "uncontended, interleaved medians: raw {raw:?}, dlock's scripts {scripts:?} ({:.2}x raw), dlock {dlock:?} ({:.2}x raw)",
+        raw.as_secs_f64() / scripts.as_secs_f64(),
+        raw.as_secs_f64() / dlock.as_secs_f64()
+    );
+}
+
+/// Whether criterion's name filter (the first free argument) lets `group` run.
+fn criterion_filter_matches(group: &str) -> bool {
+    std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .is_none_or(|f| group.contains(&f) || f.contains(group))
 }
 
 /// Per-worker section counts and every wait, over the measured rounds of the contended bench.
