@@ -118,17 +118,38 @@ async fn a_thousand_concurrent_misses_share_one_build(redis: RedisClient, _t: &S
 async fn concurrent_hits_share_one_read(redis: RedisClient, _t: &SharedTopology) {
     let cache = cache(&redis, "read-coalescing", Codec::Json);
     cache.set("hot", &7u32, None).await.expect("set");
-    let calls = (0..200).map(|_| {
-        cache.get_or_set("hot", None, || async {
-            Ok::<_, std::convert::Infallible>(Some(0u32))
+    let mut calls: Vec<_> = (0..200)
+        .map(|_| {
+            Box::pin(futures::future::maybe_done(cache.get_or_set(
+                "hot",
+                None,
+                || async { Ok::<_, std::convert::Infallible>(Some(0u32)) },
+            )))
         })
-    });
-    let values = futures::future::join_all(calls).await;
+        .collect();
+    // Start every call before any can finish: `join_all` polls a large set in batches and
+    // yields between them, and tokio's cooperative budget makes later first polls return early,
+    // so on a loaded machine the first read could complete before the last calls started (and
+    // those would rightly read again).
+    tokio::task::unconstrained(async {
+        for call in calls.iter_mut() {
+            let _ = futures::poll!(call.as_mut());
+        }
+        futures::future::join_all(calls.iter_mut().map(|c| c.as_mut())).await;
+    })
+    .await;
+    let values: Vec<_> = calls
+        .iter_mut()
+        .filter_map(|c| c.as_mut().take_output())
+        .collect();
+    assert_eq!(values.len(), 200);
     assert!(values.iter().all(|v| matches!(v, Ok(Some(7)))));
     let s = cache.stats();
     assert_eq!(s.hits + s.coalesced, 200, "{s:?}");
+    // One read in practice; a CPU-starved run (two busy loops beside the suite) saw up to 9.
+    // Without sharing it would be 200.
     assert!(
-        s.hits <= 5,
+        s.hits <= 20,
         "200 concurrent hits on one key share their GETs: {s:?}"
     );
     assert_eq!(s.builds, 0, "{s:?}");
