@@ -911,7 +911,7 @@ impl<'a> LockRequest<'a> {
             let mut slot = LocalSlot::new(client, &self.name, self.lease, self.fair, anonymous);
             // Behind a holder of this client whose run of local hand-offs has room for us: the
             // lock comes here without asking Redis (or we are told to retry there).
-            if let Some(holder_deadline) = slot.as_mut().and_then(|s| s.join_behind_holder()) {
+            if let Some(holder) = slot.as_mut().and_then(|s| s.join_behind_holder()) {
                 tokio::select! {
                     passed = LocalSlot::passed(&mut slot) => {
                         if let Passed::Guard(g) = passed {
@@ -920,12 +920,13 @@ impl<'a> LockRequest<'a> {
                             return Ok(g);
                         }
                     }
-                    // A holder that lost its lease but keeps its guard never passes it on:
-                    // past its deadline, leave the local line (it is re-joined with our place
-                    // in the Redis line, if any) and ask Redis.
-                    _ = tokio::time::sleep_until(deadline.min(holder_deadline).into()) => {
+                    // A holder that lost its lease (renewal refused, or its deadline passed)
+                    // but keeps its guard never passes it on: leave the local line (it is
+                    // re-joined with our place in the Redis line, if any) and ask Redis.
+                    _ = crate::local::holder_lost(client, &self.name, holder) => {
                         slot = LocalSlot::new(client, &self.name, self.lease, self.fair, anonymous);
                     }
+                    _ = tokio::time::sleep_until(deadline.into()) => {}
                 }
             }
             let ids = client.ids(&self);

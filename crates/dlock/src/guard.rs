@@ -186,6 +186,19 @@ impl Hold {
         })
     }
 
+    /// Marks a held hold released, atomically with checking that it is still held (not lost
+    /// meanwhile); returns whether it was.
+    pub(crate) fn release_if_held(&self) -> bool {
+        self.state.send_if_modified(|s| {
+            if *s == State::Held {
+                *s = State::Released;
+                true
+            } else {
+                false
+            }
+        })
+    }
+
     pub(crate) fn released(&self) {
         self.state.send_if_modified(|s| {
             let changed = *s != State::Released;
@@ -404,6 +417,11 @@ impl Guard {
         })
     }
 
+    /// The guard's hold.
+    pub(crate) fn hold(&self) -> &Arc<Hold> {
+        &self.hold
+    }
+
     /// Takes the hold out of the guard without releasing it.
     pub(crate) fn into_parts(mut self) -> (Arc<Hold>, u64) {
         self.done = true;
@@ -495,28 +513,34 @@ pub(crate) async fn release_hold(
     }
 }
 
-async fn lost(hold: Arc<Hold>) -> LostReason {
+/// Completes when the hold stops being held: lost (also by its deadline passing) or released.
+pub(crate) async fn settled(hold: &Hold) -> State {
     let mut rx = hold.state.subscribe();
     loop {
         let state = *rx.borrow_and_update();
-        match state {
-            State::Lost(reason) => return reason,
-            State::Released => std::future::pending::<()>().await,
-            State::Held => {}
+        if state != State::Held {
+            return state;
         }
         let deadline = hold.deadline();
         tokio::select! {
             changed = rx.changed() => {
                 if changed.is_err() {
-                    std::future::pending::<()>().await;
+                    return hold.state();
                 }
             }
             _ = tokio::time::sleep_until(deadline.into()) => {
-                // A renewal may have moved the deadline meanwhile.
                 if Instant::now() >= hold.deadline() && hold.lose(LostReason::Deadline) {
                     tracing::warn!(lock = %hold.name, "lease deadline passed without a confirmed renewal");
                 }
             }
         }
+    }
+}
+
+async fn lost(hold: Arc<Hold>) -> LostReason {
+    match settled(&hold).await {
+        State::Lost(reason) => reason,
+        // Released: the lease is never lost any more.
+        _ => std::future::pending().await,
     }
 }

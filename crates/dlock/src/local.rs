@@ -92,15 +92,14 @@ impl<'a> LocalSlot<'a> {
 
     /// Joins the line without asking Redis when this client holds the lock passably and the
     /// run has room for everybody in line plus this request: the hold will come here. Returns
-    /// the holder's lease deadline then.
-    pub(crate) fn join_behind_holder(&mut self) -> Option<Instant> {
+    /// the holder then (if it loses its lease instead, the request should ask Redis).
+    pub(crate) fn join_behind_holder(&mut self) -> Option<Arc<Hold>> {
         let cap = self.client.inner.cfg.local_handoffs as usize;
         let mut lines = lock(&self.client.inner.lines);
         let line = lines.get_mut(self.name)?;
-        let h = line.holder.as_ref()?;
-        let deadline = h.deadline();
+        let h = line.holder.clone()?;
         let room = h.state() == State::Held
-            && Instant::now() < deadline
+            && Instant::now() < h.deadline()
             && h.lease == self.lease
             && (h.spec.kind == Kind::FairLock) == self.fair
             && lock(&h.cohort).streak as usize + line.waiters.len() < cap;
@@ -108,7 +107,7 @@ impl<'a> LocalSlot<'a> {
             return None;
         }
         self.push(line, "");
-        Some(deadline)
+        Some(h)
     }
 
     fn push(&mut self, line: &mut Line, waiter: &str) {
@@ -131,10 +130,16 @@ impl<'a> LocalSlot<'a> {
             return std::future::pending().await;
         };
         let passed = rx.await;
-        if let Some(s) = slot.as_mut() {
-            s.rx = None; // out of line now: whoever sent took it out
-        }
+        let Some(s) = slot.as_mut() else {
+            return Passed::Retry;
+        };
+        s.rx = None; // out of line now: whoever sent took it out
         match passed {
+            // Renewed from now on (a hold nobody takes is not kept alive: it lapses).
+            Ok(Passed::Guard(g)) => {
+                s.client.inner.watchdog.register(s.client, g.hold().clone());
+                Passed::Guard(g)
+            }
             Ok(p) => p,
             // Cannot happen (senders always send); treat as "try Redis".
             Err(_) => Passed::Retry,
@@ -153,6 +158,23 @@ impl Drop for LocalSlot<'_> {
             if line.waiters.is_empty() && line.holder.is_none() {
                 lines.remove(self.name);
             }
+        }
+    }
+}
+
+/// Completes when this client's holder of `name` (starting with `holder`, following the run
+/// as it is passed on) loses its lease, or when the run is over.
+pub(crate) async fn holder_lost(client: &LockClient, name: &str, mut holder: Arc<Hold>) {
+    loop {
+        if crate::guard::settled(&holder).await != State::Released {
+            return;
+        }
+        let next = lock(&client.inner.lines)
+            .get(name)
+            .and_then(|l| l.holder.clone());
+        match next {
+            Some(h) if h.id != holder.id => holder = h,
+            _ => return,
         }
     }
 }
@@ -220,10 +242,14 @@ pub(crate) fn pass(
             let Some(line) = lines.get_mut(&hold.name) else {
                 return Err((hold, fence));
             };
+            // Only this client's current holder passes (an older hold whose key Redis lost
+            // while a newer grant came here must not start a second run), with some lease
+            // left for the next holder.
             let streak = lock(&hold.cohort).streak;
-            if hold.state() != State::Held
+            if line.holder.as_ref().is_none_or(|h| h.id != hold.id)
+                || hold.state() != State::Held
                 || streak >= client.inner.cfg.local_handoffs
-                || Instant::now() >= hold.deadline()
+                || Instant::now() + client.drift(hold.lease) >= hold.deadline()
             {
                 return Err((hold, fence));
             }
@@ -237,6 +263,11 @@ pub(crate) fn pass(
             let Some(next) = next else {
                 return Err((hold, fence));
             };
+            // Checked and marked in one step: a renewal refused meanwhile wins.
+            if !hold.release_if_held() {
+                line.waiters.push_front(next);
+                return Err((hold, fence));
+            }
             let mut cohort = std::mem::take(&mut *lock(&hold.cohort));
             cohort.streak += 1;
             cohort.floor = fence + 1;
@@ -247,9 +278,8 @@ pub(crate) fn pass(
             line.holder = Some(successor.clone());
             (next, successor)
         };
+        // The receiver registers the successor with the watchdog when it takes it.
         client.inner.watchdog.unregister(hold.id);
-        hold.released();
-        client.inner.watchdog.register(client, successor.clone());
         match next.tx.send(Passed::Guard(Guard::new(
             client.clone(),
             successor,

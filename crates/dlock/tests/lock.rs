@@ -58,6 +58,7 @@ testkit::topology_tests!(
     a_cancelled_local_waiter_is_skipped,
     a_locally_passed_hold_is_renewed_and_its_loss_is_signalled,
     a_waiter_behind_a_lost_local_holder_asks_redis,
+    a_lock_passed_to_a_waiter_nobody_polls_lapses,
     fair_locks_exclude_and_fence_under_contention,
     a_handed_over_lock_outlives_its_claim,
     a_semaphore_never_has_more_holders_than_permits,
@@ -1411,4 +1412,40 @@ async fn a_waiter_behind_a_lost_local_holder_asks_redis(redis: RedisClient, _t: 
         holder.release().await.expect("release"),
         Released::AlreadyExpired
     );
+}
+
+/// A lock passed to a waiting request whose future is never polled again (e.g. kept in a
+/// `select!` loop that is busy elsewhere) is not kept alive by the watchdog: it lapses after
+/// its lease and another client gets it.
+async fn a_lock_passed_to_a_waiter_nobody_polls_lapses(redis: RedisClient, t: &SharedTopology) {
+    let ns = namespace("cohort-unpolled");
+    let lease = Duration::from_millis(600);
+    let a = locks(&redis, &ns, lease);
+    let b = locks(&connect(t.url()).await, &ns, lease);
+    let holder = a.lock("p").acquire().await.expect("holder");
+    let stuck = a.lock("p").wait(Duration::from_secs(10)).acquire();
+    tokio::pin!(stuck);
+    assert!(
+        futures::poll!(stuck.as_mut()).is_pending(),
+        "joined the local line"
+    );
+    assert_eq!(
+        holder.release().await.expect("release"),
+        Released::HandedOff
+    );
+    let started = Instant::now();
+    let g = b
+        .lock("p")
+        .wait(Duration::from_secs(5))
+        .acquire()
+        .await
+        .expect("the unclaimed lock lapses");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    g.release().await.expect("release");
+    // Polled at last, the stale request ends one way or another without harm.
+    let _ = tokio::time::timeout(Duration::from_secs(1), stuck).await;
 }
