@@ -1,0 +1,37 @@
+//! Typed errors of the queue.
+
+/// What can go wrong with a queue operation.
+///
+/// ```
+/// let e = rqueue::Error::LeaseLost { id: "0001764064000123-000000".into() };
+/// assert!(e.to_string().contains("lease"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Redis failed or could not be reached.
+    #[error(transparent)]
+    Redis(#[from] redis_conn::Error),
+    /// The delivery's lease was reclaimed (it ran out, or the message was given to another
+    /// worker): this handle can no longer acknowledge, retry or extend it.
+    #[error("the lease of message {id} was lost (reclaimed after it ran out)")]
+    LeaseLost {
+        /// The message id.
+        id: String,
+    },
+    /// A message could not be encoded.
+    #[error("message could not be encoded: {0}")]
+    Encode(String),
+    /// Invalid configuration or options.
+    #[error("invalid queue configuration: {0}")]
+    Config(String),
+    /// Redis answered something this version does not understand.
+    #[error("unexpected reply from Redis: {0}")]
+    Protocol(String),
+}
+
+impl From<fred::error::Error> for Error {
+    fn from(e: fred::error::Error) -> Error {
+        Error::Redis(e.into())
+    }
+}

@@ -1,0 +1,35 @@
+//! A reliable Redis queue: every state change of a message is one Lua script over keys that
+//! share the queue's hash tag (Cluster-safe), deliveries carry leases checked by token, and
+//! Redis server time decides what is due and what has expired.
+//!
+//! ```no_run
+//! # async fn demo(redis: redis_conn::RedisClient) -> Result<(), rqueue::Error> {
+//! use rqueue::{Queue, QueueConfig};
+//! let orders: Queue<String> = Queue::new(redis, QueueConfig::new("orders"))?;
+//! orders.enqueue(&"order 42".to_string()).await?;
+//! for delivery in orders.claim(10).await? {
+//!     println!("processing {}", delivery.message());
+//!     delivery.ack().await?;
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! # Guarantees and limits (this release)
+//!
+//! | crash point | result |
+//! |---|---|
+//! | producer dies before the enqueue reply | the message may or may not exist: retry with a dedup key to get exactly one |
+//! | claim | one script pops the message and records its lease: there is no moment when it is in neither the ready nor the in-flight set |
+//! | worker dies after claim, before or while running | the lease runs out, [`Queue::reclaim`] puts it back (a *stall*, counted; after `max_stalls` it goes to the dead set with reason `stalled`) |
+//! | worker finished but died before ack | delivered again after the lease: at-least-once, make handlers idempotent |
+//! | an ack racing a reclaim | the ack carries the delivery's token; after a reclaim the token no longer matches, the ack is refused with [`Error::LeaseLost`] and changes nothing |
+//! | Redis restarts or fails over | whatever the server's persistence and asynchronous replication lost is lost (see the crate README) |
+//!
+//! Completed messages are deleted. Retried messages keep their id, so they run ahead of
+//! younger messages of the same priority.
+
+mod error;
+mod queue;
+
+pub use error::Error;
+pub use queue::{Backoff, Delivery, Enqueue, Queue, QueueConfig, QueueStats};

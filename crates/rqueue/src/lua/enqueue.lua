@@ -1,0 +1,57 @@
+-- Enqueues messages. KEYS[1] jobs (hash id -> payload), KEYS[2] meta (hash id ->
+-- "priority|failures|max_attempts|stalls"), KEYS[3] ready (zset id -> -priority), KEYS[4]
+-- delayed (zset id -> due ms), KEYS[5] id sequence ("<ms>-<seq>"), KEYS[6] stats (hash),
+-- KEYS[7..] dedup keys of the messages that have one.
+-- ARGV[1] message count; then 6 per message: payload, priority, delay ms, max attempts,
+-- dedup key index in KEYS (0: none), dedup ttl ms.
+-- Returns, per message, its id and 1 when a live duplicate's id is returned instead.
+-- Ids are "<13-digit server ms>-<6-digit sequence>": fixed width, so their byte order is their
+-- time order (FIFO among equal priorities), and never going back (the last id is kept).
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local last_ms, seq = 0, -1
+local last = redis.call('GET', KEYS[5])
+if last then
+  local a, b = string.match(last, '^(%d+)-(%d+)$')
+  if a then last_ms, seq = tonumber(a), tonumber(b) end
+end
+local out = {}
+local added = 0
+for i = 0, tonumber(ARGV[1]) - 1 do
+  local base = 2 + i * 6
+  local payload, prio, delay = ARGV[base], tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2])
+  local maxa, di, dttl = ARGV[base + 3], tonumber(ARGV[base + 4]), ARGV[base + 5]
+  local existing = false
+  if di > 0 then
+    existing = redis.call('GET', KEYS[di])
+    if existing and redis.call('HEXISTS', KEYS[1], existing) == 0 then existing = false end
+  end
+  if existing then
+    out[#out + 1] = existing
+    out[#out + 1] = 1
+  else
+    if now > last_ms then
+      last_ms, seq = now, 0
+    else
+      seq = seq + 1
+      if seq > 999999 then last_ms, seq = last_ms + 1, 0 end
+    end
+    local id = string.format('%013d-%06d', last_ms, seq)
+    redis.call('HSET', KEYS[1], id, payload)
+    redis.call('HSET', KEYS[2], id, prio .. '|0|' .. maxa .. '|0')
+    if delay > 0 then
+      redis.call('ZADD', KEYS[4], now + delay, id)
+    else
+      redis.call('ZADD', KEYS[3], -prio, id)
+    end
+    if di > 0 then redis.call('SET', KEYS[di], id, 'PX', dttl) end
+    added = added + 1
+    out[#out + 1] = id
+    out[#out + 1] = 0
+  end
+end
+if added > 0 then
+  redis.call('SET', KEYS[5], string.format('%013d-%06d', last_ms, seq))
+  redis.call('HINCRBY', KEYS[6], 'enqueued', added)
+end
+return out

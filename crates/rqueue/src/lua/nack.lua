@@ -1,0 +1,31 @@
+-- Gives a delivery back after a failure: retried after ARGV[3] ms (0: ready at once) unless it
+-- failed max-attempts times or ARGV[5] is '1' (dead now), then it moves to the dead set.
+-- KEYS[1] meta, KEYS[2] ready, KEYS[3] delayed, KEYS[4] inflight, KEYS[5] lease, KEYS[6] dead
+-- (zset id -> died ms), KEYS[7] reasons (hash id -> last error), KEYS[8] stats
+-- ARGV[1] id, ARGV[2] token, ARGV[3] retry delay ms, ARGV[4] error text, ARGV[5] '1': dead now
+-- Returns 0 the lease was lost (nothing changed), 1 retried, 2 dead.
+local id = ARGV[1]
+if redis.call('HGET', KEYS[5], id) ~= ARGV[2] then
+  return 0
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREM', KEYS[4], id)
+redis.call('HDEL', KEYS[5], id)
+local p, f, x, s = string.match(redis.call('HGET', KEYS[1], id) or '', '^(-?%d+)|(%d+)|(%d+)|(%d+)$')
+p, f, x, s = tonumber(p or 0), tonumber(f or 0) + 1, tonumber(x or 1), tonumber(s or 0)
+redis.call('HSET', KEYS[1], id, p .. '|' .. f .. '|' .. x .. '|' .. s)
+redis.call('HSET', KEYS[7], id, ARGV[4])
+if ARGV[5] == '1' or f >= x then
+  redis.call('ZADD', KEYS[6], now, id)
+  redis.call('HINCRBY', KEYS[8], 'dead', 1)
+  return 2
+end
+local delay = tonumber(ARGV[3])
+if delay > 0 then
+  redis.call('ZADD', KEYS[3], now + delay, id)
+else
+  redis.call('ZADD', KEYS[2], -p, id)
+end
+redis.call('HINCRBY', KEYS[8], 'retried', 1)
+return 1

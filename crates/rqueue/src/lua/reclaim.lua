@@ -1,0 +1,30 @@
+-- Takes back deliveries whose lease ran out (their worker died or stalled): each counts a
+-- stall and goes back to ready, or to the dead set with reason "stalled" after max stalls.
+-- Exact and bounded: a range query on the in-flight set by deadline. Safe to run anywhere.
+-- KEYS[1] meta, KEYS[2] ready, KEYS[3] inflight, KEYS[4] lease, KEYS[5] dead, KEYS[6] reasons,
+-- KEYS[7] stats; ARGV[1] limit, ARGV[2] max stalls
+-- Returns {reclaimed to ready, moved to dead}.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local expired = redis.call('ZRANGE', KEYS[3], '-inf', now, 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[1]))
+local back, dead = 0, 0
+for _, id in ipairs(expired) do
+  redis.call('ZREM', KEYS[3], id)
+  redis.call('HDEL', KEYS[4], id)
+  local p, f, x, s = string.match(redis.call('HGET', KEYS[1], id) or '', '^(-?%d+)|(%d+)|(%d+)|(%d+)$')
+  p, f, x, s = tonumber(p or 0), tonumber(f or 0), tonumber(x or 1), tonumber(s or 0) + 1
+  redis.call('HSET', KEYS[1], id, p .. '|' .. f .. '|' .. x .. '|' .. s)
+  if s >= tonumber(ARGV[2]) then
+    redis.call('ZADD', KEYS[5], now, id)
+    redis.call('HSET', KEYS[6], id, 'stalled')
+    dead = dead + 1
+  else
+    redis.call('ZADD', KEYS[2], -p, id)
+    back = back + 1
+  end
+end
+if back + dead > 0 then
+  redis.call('HINCRBY', KEYS[7], 'reclaimed', back + dead)
+  if dead > 0 then redis.call('HINCRBY', KEYS[7], 'dead', dead) end
+end
+return {back, dead}

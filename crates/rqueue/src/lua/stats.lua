@@ -1,0 +1,11 @@
+-- Depths and counters in one read. KEYS[1] ready, KEYS[2] delayed, KEYS[3] inflight,
+-- KEYS[4] dead, KEYS[5] stats. Returns {ready, delayed, in flight, dead, oldest ready id or '',
+-- counter name, value, ...}.
+local out = {
+  redis.call('ZCARD', KEYS[1]), redis.call('ZCARD', KEYS[2]),
+  redis.call('ZCARD', KEYS[3]), redis.call('ZCARD', KEYS[4]),
+}
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0)
+out[5] = oldest[1] or ''
+for _, v in ipairs(redis.call('HGETALL', KEYS[5])) do out[#out + 1] = v end
+return out

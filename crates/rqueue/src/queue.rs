@@ -1,0 +1,822 @@
+//! The queue client, its enqueue builder and deliveries.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fred::types::Value;
+use redis_conn::{RedisClient, Script};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tracing::Instrument;
+
+use crate::error::Error;
+
+static ENQUEUE: Script = Script::new("rqueue_enqueue", include_str!("lua/enqueue.lua"));
+static CLAIM: Script = Script::new("rqueue_claim", include_str!("lua/claim.lua"));
+static ACK: Script = Script::new("rqueue_ack", include_str!("lua/ack.lua"));
+static NACK: Script = Script::new("rqueue_nack", include_str!("lua/nack.lua"));
+static EXTEND: Script = Script::new("rqueue_extend", include_str!("lua/extend.lua"));
+static RECLAIM: Script = Script::new("rqueue_reclaim", include_str!("lua/reclaim.lua"));
+static STATS: Script = Script::new("rqueue_stats", include_str!("lua/stats.lua"));
+
+/// Exponential backoff between retries: `base · 2^(failures − 1)`, capped at `max`, with
+/// "equal jitter" (a random point in the upper half) so retries of many messages spread out.
+///
+/// ```
+/// let b = rqueue::Backoff::default();
+/// let d = b.delay(3);
+/// assert!(d >= b.base * 2 && d <= b.base * 4);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct Backoff {
+    /// Delay after the first failure (before jitter). Default 1 s.
+    pub base: Duration,
+    /// Longest delay. Default 5 min.
+    pub max: Duration,
+    /// Spread delays over the upper half of each step. Default true.
+    pub jitter: bool,
+}
+
+impl Default for Backoff {
+    fn default() -> Backoff {
+        Backoff {
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(300),
+            jitter: true,
+        }
+    }
+}
+
+impl Backoff {
+    /// The delay before the retry that follows `failures` failures (≥ 1).
+    ///
+    /// ```
+    /// let mut b = rqueue::Backoff::default();
+    /// b.jitter = false;
+    /// assert_eq!(b.delay(1), b.base);
+    /// assert_eq!(b.delay(60), b.max);
+    /// ```
+    pub fn delay(&self, failures: u32) -> Duration {
+        let step = failures.saturating_sub(1).min(30);
+        let full = self.base.saturating_mul(1 << step).min(self.max);
+        if self.jitter {
+            full / 2 + full.mul_f64(fastrand::f64() / 2.0)
+        } else {
+            full
+        }
+    }
+}
+
+/// Settings of one queue.
+///
+/// ```
+/// let mut cfg = rqueue::QueueConfig::new("emails");
+/// cfg.max_attempts = 10;
+/// assert_eq!(cfg.lease.as_secs(), 30);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct QueueConfig {
+    /// Key prefix: the queue's keys are `<namespace>:{<name>}:*`. Default `rq`.
+    pub namespace: String,
+    /// The queue's name (its hash tag): no braces.
+    pub name: String,
+    /// How long a delivery is leased to its worker before it can be reclaimed. Default 30 s.
+    pub lease: Duration,
+    /// Failures (nacks) after which a message goes to the dead set. Default 5.
+    pub max_attempts: u32,
+    /// Delay between retries.
+    pub backoff: Backoff,
+    /// Reclaims (expired leases) after which a message goes to the dead set. Default 3.
+    pub max_stalls: u32,
+    /// Most due delayed messages moved to ready by one claim (bounded work per call).
+    /// Default 1000.
+    pub promote_limit: u32,
+}
+
+impl QueueConfig {
+    /// Defaults for the queue `name`.
+    ///
+    /// ```
+    /// assert_eq!(rqueue::QueueConfig::new("q").max_stalls, 3);
+    /// ```
+    pub fn new(name: impl Into<String>) -> QueueConfig {
+        QueueConfig {
+            namespace: "rq".into(),
+            name: name.into(),
+            lease: Duration::from_secs(30),
+            max_attempts: 5,
+            backoff: Backoff::default(),
+            max_stalls: 3,
+            promote_limit: 1000,
+        }
+    }
+}
+
+struct Keys {
+    jobs: String,
+    meta: String,
+    ready: String,
+    delayed: String,
+    seq: String,
+    stats: String,
+    inflight: String,
+    lease: String,
+    dead: String,
+    reasons: String,
+    base: String,
+}
+
+struct Inner {
+    redis: RedisClient,
+    cfg: QueueConfig,
+    keys: Keys,
+    /// Prefix of this client's delivery tokens.
+    claimer: String,
+}
+
+/// A typed queue. Cheap to clone. Messages are encoded with MessagePack (`rmp-serde`).
+///
+/// ```no_run
+/// # async fn demo(redis: redis_conn::RedisClient) -> Result<(), rqueue::Error> {
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Email { to: String }
+/// let q: rqueue::Queue<Email> = rqueue::Queue::new(redis, rqueue::QueueConfig::new("emails"))?;
+/// q.enqueue(&Email { to: "a@example.com".into() }).await?;
+/// # Ok(()) }
+/// ```
+pub struct Queue<T> {
+    inner: Arc<Inner>,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Queue<T> {
+    fn clone(&self) -> Queue<T> {
+        Queue {
+            inner: self.inner.clone(),
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue")
+            .field("name", &self.inner.cfg.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Depths and counters of a queue (one Redis round trip, O(1)).
+///
+/// ```no_run
+/// # async fn demo(q: rqueue::Queue<String>) -> Result<(), rqueue::Error> {
+/// let s = q.stats().await?;
+/// println!("{} ready, {} in flight, {} dead", s.ready, s.in_flight, s.dead);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QueueStats {
+    /// Messages ready now.
+    pub ready: u64,
+    /// Messages waiting for their due time (delays and retry backoff).
+    pub delayed: u64,
+    /// Messages leased to workers.
+    pub in_flight: u64,
+    /// Messages in the dead set.
+    pub dead: u64,
+    /// The id of the message served next (empty when none is ready).
+    pub head: String,
+    /// Messages enqueued so far (duplicates not counted).
+    pub enqueued: u64,
+    /// Deliveries made.
+    pub claimed: u64,
+    /// Deliveries acknowledged.
+    pub acked: u64,
+    /// Failures given back for a retry.
+    pub retried: u64,
+    /// Messages moved to the dead set (failures, stalls, undecodable payloads).
+    pub died: u64,
+    /// Expired leases taken back.
+    pub reclaimed: u64,
+}
+
+/// A message being enqueued: options, then [`Enqueue::send`].
+///
+/// ```no_run
+/// # async fn demo(q: rqueue::Queue<String>) -> Result<(), rqueue::Error> {
+/// use std::time::Duration;
+/// let id = q
+///     .message(&"reminder".to_string())
+///     .priority(5)
+///     .delay(Duration::from_secs(60))
+///     .dedup("reminder:user:7", Duration::from_secs(3600))
+///     .send()
+///     .await?;
+/// # let _ = id; Ok(()) }
+/// ```
+#[must_use = "a message is only enqueued by send()"]
+pub struct Enqueue<'a, T> {
+    queue: &'a Queue<T>,
+    message: &'a T,
+    priority: i32,
+    delay: Duration,
+    max_attempts: Option<u32>,
+    dedup: Option<(String, Duration)>,
+}
+
+impl<T> std::fmt::Debug for Enqueue<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enqueue")
+            .field("priority", &self.priority)
+            .field("delay", &self.delay)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One delivery of a message to this worker, leased until it is acknowledged, given back or
+/// its lease runs out. Dropping it without [`Delivery::ack`] leaves the message in flight until
+/// its lease ends; then [`Queue::reclaim`] delivers it again.
+///
+/// ```no_run
+/// # async fn demo(q: rqueue::Queue<String>) -> Result<(), rqueue::Error> {
+/// for d in q.claim(1).await? {
+///     match d.message().len() {
+///         0 => d.dead("empty message").await?,
+///         _ => d.ack().await?,
+///     }
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+#[must_use = "a delivery stays in flight until acked, given back or its lease runs out"]
+pub struct Delivery<T> {
+    queue: Queue<T>,
+    id: String,
+    token: String,
+    delivery: u32,
+    message: T,
+}
+
+fn check_name(name: &str) -> Result<(), Error> {
+    if name.is_empty() || name.contains(['{', '}']) {
+        return Err(Error::Config(format!(
+            "queue name {name:?} must be non-empty and free of braces"
+        )));
+    }
+    Ok(())
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
+    /// A queue over `redis`.
+    ///
+    /// ```no_run
+    /// # fn demo(redis: redis_conn::RedisClient) -> Result<(), rqueue::Error> {
+    /// let q: rqueue::Queue<u64> = rqueue::Queue::new(redis, rqueue::QueueConfig::new("ids"))?;
+    /// # Ok(()) }
+    /// ```
+    pub fn new(redis: RedisClient, cfg: QueueConfig) -> Result<Queue<T>, Error> {
+        check_name(&cfg.name)?;
+        if cfg.namespace.contains(['{', '}']) {
+            return Err(Error::Config("namespace must be free of braces".into()));
+        }
+        if cfg.lease < Duration::from_millis(10) || cfg.max_attempts == 0 || cfg.max_stalls == 0
+        {
+            return Err(Error::Config(
+                "lease must be at least 10 ms; max_attempts and max_stalls at least 1".into(),
+            ));
+        }
+        let base = format!("{}:{{{}}}", cfg.namespace, cfg.name);
+        let k = |s: &str| format!("{base}:{s}");
+        let keys = Keys {
+            jobs: k("jobs"),
+            meta: k("meta"),
+            ready: k("ready"),
+            delayed: k("delayed"),
+            seq: k("seq"),
+            stats: k("stats"),
+            inflight: k("inflight"),
+            lease: k("lease"),
+            dead: k("dead"),
+            reasons: k("reasons"),
+            base,
+        };
+        Ok(Queue {
+            inner: Arc::new(Inner {
+                redis,
+                cfg,
+                keys,
+                claimer: format!("{:016x}", fastrand::u64(..)),
+            }),
+            _t: PhantomData,
+        })
+    }
+
+    /// The queue's settings.
+    ///
+    /// ```no_run
+    /// # fn demo(q: rqueue::Queue<u64>) {
+    /// assert_eq!(q.config().name, "ids");
+    /// # }
+    /// ```
+    pub fn config(&self) -> &QueueConfig {
+        &self.inner.cfg
+    }
+
+    /// Enqueues `message` with default options; returns its id.
+    ///
+    /// ```no_run
+    /// # async fn demo(q: rqueue::Queue<u64>) -> Result<(), rqueue::Error> {
+    /// let id = q.enqueue(&7).await?;
+    /// # let _ = id; Ok(()) }
+    /// ```
+    pub async fn enqueue(&self, message: &T) -> Result<String, Error> {
+        self.message(message).send().await
+    }
+
+    /// A message to enqueue with options (priority, delay, attempts, dedup key).
+    ///
+    /// ```no_run
+    /// # async fn demo(q: rqueue::Queue<u64>) -> Result<(), rqueue::Error> {
+    /// q.message(&7).priority(9).send().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn message<'a>(&'a self, message: &'a T) -> Enqueue<'a, T> {
+        Enqueue {
+            queue: self,
+            message,
+            priority: 0,
+            delay: Duration::ZERO,
+            max_attempts: None,
+            dedup: None,
+        }
+    }
+
+    /// Enqueues many messages (default options) in one script call; their ids, in order.
+    ///
+    /// ```no_run
+    /// # async fn demo(q: rqueue::Queue<u64>) -> Result<(), rqueue::Error> {
+    /// let ids = q.enqueue_batch(&[1, 2, 3]).await?;
+    /// assert_eq!(ids.len(), 3);
+    /// # Ok(()) }
+    /// ```
+    pub async fn enqueue_batch(&self, messages: &[T]) -> Result<Vec<String>, Error> {
+        let mut items = Vec::with_capacity(messages.len());
+        for m in messages {
+            items.push(self.message(m));
+        }
+        let ids = self.send(&items).await?;
+        Ok(ids.into_iter().map(|(id, _)| id).collect())
+    }
+
+    async fn send(&self, items: &[Enqueue<'_, T>]) -> Result<Vec<(String, bool)>, Error> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let k = &self.inner.keys;
+        let mut keys = vec![
+            k.jobs.clone(),
+            k.meta.clone(),
+            k.ready.clone(),
+            k.delayed.clone(),
+            k.seq.clone(),
+            k.stats.clone(),
+        ];
+        let mut args: Vec<Value> = Vec::with_capacity(1 + items.len() * 6);
+        args.push(Value::from(items.len() as i64));
+        for item in items {
+            let payload = rmp_serde::to_vec(item.message).map_err(|e| Error::Encode(e.to_string()))?;
+            let dedup = match &item.dedup {
+                Some((key, ttl)) => {
+                    keys.push(format!("{}:dedup:{key}", k.base));
+                    (keys.len() as i64, ms(*ttl).max(1))
+                }
+                None => (0, 0),
+            };
+            args.push(Value::Bytes(payload.into()));
+            args.push(Value::from(i64::from(item.priority)));
+            args.push(Value::from(i64::try_from(ms(item.delay)).unwrap_or(i64::MAX)));
+            args.push(Value::from(i64::from(
+                item.max_attempts.unwrap_or(self.inner.cfg.max_attempts).max(1),
+            )));
+            args.push(Value::from(dedup.0));
+            args.push(Value::from(i64::try_from(dedup.1).unwrap_or(i64::MAX)));
+        }
+        let reply: Vec<Value> = ENQUEUE
+            .run(self.inner.redis.pool(), keys, args)
+            .instrument(tracing::debug_span!("rqueue.enqueue", queue = %self.inner.cfg.name, n = items.len()))
+            .await?;
+        let mut out = Vec::with_capacity(items.len());
+        for pair in reply.chunks(2) {
+            match pair {
+                [id, dup] => out.push((
+                    id.as_string()
+                        .ok_or_else(|| Error::Protocol(format!("enqueue: id {id:?}")))?,
+                    dup.as_i64() == Some(1),
+                )),
+                other => return Err(Error::Protocol(format!("enqueue reply {other:?}"))),
+            }
+        }
+        if out.len() != items.len() {
+            return Err(Error::Protocol(format!(
+                "enqueue: {} ids for {} messages",
+                out.len(),
+                items.len()
+            )));
+        }
+        Ok(out)
+    }
+
+    /// Claims up to `n` ready messages (moving due delayed ones to ready first, a bounded number
+    /// per call), highest priority first and FIFO within a priority; each comes leased for the
+    /// queue's lease. A payload that does not decode as `T` is moved to the dead set with
+    /// reason `decode: …` and not returned. Does not wait: an empty vector when none is ready.
+    ///
+    /// ```no_run
+    /// # async fn demo(q: rqueue::Queue<u64>) -> Result<(), rqueue::Error> {
+    /// for d in q.claim(32).await? {
+    ///     d.ack().await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn claim(&self, n: usize) -> Result<Vec<Delivery<T>>, Error> {
+        let k = &self.inner.keys;
+        let reply: Vec<Value> = CLAIM
+            .run(
+                self.inner.redis.pool(),
+                vec![
+                    k.jobs.as_str(),
+                    k.meta.as_str(),
+                    k.ready.as_str(),
+                    k.delayed.as_str(),
+                    k.inflight.as_str(),
+                    k.lease.as_str(),
+                    k.stats.as_str(),
+                ],
+                vec![
+                    Value::from(n.max(1) as i64),
+                    Value::from(i64::try_from(ms(self.inner.cfg.lease)).unwrap_or(i64::MAX)),
+                    Value::from(i64::from(self.inner.cfg.promote_limit.max(1))),
+                    Value::from(self.inner.claimer.as_str()),
+                ],
+            )
+            .instrument(tracing::debug_span!("rqueue.claim", queue = %self.inner.cfg.name, n))
+            .await?;
+        let mut out = Vec::new();
+        for d in reply.get(1..).unwrap_or_default().chunks(4) {
+            let [id, token, delivery, payload] = d else {
+                return Err(Error::Protocol(format!("claim reply {d:?}")));
+            };
+            let (Some(id), Some(token), Some(delivery)) =
+                (id.as_string(), token.as_string(), delivery.as_u64())
+            else {
+                return Err(Error::Protocol(format!("claim reply {d:?}")));
+            };
+            let bytes = payload.as_bytes().unwrap_or_default();
+            match rmp_serde::from_slice::<T>(bytes) {
+                Ok(message) => out.push(Delivery {
+                    queue: self.clone(),
+                    id,
+                    token,
+                    delivery: u32::try_from(delivery).unwrap_or(u32::MAX),
+                    message,
+                }),
+                Err(e) => {
+                    tracing::warn!(queue = %self.inner.cfg.name, id, error = %e, "undecodable message moved to the dead set");
+                    self.give_back(&id, &token, Duration::ZERO, &format!("decode: {e}"), true)
+                        .await?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Takes back up to `limit` deliveries whose lease ran out: each counts a stall and goes
+    /// back to ready (keeping its place by id), or to the dead set with reason `stalled` after
+    /// `max_stalls`. Exact (a range query on lease deadlines) and safe to run from any number
+    /// of workers. Returns (back to ready, moved to dead).
+    ///
+    /// ```no_run
+    /// # async fn demo(q: rqueue::Queue<u64>) -> Result<(), rqueue::Error> {
+    /// let (back, dead) = q.reclaim(1000).await?;
+    /// # let _ = (back, dead); Ok(()) }
+    /// ```
+    pub async fn reclaim(&self, limit: usize) -> Result<(u64, u64), Error> {
+        let k = &self.inner.keys;
+        let reply: Vec<u64> = RECLAIM
+            .run(
+                self.inner.redis.pool(),
+                vec![
+                    k.meta.as_str(),
+                    k.ready.as_str(),
+                    k.inflight.as_str(),
+                    k.lease.as_str(),
+                    k.dead.as_str(),
+                    k.reasons.as_str(),
+                    k.stats.as_str(),
+                ],
+                vec![limit.max(1) as i64, i64::from(self.inner.cfg.max_stalls)],
+            )
+            .instrument(tracing::debug_span!("rqueue.reclaim", queue = %self.inner.cfg.name))
+            .await?;
+        match reply.as_slice() {
+            [back, dead] => Ok((*back, *dead)),
+            other => Err(Error::Protocol(format!("reclaim reply {other:?}"))),
+        }
+    }
+
+    /// Depths and counters.
+    ///
+    /// ```no_run
+    /// # async fn demo(q: rqueue::Queue<u64>) -> Result<(), rqueue::Error> {
+    /// assert_eq!(q.stats().await?.in_flight, 0);
+    /// # Ok(()) }
+    /// ```
+    pub async fn stats(&self) -> Result<QueueStats, Error> {
+        let k = &self.inner.keys;
+        let reply: Vec<Value> = STATS
+            .run(
+                self.inner.redis.pool(),
+                vec![
+                    k.ready.as_str(),
+                    k.delayed.as_str(),
+                    k.inflight.as_str(),
+                    k.dead.as_str(),
+                    k.stats.as_str(),
+                ],
+                Vec::<Value>::new(),
+            )
+            .await?;
+        let n = |i: usize| reply.get(i).and_then(Value::as_u64).unwrap_or(0);
+        let mut s = QueueStats {
+            ready: n(0),
+            delayed: n(1),
+            in_flight: n(2),
+            dead: n(3),
+            head: reply.get(4).and_then(Value::as_string).unwrap_or_default(),
+            ..QueueStats::default()
+        };
+        for pair in reply.get(5..).unwrap_or_default().chunks(2) {
+            if let [name, value] = pair {
+                let v = value.as_u64().unwrap_or(0);
+                match name.as_string().as_deref() {
+                    Some("enqueued") => s.enqueued = v,
+                    Some("claimed") => s.claimed = v,
+                    Some("acked") => s.acked = v,
+                    Some("retried") => s.retried = v,
+                    Some("dead") => s.died = v,
+                    Some("reclaimed") => s.reclaimed = v,
+                    _ => {}
+                }
+            }
+        }
+        Ok(s)
+    }
+
+    /// The nack script: 0 lease lost, 1 retried, 2 dead.
+    async fn give_back(
+        &self,
+        id: &str,
+        token: &str,
+        delay: Duration,
+        error: &str,
+        dead: bool,
+    ) -> Result<i64, Error> {
+        let k = &self.inner.keys;
+        let r: i64 = NACK
+            .run(
+                self.inner.redis.pool(),
+                vec![
+                    k.meta.as_str(),
+                    k.ready.as_str(),
+                    k.delayed.as_str(),
+                    k.inflight.as_str(),
+                    k.lease.as_str(),
+                    k.dead.as_str(),
+                    k.reasons.as_str(),
+                    k.stats.as_str(),
+                ],
+                vec![
+                    Value::from(id),
+                    Value::from(token),
+                    Value::from(i64::try_from(ms(delay)).unwrap_or(i64::MAX)),
+                    Value::from(error),
+                    Value::from(if dead { "1" } else { "0" }),
+                ],
+            )
+            .instrument(tracing::debug_span!("rqueue.nack", queue = %self.inner.cfg.name, id))
+            .await?;
+        if r == 0 {
+            return Err(Error::LeaseLost { id: id.to_string() });
+        }
+        Ok(r)
+    }
+}
+
+impl<'a, T: Serialize + DeserializeOwned + Send + Sync + 'static> Enqueue<'a, T> {
+    /// Priority: higher is served first (default 0; negative allowed).
+    ///
+    /// ```no_run
+    /// # fn demo(q: rqueue::Queue<u64>) { let _ = q.message(&1).priority(10); }
+    /// ```
+    pub fn priority(mut self, priority: i32) -> Enqueue<'a, T> {
+        self.priority = priority;
+        self
+    }
+
+    /// Ready only after `delay` (measured by the Redis server's clock).
+    ///
+    /// ```no_run
+    /// # fn demo(q: rqueue::Queue<u64>) { let _ = q.message(&1).delay(std::time::Duration::from_secs(5)); }
+    /// ```
+    pub fn delay(mut self, delay: Duration) -> Enqueue<'a, T> {
+        self.delay = delay;
+        self
+    }
+
+    /// Failures before the dead set (default: the queue's).
+    ///
+    /// ```no_run
+    /// # fn demo(q: rqueue::Queue<u64>) { let _ = q.message(&1).max_attempts(1); }
+    /// ```
+    pub fn max_attempts(mut self, n: u32) -> Enqueue<'a, T> {
+        self.max_attempts = Some(n);
+        self
+    }
+
+    /// Idempotent enqueue: while a message enqueued with the same `key` in the last `ttl` still
+    /// exists, its id is returned and nothing is added.
+    ///
+    /// ```no_run
+    /// # fn demo(q: rqueue::Queue<u64>) { let _ = q.message(&1).dedup("order:7", std::time::Duration::from_secs(60)); }
+    /// ```
+    pub fn dedup(mut self, key: impl Into<String>, ttl: Duration) -> Enqueue<'a, T> {
+        self.dedup = Some((key.into(), ttl));
+        self
+    }
+
+    /// Enqueues; returns the message's id (a duplicate's id when deduplicated).
+    ///
+    /// ```no_run
+    /// # async fn demo(q: rqueue::Queue<u64>) -> Result<(), rqueue::Error> {
+    /// let id = q.message(&1).send().await?;
+    /// # let _ = id; Ok(()) }
+    /// ```
+    pub async fn send(self) -> Result<String, Error> {
+        if let Some((key, _)) = &self.dedup
+            && key.contains(['{', '}'])
+        {
+            return Err(Error::Config(format!(
+                "dedup key {key:?} must be free of braces"
+            )));
+        }
+        let queue = self.queue;
+        let mut ids = queue.send(std::slice::from_ref(&self)).await?;
+        ids.pop()
+            .map(|(id, _)| id)
+            .ok_or_else(|| Error::Protocol("enqueue returned no id".into()))
+    }
+}
+
+impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Delivery<T> {
+    /// The message id (time-ordered).
+    ///
+    /// ```no_run
+    /// # async fn demo(q: rqueue::Queue<u64>) -> Result<(), rqueue::Error> {
+    /// for d in q.claim(1).await? { println!("{}", d.id()); d.ack().await?; }
+    /// # Ok(()) }
+    /// ```
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The message.
+    ///
+    /// ```no_run
+    /// # async fn demo(q: rqueue::Queue<u64>) -> Result<(), rqueue::Error> {
+    /// for d in q.claim(1).await? { let _n: u64 = *d.message(); d.ack().await?; }
+    /// # Ok(()) }
+    /// ```
+    pub fn message(&self) -> &T {
+        &self.message
+    }
+
+    /// Which delivery of the message this is (1 for the first; retries and reclaims count).
+    ///
+    /// ```no_run
+    /// # async fn demo(q: rqueue::Queue<u64>) -> Result<(), rqueue::Error> {
+    /// for d in q.claim(1).await? { assert!(d.delivery() >= 1); d.ack().await?; }
+    /// # Ok(()) }
+    /// ```
+    pub fn delivery(&self) -> u32 {
+        self.delivery
+    }
+
+    /// Acknowledges: the message is done and deleted. [`Error::LeaseLost`] when the lease was
+    /// reclaimed first (the message may be running elsewhere; nothing was changed).
+    ///
+    /// ```no_run
+    /// # async fn demo(q: rqueue::Queue<u64>) -> Result<(), rqueue::Error> {
+    /// for d in q.claim(1).await? { d.ack().await?; }
+    /// # Ok(()) }
+    /// ```
+    pub async fn ack(self) -> Result<(), Error> {
+        let k = &self.queue.inner.keys;
+        let r: Vec<i64> = ACK
+            .run(
+                self.queue.inner.redis.pool(),
+                vec![
+                    k.jobs.as_str(),
+                    k.meta.as_str(),
+                    k.inflight.as_str(),
+                    k.lease.as_str(),
+                    k.stats.as_str(),
+                ],
+                vec![self.id.as_str(), self.token.as_str()],
+            )
+            .instrument(tracing::debug_span!("rqueue.ack", queue = %self.queue.inner.cfg.name, id = %self.id))
+            .await?;
+        match r.as_slice() {
+            [1] => Ok(()),
+            _ => Err(Error::LeaseLost { id: self.id }),
+        }
+    }
+
+    /// Gives the message back after a failure: retried after the queue's backoff, or moved to
+    /// the dead set once it failed `max_attempts` times. Returns whether it is dead now.
+    ///
+    /// ```no_run
+    /// # async fn demo(q: rqueue::Queue<u64>) -> Result<(), rqueue::Error> {
+    /// for d in q.claim(1).await? { d.nack("upstream timed out").await?; }
+    /// # Ok(()) }
+    /// ```
+    pub async fn nack(self, error: &str) -> Result<bool, Error> {
+        let delay = self.queue.inner.cfg.backoff.delay(self.delivery);
+        self.retry_after(delay, error).await
+    }
+
+    /// Like [`Delivery::nack`] with an explicit delay (zero: ready at once).
+    ///
+    /// ```no_run
+    /// # async fn demo(q: rqueue::Queue<u64>) -> Result<(), rqueue::Error> {
+    /// for d in q.claim(1).await? { d.retry_after(std::time::Duration::ZERO, "busy").await?; }
+    /// # Ok(()) }
+    /// ```
+    pub async fn retry_after(self, delay: Duration, error: &str) -> Result<bool, Error> {
+        let r = self
+            .queue
+            .give_back(&self.id, &self.token, delay, error, false)
+            .await?;
+        Ok(r == 2)
+    }
+
+    /// Moves the message to the dead set now, with `reason`.
+    ///
+    /// ```no_run
+    /// # async fn demo(q: rqueue::Queue<u64>) -> Result<(), rqueue::Error> {
+    /// for d in q.claim(1).await? { d.dead("invalid order").await?; }
+    /// # Ok(()) }
+    /// ```
+    pub async fn dead(self, reason: &str) -> Result<(), Error> {
+        self.queue
+            .give_back(&self.id, &self.token, Duration::ZERO, reason, true)
+            .await
+            .map(|_| ())
+    }
+
+    /// Extends the lease by the queue's lease from now. [`Error::LeaseLost`] when it was
+    /// reclaimed first.
+    ///
+    /// ```no_run
+    /// # async fn demo(q: rqueue::Queue<u64>) -> Result<(), rqueue::Error> {
+    /// for d in q.claim(1).await? { d.extend().await?; d.ack().await?; }
+    /// # Ok(()) }
+    /// ```
+    pub async fn extend(&self) -> Result<(), Error> {
+        let inner = &self.queue.inner;
+        let r: Vec<i64> = EXTEND
+            .run(
+                inner.redis.pool(),
+                vec![inner.keys.inflight.as_str(), inner.keys.lease.as_str()],
+                vec![
+                    Value::from(i64::try_from(ms(inner.cfg.lease)).unwrap_or(i64::MAX)),
+                    Value::from(self.id.as_str()),
+                    Value::from(self.token.as_str()),
+                ],
+            )
+            .await?;
+        match r.as_slice() {
+            [1] => Ok(()),
+            _ => Err(Error::LeaseLost {
+                id: self.id.clone(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! rqueue on real servers: every topology for the message life cycle.
+
+use std::time::{Duration, Instant};
+
+use fred::prelude::*;
+use redis_conn::{RedisClient, RedisConfig};
+use rqueue::{Error, Queue, QueueConfig};
+use testkit::{Kind, SharedTopology};
+
+async fn shared(kind: Kind) -> (RedisClient, &'static SharedTopology) {
+    let topo =
+        tokio::task::block_in_place(|| testkit::shared(kind)).unwrap_or_else(|e| panic!("{e}"));
+    let redis = RedisClient::connect(RedisConfig::from_url(topo.url()).expect("url"))
+        .await
+        .unwrap_or_else(|e| panic!("connect {}: {e}", topo.url()));
+    (redis, topo)
+}
+
+fn config(test: &str) -> QueueConfig {
+    let mut cfg = QueueConfig::new(testkit::unique_name(&format!("t-{test}")));
+    cfg.namespace = "t:rq".into();
+    cfg
+}
+
+fn queue<T>(redis: &RedisClient, cfg: QueueConfig) -> Queue<T>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+{
+    Queue::new(redis.clone(), cfg).expect("config")
+}
+
+testkit::topology_tests!(
+    enqueued_messages_are_claimed_in_order_and_acked_away,
+    strict_priority_then_fifo_within_a_priority,
+    delayed_messages_are_never_delivered_early,
+    a_stale_ack_racing_a_reclaim_is_rejected,
+    failures_retry_after_backoff_then_die,
+    undecodable_payloads_go_to_the_dead_set,
+    a_dedup_key_returns_the_existing_id,
+    a_message_that_keeps_stalling_dies_as_stalled,
+);
+
+async fn enqueued_messages_are_claimed_in_order_and_acked_away(
+    redis: RedisClient,
+    _t: &SharedTopology,
+) {
+    let q: Queue<String> = queue(&redis, config("fifo"));
+    let ids = q
+        .enqueue_batch(&["a".into(), "b".into(), "c".into()])
+        .await
+        .expect("enqueue");
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids not time-ordered: {ids:?}");
+    let got = q.claim(10).await.expect("claim");
+    let msgs: Vec<_> = got.iter().map(|d| d.message().clone()).collect();
+    assert_eq!(msgs, vec!["a", "b", "c"]);
+    assert!(got.iter().all(|d| d.delivery() == 1));
+    let s = q.stats().await.expect("stats");
+    assert_eq!((s.ready, s.in_flight, s.claimed), (0, 3, 3), "{s:?}");
+    for d in got {
+        d.ack().await.expect("ack");
+    }
+    let s = q.stats().await.expect("stats");
+    assert_eq!((s.ready, s.in_flight, s.acked, s.enqueued), (0, 0, 3, 3), "{s:?}");
+    assert!(q.claim(10).await.expect("claim").is_empty());
+}
+
+async fn strict_priority_then_fifo_within_a_priority(redis: RedisClient, _t: &SharedTopology) {
+    let q: Queue<String> = queue(&redis, config("prio"));
+    for (m, p) in [("low-1", 0), ("high-1", 5), ("low-2", 0), ("high-2", 5), ("mid", 1), ("neg", -3)] {
+        q.message(&m.to_string()).priority(p).send().await.expect("enqueue");
+    }
+    let mut order = Vec::new();
+    loop {
+        let got = q.claim(1).await.expect("claim");
+        let Some(d) = got.into_iter().next() else { break };
+        order.push(d.message().clone());
+        d.ack().await.expect("ack");
+    }
+    assert_eq!(order, vec!["high-1", "high-2", "mid", "low-1", "low-2", "neg"]);
+}
+
+async fn delayed_messages_are_never_delivered_early(redis: RedisClient, _t: &SharedTopology) {
+    let q: Queue<u32> = queue(&redis, config("delay"));
+    let sent = Instant::now();
+    q.message(&1).delay(Duration::from_millis(400)).send().await.expect("enqueue");
+    q.enqueue(&2).await.expect("enqueue");
+    let first = q.claim(10).await.expect("claim");
+    assert_eq!(first.iter().map(|d| *d.message()).collect::<Vec<_>>(), vec![2]);
+    for d in first {
+        d.ack().await.expect("ack");
+    }
+    assert_eq!(q.stats().await.expect("stats").delayed, 1);
+    let got = loop {
+        let got = q.claim(10).await.expect("claim");
+        if !got.is_empty() {
+            break got;
+        }
+        assert!(sent.elapsed() < Duration::from_secs(3), "never became due");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let waited = sent.elapsed();
+    assert!(waited >= Duration::from_millis(400), "delivered after {waited:?}");
+    assert!(waited < Duration::from_millis(1500), "delivered late: {waited:?}");
+    assert_eq!(*got[0].message(), 1);
+}
+
+async fn a_stale_ack_racing_a_reclaim_is_rejected(redis: RedisClient, _t: &SharedTopology) {
+    let mut cfg = config("stale");
+    cfg.lease = Duration::from_millis(200);
+    let q: Queue<u32> = queue(&redis, cfg);
+    q.enqueue(&7).await.expect("enqueue");
+    let first = q.claim(1).await.expect("claim").pop().expect("one");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(q.reclaim(100).await.expect("reclaim"), (1, 0));
+    let second = q.claim(1).await.expect("claim").pop().expect("redelivered");
+    assert_eq!(second.id(), first.id());
+    assert_eq!(second.delivery(), 2);
+    let id = first.id().to_string();
+    match first.ack().await {
+        Err(Error::LeaseLost { id: lost }) => assert_eq!(lost, id),
+        other => panic!("a stale ack was not refused: {other:?}"),
+    }
+    assert_eq!(q.stats().await.expect("stats").in_flight, 1, "the stale ack changed state");
+    second.ack().await.expect("the current delivery acks");
+    let s = q.stats().await.expect("stats");
+    assert_eq!((s.in_flight, s.acked, s.reclaimed), (0, 1, 1), "{s:?}");
+}
+
+async fn failures_retry_after_backoff_then_die(redis: RedisClient, _t: &SharedTopology) {
+    let mut cfg = config("retry");
+    cfg.max_attempts = 2;
+    cfg.backoff.base = Duration::from_millis(300);
+    cfg.backoff.jitter = false;
+    let q: Queue<u32> = queue(&redis, cfg);
+    q.enqueue(&1).await.expect("enqueue");
+    let d = q.claim(1).await.expect("claim").pop().expect("one");
+    let failed = Instant::now();
+    assert!(!d.nack("boom").await.expect("nack"), "dead after one failure");
+    assert!(q.claim(1).await.expect("claim").is_empty(), "retried before its backoff");
+    let again = loop {
+        if let Some(d) = q.claim(1).await.expect("claim").pop() {
+            break d;
+        }
+        assert!(failed.elapsed() < Duration::from_secs(3), "never retried");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert!(failed.elapsed() >= Duration::from_millis(300), "retried after {:?}", failed.elapsed());
+    assert_eq!(again.delivery(), 2);
+    assert!(again.nack("boom again").await.expect("nack"), "not dead after max attempts");
+    let s = q.stats().await.expect("stats");
+    assert_eq!((s.dead, s.died, s.retried, s.in_flight, s.ready, s.delayed), (1, 1, 1, 0, 0, 0), "{s:?}");
+}
+
+async fn undecodable_payloads_go_to_the_dead_set(redis: RedisClient, _t: &SharedTopology) {
+    let cfg = config("decode");
+    let numbers: Queue<u64> = queue(&redis, cfg.clone());
+    let strings: Queue<String> = queue(&redis, cfg);
+    numbers.enqueue(&1).await.expect("enqueue");
+    strings.enqueue(&"not a number".to_string()).await.expect("enqueue");
+    numbers.enqueue(&2).await.expect("enqueue");
+    let got = numbers.claim(10).await.expect("claim");
+    assert_eq!(got.iter().map(|d| *d.message()).collect::<Vec<_>>(), vec![1, 2]);
+    for d in got {
+        d.ack().await.expect("ack");
+    }
+    let s = numbers.stats().await.expect("stats");
+    assert_eq!((s.dead, s.in_flight, s.acked), (1, 0, 2), "{s:?}");
+    let reason: Option<String> = redis
+        .pool()
+        .hvals::<Vec<String>, _>(format!("t:rq:{{{}}}:reasons", numbers.config().name))
+        .await
+        .expect("HVALS")
+        .pop();
+    assert!(reason.is_some_and(|r| r.starts_with("decode")), "reason recorded");
+}
+
+async fn a_dedup_key_returns_the_existing_id(redis: RedisClient, _t: &SharedTopology) {
+    let q: Queue<u32> = queue(&redis, config("dedup"));
+    let ttl = Duration::from_secs(60);
+    let a = q.message(&1).dedup("order:7", ttl).send().await.expect("enqueue");
+    let b = q.message(&2).dedup("order:7", ttl).send().await.expect("enqueue");
+    assert_eq!(a, b);
+    let s = q.stats().await.expect("stats");
+    assert_eq!((s.ready, s.enqueued), (1, 1), "{s:?}");
+    let d = q.claim(1).await.expect("claim").pop().expect("one");
+    assert_eq!(*d.message(), 1);
+    d.ack().await.expect("ack");
+    // Done: the key no longer dedups against a message that is gone.
+    let c = q.message(&3).dedup("order:7", ttl).send().await.expect("enqueue");
+    assert_ne!(c, a);
+}
+
+async fn a_message_that_keeps_stalling_dies_as_stalled(redis: RedisClient, _t: &SharedTopology) {
+    let mut cfg = config("stalls");
+    cfg.lease = Duration::from_millis(100);
+    cfg.max_stalls = 2;
+    let q: Queue<u32> = queue(&redis, cfg);
+    q.enqueue(&1).await.expect("enqueue");
+    for round in 1..=2u32 {
+        let d = q.claim(1).await.expect("claim").pop().expect("delivered");
+        assert_eq!(d.delivery(), round);
+        drop(d); // the worker "dies"
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let expected = if round < 2 { (1, 0) } else { (0, 1) };
+        assert_eq!(q.reclaim(100).await.expect("reclaim"), expected);
+    }
+    let s = q.stats().await.expect("stats");
+    assert_eq!((s.dead, s.ready, s.in_flight, s.reclaimed), (1, 0, 0, 2), "{s:?}");
+}
