@@ -2,8 +2,10 @@
 
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use fred::clients::Client;
+use fred::interfaces::ListInterface;
 use fred::types::Value;
 use redis_conn::{RedisClient, Script};
 use serde::Serialize;
@@ -126,6 +128,7 @@ struct Keys {
     lease: String,
     dead: String,
     reasons: String,
+    signal: String,
     base: String,
 }
 
@@ -135,7 +138,27 @@ struct Inner {
     keys: Keys,
     /// Prefix of this client's delivery tokens.
     claimer: String,
+    /// The connection blocking waits use (`BLPOP` on the wake-up signal), made on first use;
+    /// one waiter at a time blocks on it.
+    blocking: tokio::sync::Mutex<Option<Client>>,
 }
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let (Some(client), Ok(rt)) = (
+            self.blocking.get_mut().take(),
+            tokio::runtime::Handle::try_current(),
+        ) {
+            rt.spawn(async move {
+                let _ = fred::interfaces::ClientLike::quit(&client).await;
+            });
+        }
+    }
+}
+
+/// Longest single block on the wake-up signal: waits re-check at least this often (a lost or
+/// late signal, a failover).
+const MAX_BLOCK: Duration = Duration::from_secs(2);
 
 /// A typed queue. Cheap to clone. Messages are encoded with MessagePack (`rmp-serde`).
 ///
@@ -287,8 +310,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
         if cfg.namespace.contains(['{', '}']) {
             return Err(Error::Config("namespace must be free of braces".into()));
         }
-        if cfg.lease < Duration::from_millis(10) || cfg.max_attempts == 0 || cfg.max_stalls == 0
-        {
+        if cfg.lease < Duration::from_millis(10) || cfg.max_attempts == 0 || cfg.max_stalls == 0 {
             return Err(Error::Config(
                 "lease must be at least 10 ms; max_attempts and max_stalls at least 1".into(),
             ));
@@ -306,6 +328,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
             lease: k("lease"),
             dead: k("dead"),
             reasons: k("reasons"),
+            signal: k("signal"),
             base,
         };
         Ok(Queue {
@@ -314,6 +337,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
                 cfg,
                 keys,
                 claimer: format!("{:016x}", fastrand::u64(..)),
+                blocking: tokio::sync::Mutex::new(None),
             }),
             _t: PhantomData,
         })
@@ -388,11 +412,13 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
             k.delayed.clone(),
             k.seq.clone(),
             k.stats.clone(),
+            k.signal.clone(),
         ];
         let mut args: Vec<Value> = Vec::with_capacity(1 + items.len() * 6);
         args.push(Value::from(items.len() as i64));
         for item in items {
-            let payload = rmp_serde::to_vec(item.message).map_err(|e| Error::Encode(e.to_string()))?;
+            let payload =
+                rmp_serde::to_vec(item.message).map_err(|e| Error::Encode(e.to_string()))?;
             let dedup = match &item.dedup {
                 Some((key, ttl)) => {
                     keys.push(format!("{}:dedup:{key}", k.base));
@@ -402,9 +428,13 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
             };
             args.push(Value::Bytes(payload.into()));
             args.push(Value::from(i64::from(item.priority)));
-            args.push(Value::from(i64::try_from(ms(item.delay)).unwrap_or(i64::MAX)));
+            args.push(Value::from(
+                i64::try_from(ms(item.delay)).unwrap_or(i64::MAX),
+            ));
             args.push(Value::from(i64::from(
-                item.max_attempts.unwrap_or(self.inner.cfg.max_attempts).max(1),
+                item.max_attempts
+                    .unwrap_or(self.inner.cfg.max_attempts)
+                    .max(1),
             )));
             args.push(Value::from(dedup.0));
             args.push(Value::from(i64::try_from(dedup.1).unwrap_or(i64::MAX)));
@@ -447,6 +477,64 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
     /// # Ok(()) }
     /// ```
     pub async fn claim(&self, n: usize) -> Result<Vec<Delivery<T>>, Error> {
+        Ok(self.claim_some(n).await?.0)
+    }
+
+    /// Like [`Queue::claim`], but waits up to `timeout` for messages: without polling — a
+    /// blocking pop on the queue's wake-up signal (pushed by enqueues, retries and reclaims,
+    /// and passed on by claims while messages stay ready), bounded by the next delayed
+    /// message's due time. An empty vector when none came in time.
+    ///
+    /// ```no_run
+    /// # async fn demo(q: rqueue::Queue<u64>) -> Result<(), rqueue::Error> {
+    /// let batch = q.claim_wait(16, std::time::Duration::from_secs(5)).await?;
+    /// # drop(batch); Ok(()) }
+    /// ```
+    pub async fn claim_wait(&self, n: usize, timeout: Duration) -> Result<Vec<Delivery<T>>, Error> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (got, next_due) = self.claim_some(n).await?;
+            let now = Instant::now();
+            if !got.is_empty() || now >= deadline {
+                return Ok(got);
+            }
+            let mut wait = (deadline - now).min(MAX_BLOCK);
+            if let Some(due) = next_due {
+                wait = wait.min(due.max(Duration::from_millis(1)));
+            }
+            self.wait_signal(wait).await?;
+        }
+    }
+
+    /// Blocks until the wake-up signal or `wait` (a hint only: callers re-check).
+    async fn wait_signal(&self, wait: Duration) -> Result<(), Error> {
+        let mut blocking = self.inner.blocking.lock().await;
+        let client = match blocking.as_ref() {
+            Some(c) => c.clone(),
+            None => {
+                let c = self
+                    .inner
+                    .redis
+                    .dedicated(redis_conn::Dedicated::Blocking)
+                    .await?;
+                *blocking = Some(c.clone());
+                c
+            }
+        };
+        let secs = wait.as_secs_f64().max(0.001);
+        let pop = client.blpop::<Option<Vec<Value>>, _>(self.inner.keys.signal.as_str(), secs);
+        match tokio::time::timeout(wait + Duration::from_secs(1), pop).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => {
+                tracing::debug!(queue = %self.inner.cfg.name, error = %e, "wake-up wait failed; re-checking");
+                Ok(())
+            }
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// One claim: the deliveries and how long until the next delayed message is due.
+    async fn claim_some(&self, n: usize) -> Result<(Vec<Delivery<T>>, Option<Duration>), Error> {
         let k = &self.inner.keys;
         let reply: Vec<Value> = CLAIM
             .run(
@@ -459,6 +547,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
                     k.inflight.as_str(),
                     k.lease.as_str(),
                     k.stats.as_str(),
+                    k.signal.as_str(),
                 ],
                 vec![
                     Value::from(n.max(1) as i64),
@@ -495,7 +584,12 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
                 }
             }
         }
-        Ok(out)
+        let next_due = reply
+            .first()
+            .and_then(Value::as_i64)
+            .and_then(|ms| u64::try_from(ms).ok())
+            .map(Duration::from_millis);
+        Ok((out, next_due))
     }
 
     /// Takes back up to `limit` deliveries whose lease ran out: each counts a stall and goes
@@ -521,6 +615,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
                     k.dead.as_str(),
                     k.reasons.as_str(),
                     k.stats.as_str(),
+                    k.signal.as_str(),
                 ],
                 vec![limit.max(1) as i64, i64::from(self.inner.cfg.max_stalls)],
             )
@@ -602,6 +697,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
                     k.dead.as_str(),
                     k.reasons.as_str(),
                     k.stats.as_str(),
+                    k.signal.as_str(),
                 ],
                 vec![
                     Value::from(id),

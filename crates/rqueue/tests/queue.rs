@@ -38,6 +38,9 @@ testkit::topology_tests!(
     undecodable_payloads_go_to_the_dead_set,
     a_dedup_key_returns_the_existing_id,
     a_message_that_keeps_stalling_dies_as_stalled,
+    a_waiting_claim_is_woken_by_an_enqueue,
+    a_waiting_claim_wakes_when_a_delayed_message_is_due,
+    one_signal_wakes_waiters_in_turn,
 );
 
 async fn enqueued_messages_are_claimed_in_order_and_acked_away(
@@ -49,7 +52,10 @@ async fn enqueued_messages_are_claimed_in_order_and_acked_away(
         .enqueue_batch(&["a".into(), "b".into(), "c".into()])
         .await
         .expect("enqueue");
-    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids not time-ordered: {ids:?}");
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "ids not time-ordered: {ids:?}"
+    );
     let got = q.claim(10).await.expect("claim");
     let msgs: Vec<_> = got.iter().map(|d| d.message().clone()).collect();
     assert_eq!(msgs, vec!["a", "b", "c"]);
@@ -60,32 +66,59 @@ async fn enqueued_messages_are_claimed_in_order_and_acked_away(
         d.ack().await.expect("ack");
     }
     let s = q.stats().await.expect("stats");
-    assert_eq!((s.ready, s.in_flight, s.acked, s.enqueued), (0, 0, 3, 3), "{s:?}");
+    assert_eq!(
+        (s.ready, s.in_flight, s.acked, s.enqueued),
+        (0, 0, 3, 3),
+        "{s:?}"
+    );
     assert!(q.claim(10).await.expect("claim").is_empty());
 }
 
 async fn strict_priority_then_fifo_within_a_priority(redis: RedisClient, _t: &SharedTopology) {
     let q: Queue<String> = queue(&redis, config("prio"));
-    for (m, p) in [("low-1", 0), ("high-1", 5), ("low-2", 0), ("high-2", 5), ("mid", 1), ("neg", -3)] {
-        q.message(&m.to_string()).priority(p).send().await.expect("enqueue");
+    for (m, p) in [
+        ("low-1", 0),
+        ("high-1", 5),
+        ("low-2", 0),
+        ("high-2", 5),
+        ("mid", 1),
+        ("neg", -3),
+    ] {
+        q.message(&m.to_string())
+            .priority(p)
+            .send()
+            .await
+            .expect("enqueue");
     }
     let mut order = Vec::new();
     loop {
         let got = q.claim(1).await.expect("claim");
-        let Some(d) = got.into_iter().next() else { break };
+        let Some(d) = got.into_iter().next() else {
+            break;
+        };
         order.push(d.message().clone());
         d.ack().await.expect("ack");
     }
-    assert_eq!(order, vec!["high-1", "high-2", "mid", "low-1", "low-2", "neg"]);
+    assert_eq!(
+        order,
+        vec!["high-1", "high-2", "mid", "low-1", "low-2", "neg"]
+    );
 }
 
 async fn delayed_messages_are_never_delivered_early(redis: RedisClient, _t: &SharedTopology) {
     let q: Queue<u32> = queue(&redis, config("delay"));
     let sent = Instant::now();
-    q.message(&1).delay(Duration::from_millis(400)).send().await.expect("enqueue");
+    q.message(&1)
+        .delay(Duration::from_millis(400))
+        .send()
+        .await
+        .expect("enqueue");
     q.enqueue(&2).await.expect("enqueue");
     let first = q.claim(10).await.expect("claim");
-    assert_eq!(first.iter().map(|d| *d.message()).collect::<Vec<_>>(), vec![2]);
+    assert_eq!(
+        first.iter().map(|d| *d.message()).collect::<Vec<_>>(),
+        vec![2]
+    );
     for d in first {
         d.ack().await.expect("ack");
     }
@@ -99,8 +132,14 @@ async fn delayed_messages_are_never_delivered_early(redis: RedisClient, _t: &Sha
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     let waited = sent.elapsed();
-    assert!(waited >= Duration::from_millis(400), "delivered after {waited:?}");
-    assert!(waited < Duration::from_millis(1500), "delivered late: {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(400),
+        "delivered after {waited:?}"
+    );
+    assert!(
+        waited < Duration::from_millis(1500),
+        "delivered late: {waited:?}"
+    );
     assert_eq!(*got[0].message(), 1);
 }
 
@@ -120,7 +159,11 @@ async fn a_stale_ack_racing_a_reclaim_is_rejected(redis: RedisClient, _t: &Share
         Err(Error::LeaseLost { id: lost }) => assert_eq!(lost, id),
         other => panic!("a stale ack was not refused: {other:?}"),
     }
-    assert_eq!(q.stats().await.expect("stats").in_flight, 1, "the stale ack changed state");
+    assert_eq!(
+        q.stats().await.expect("stats").in_flight,
+        1,
+        "the stale ack changed state"
+    );
     second.ack().await.expect("the current delivery acks");
     let s = q.stats().await.expect("stats");
     assert_eq!((s.in_flight, s.acked, s.reclaimed), (0, 1, 1), "{s:?}");
@@ -135,8 +178,14 @@ async fn failures_retry_after_backoff_then_die(redis: RedisClient, _t: &SharedTo
     q.enqueue(&1).await.expect("enqueue");
     let d = q.claim(1).await.expect("claim").pop().expect("one");
     let failed = Instant::now();
-    assert!(!d.nack("boom").await.expect("nack"), "dead after one failure");
-    assert!(q.claim(1).await.expect("claim").is_empty(), "retried before its backoff");
+    assert!(
+        !d.nack("boom").await.expect("nack"),
+        "dead after one failure"
+    );
+    assert!(
+        q.claim(1).await.expect("claim").is_empty(),
+        "retried before its backoff"
+    );
     let again = loop {
         if let Some(d) = q.claim(1).await.expect("claim").pop() {
             break d;
@@ -144,11 +193,22 @@ async fn failures_retry_after_backoff_then_die(redis: RedisClient, _t: &SharedTo
         assert!(failed.elapsed() < Duration::from_secs(3), "never retried");
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
-    assert!(failed.elapsed() >= Duration::from_millis(300), "retried after {:?}", failed.elapsed());
+    assert!(
+        failed.elapsed() >= Duration::from_millis(300),
+        "retried after {:?}",
+        failed.elapsed()
+    );
     assert_eq!(again.delivery(), 2);
-    assert!(again.nack("boom again").await.expect("nack"), "not dead after max attempts");
+    assert!(
+        again.nack("boom again").await.expect("nack"),
+        "not dead after max attempts"
+    );
     let s = q.stats().await.expect("stats");
-    assert_eq!((s.dead, s.died, s.retried, s.in_flight, s.ready, s.delayed), (1, 1, 1, 0, 0, 0), "{s:?}");
+    assert_eq!(
+        (s.dead, s.died, s.retried, s.in_flight, s.ready, s.delayed),
+        (1, 1, 1, 0, 0, 0),
+        "{s:?}"
+    );
 }
 
 async fn undecodable_payloads_go_to_the_dead_set(redis: RedisClient, _t: &SharedTopology) {
@@ -156,10 +216,16 @@ async fn undecodable_payloads_go_to_the_dead_set(redis: RedisClient, _t: &Shared
     let numbers: Queue<u64> = queue(&redis, cfg.clone());
     let strings: Queue<String> = queue(&redis, cfg);
     numbers.enqueue(&1).await.expect("enqueue");
-    strings.enqueue(&"not a number".to_string()).await.expect("enqueue");
+    strings
+        .enqueue(&"not a number".to_string())
+        .await
+        .expect("enqueue");
     numbers.enqueue(&2).await.expect("enqueue");
     let got = numbers.claim(10).await.expect("claim");
-    assert_eq!(got.iter().map(|d| *d.message()).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(
+        got.iter().map(|d| *d.message()).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
     for d in got {
         d.ack().await.expect("ack");
     }
@@ -171,14 +237,27 @@ async fn undecodable_payloads_go_to_the_dead_set(redis: RedisClient, _t: &Shared
         .await
         .expect("HVALS")
         .pop();
-    assert!(reason.is_some_and(|r| r.starts_with("decode")), "reason recorded");
+    assert!(
+        reason.is_some_and(|r| r.starts_with("decode")),
+        "reason recorded"
+    );
 }
 
 async fn a_dedup_key_returns_the_existing_id(redis: RedisClient, _t: &SharedTopology) {
     let q: Queue<u32> = queue(&redis, config("dedup"));
     let ttl = Duration::from_secs(60);
-    let a = q.message(&1).dedup("order:7", ttl).send().await.expect("enqueue");
-    let b = q.message(&2).dedup("order:7", ttl).send().await.expect("enqueue");
+    let a = q
+        .message(&1)
+        .dedup("order:7", ttl)
+        .send()
+        .await
+        .expect("enqueue");
+    let b = q
+        .message(&2)
+        .dedup("order:7", ttl)
+        .send()
+        .await
+        .expect("enqueue");
     assert_eq!(a, b);
     let s = q.stats().await.expect("stats");
     assert_eq!((s.ready, s.enqueued), (1, 1), "{s:?}");
@@ -186,7 +265,12 @@ async fn a_dedup_key_returns_the_existing_id(redis: RedisClient, _t: &SharedTopo
     assert_eq!(*d.message(), 1);
     d.ack().await.expect("ack");
     // Done: the key no longer dedups against a message that is gone.
-    let c = q.message(&3).dedup("order:7", ttl).send().await.expect("enqueue");
+    let c = q
+        .message(&3)
+        .dedup("order:7", ttl)
+        .send()
+        .await
+        .expect("enqueue");
     assert_ne!(c, a);
 }
 
@@ -205,5 +289,111 @@ async fn a_message_that_keeps_stalling_dies_as_stalled(redis: RedisClient, _t: &
         assert_eq!(q.reclaim(100).await.expect("reclaim"), expected);
     }
     let s = q.stats().await.expect("stats");
-    assert_eq!((s.dead, s.ready, s.in_flight, s.reclaimed), (1, 0, 0, 2), "{s:?}");
+    assert_eq!(
+        (s.dead, s.ready, s.in_flight, s.reclaimed),
+        (1, 0, 0, 2),
+        "{s:?}"
+    );
+}
+
+async fn a_waiting_claim_is_woken_by_an_enqueue(redis: RedisClient, _t: &SharedTopology) {
+    let q: Queue<u32> = queue(&redis, config("wake"));
+    let waiter = {
+        let q = q.clone();
+        tokio::spawn(async move {
+            let got = q
+                .claim_wait(1, Duration::from_secs(10))
+                .await
+                .expect("claim");
+            (Instant::now(), got)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent = Instant::now();
+    q.enqueue(&5).await.expect("enqueue");
+    let (woken, got) = waiter.await.expect("waiter");
+    assert_eq!(
+        got.iter().map(|d| *d.message()).collect::<Vec<_>>(),
+        vec![5]
+    );
+    let latency = woken.duration_since(sent);
+    assert!(
+        latency < Duration::from_millis(500),
+        "woken {latency:?} after the enqueue"
+    );
+    for d in got {
+        d.ack().await.expect("ack");
+    }
+    // Nothing comes: the wait ends at its timeout, empty.
+    let started = Instant::now();
+    assert!(
+        q.claim_wait(1, Duration::from_millis(300))
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    assert!(started.elapsed() >= Duration::from_millis(300));
+}
+
+async fn a_waiting_claim_wakes_when_a_delayed_message_is_due(
+    redis: RedisClient,
+    _t: &SharedTopology,
+) {
+    let q: Queue<u32> = queue(&redis, config("wake-due"));
+    q.message(&9)
+        .delay(Duration::from_millis(600))
+        .send()
+        .await
+        .expect("enqueue");
+    let started = Instant::now();
+    let got = q
+        .claim_wait(1, Duration::from_secs(10))
+        .await
+        .expect("claim");
+    let waited = started.elapsed();
+    assert_eq!(
+        got.iter().map(|d| *d.message()).collect::<Vec<_>>(),
+        vec![9]
+    );
+    assert!(waited >= Duration::from_millis(550), "early: {waited:?}");
+    assert!(waited < Duration::from_millis(1500), "late: {waited:?}");
+    for d in got {
+        d.ack().await.expect("ack");
+    }
+}
+
+/// Three waiters on three clients, one batch enqueue of three messages: the single wake-up
+/// token is passed on by each claim while messages stay ready, so all three are served.
+async fn one_signal_wakes_waiters_in_turn(redis: RedisClient, t: &SharedTopology) {
+    let cfg = config("wake-chain");
+    let mut waiters = Vec::new();
+    for _ in 0..3 {
+        let other = RedisClient::connect(RedisConfig::from_url(t.url()).expect("url"))
+            .await
+            .expect("connect");
+        let q: Queue<u32> = queue(&other, cfg.clone());
+        waiters.push(tokio::spawn(async move {
+            q.claim_wait(1, Duration::from_secs(10))
+                .await
+                .expect("claim")
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let q: Queue<u32> = queue(&redis, cfg);
+    let sent = Instant::now();
+    q.enqueue_batch(&[1, 2, 3]).await.expect("enqueue");
+    let mut got = Vec::new();
+    for w in waiters {
+        for d in w.await.expect("waiter") {
+            got.push(*d.message());
+            d.ack().await.expect("ack");
+        }
+    }
+    got.sort();
+    assert_eq!(got, vec![1, 2, 3]);
+    assert!(
+        sent.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        sent.elapsed()
+    );
 }

@@ -2,7 +2,8 @@
 -- ARGV[3] of them per call, so a huge due backlog costs bounded work), then pops by priority
 -- and, within a priority, by id (FIFO), and gives each a lease in the in-flight set.
 -- KEYS[1] jobs, KEYS[2] meta, KEYS[3] ready, KEYS[4] delayed, KEYS[5] inflight (zset id ->
--- lease deadline ms), KEYS[6] lease (hash id -> delivery token), KEYS[7] stats
+-- lease deadline ms), KEYS[6] lease (hash id -> delivery token), KEYS[7] stats, KEYS[8]
+-- wake-up signal (re-armed while messages stay ready, so one signal wakes waiters in turn)
 -- ARGV[1] n, ARGV[2] lease ms, ARGV[3] promotion limit, ARGV[4] claimer id (token prefix)
 -- Returns {ms until the next delayed message is due (-1: none), then per message: id, token,
 -- delivery number, payload}.
@@ -41,6 +42,10 @@ for i = 1, #popped, 2 do
   end
 end
 if claimed > 0 then redis.call('HINCRBY', KEYS[7], 'claimed', claimed) end
+if redis.call('ZCARD', KEYS[3]) > 0 then
+  redis.call('LPUSH', KEYS[8], 1)
+  redis.call('LTRIM', KEYS[8], 0, 0)
+end
 local next_due = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
 if next_due[2] then out[1] = math.max(tonumber(next_due[2]) - now, 0) end
 return out

@@ -1,7 +1,8 @@
 -- Enqueues messages. KEYS[1] jobs (hash id -> payload), KEYS[2] meta (hash id ->
 -- "priority|failures|max_attempts|stalls"), KEYS[3] ready (zset id -> -priority), KEYS[4]
 -- delayed (zset id -> due ms), KEYS[5] id sequence ("<ms>-<seq>"), KEYS[6] stats (hash),
--- KEYS[7..] dedup keys of the messages that have one.
+-- KEYS[7] wake-up signal (list holding at most one token), KEYS[8..] dedup keys of the
+-- messages that have one.
 -- ARGV[1] message count; then 6 per message: payload, priority, delay ms, max attempts,
 -- dedup key index in KEYS (0: none), dedup ttl ms.
 -- Returns, per message, its id and 1 when a live duplicate's id is returned instead.
@@ -16,7 +17,7 @@ if last then
   if a then last_ms, seq = tonumber(a), tonumber(b) end
 end
 local out = {}
-local added = 0
+local added, ready = 0, 0
 for i = 0, tonumber(ARGV[1]) - 1 do
   local base = 2 + i * 6
   local payload, prio, delay = ARGV[base], tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2])
@@ -43,6 +44,7 @@ for i = 0, tonumber(ARGV[1]) - 1 do
       redis.call('ZADD', KEYS[4], now + delay, id)
     else
       redis.call('ZADD', KEYS[3], -prio, id)
+      ready = ready + 1
     end
     if di > 0 then redis.call('SET', KEYS[di], id, 'PX', dttl) end
     added = added + 1
@@ -53,5 +55,9 @@ end
 if added > 0 then
   redis.call('SET', KEYS[5], string.format('%013d-%06d', last_ms, seq))
   redis.call('HINCRBY', KEYS[6], 'enqueued', added)
+end
+if ready > 0 then
+  redis.call('LPUSH', KEYS[7], 1)
+  redis.call('LTRIM', KEYS[7], 0, 0)
 end
 return out

@@ -1,7 +1,8 @@
 -- Gives a delivery back after a failure: retried after ARGV[3] ms (0: ready at once) unless it
 -- failed max-attempts times or ARGV[5] is '1' (dead now), then it moves to the dead set.
 -- KEYS[1] meta, KEYS[2] ready, KEYS[3] delayed, KEYS[4] inflight, KEYS[5] lease, KEYS[6] dead
--- (zset id -> died ms), KEYS[7] reasons (hash id -> last error), KEYS[8] stats
+-- (zset id -> died ms), KEYS[7] reasons (hash id -> last error), KEYS[8] stats, KEYS[9] wake-up
+-- signal
 -- ARGV[1] id, ARGV[2] token, ARGV[3] retry delay ms, ARGV[4] error text, ARGV[5] '1': dead now
 -- Returns 0 the lease was lost (nothing changed), 1 retried, 2 dead.
 local id = ARGV[1]
@@ -26,6 +27,8 @@ if delay > 0 then
   redis.call('ZADD', KEYS[3], now + delay, id)
 else
   redis.call('ZADD', KEYS[2], -p, id)
+  redis.call('LPUSH', KEYS[9], 1)
+  redis.call('LTRIM', KEYS[9], 0, 0)
 end
 redis.call('HINCRBY', KEYS[8], 'retried', 1)
 return 1

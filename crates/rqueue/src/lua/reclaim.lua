@@ -2,7 +2,7 @@
 -- stall and goes back to ready, or to the dead set with reason "stalled" after max stalls.
 -- Exact and bounded: a range query on the in-flight set by deadline. Safe to run anywhere.
 -- KEYS[1] meta, KEYS[2] ready, KEYS[3] inflight, KEYS[4] lease, KEYS[5] dead, KEYS[6] reasons,
--- KEYS[7] stats; ARGV[1] limit, ARGV[2] max stalls
+-- KEYS[7] stats, KEYS[8] wake-up signal; ARGV[1] limit, ARGV[2] max stalls
 -- Returns {reclaimed to ready, moved to dead}.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -22,6 +22,10 @@ for _, id in ipairs(expired) do
     redis.call('ZADD', KEYS[2], -p, id)
     back = back + 1
   end
+end
+if back > 0 then
+  redis.call('LPUSH', KEYS[8], 1)
+  redis.call('LTRIM', KEYS[8], 0, 0)
 end
 if back + dead > 0 then
   redis.call('HINCRBY', KEYS[7], 'reclaimed', back + dead)
