@@ -32,4 +32,4 @@ mod error;
 mod queue;
 
 pub use error::Error;
-pub use queue::{Backoff, Delivery, Enqueue, Queue, QueueConfig, QueueStats};
+pub use queue::{Backoff, DeadLetter, Delivery, Enqueue, Queue, QueueConfig, QueueStats};

@@ -21,6 +21,35 @@ static NACK: Script = Script::new("rqueue_nack", include_str!("lua/nack.lua"));
 static EXTEND: Script = Script::new("rqueue_extend", include_str!("lua/extend.lua"));
 static RECLAIM: Script = Script::new("rqueue_reclaim", include_str!("lua/reclaim.lua"));
 static STATS: Script = Script::new("rqueue_stats", include_str!("lua/stats.lua"));
+static DEAD_PAGE: Script = Script::new("rqueue_dead_page", include_str!("lua/dead_page.lua"));
+static REPLAY: Script = Script::new("rqueue_replay", include_str!("lua/replay.lua"));
+static PURGE: Script = Script::new("rqueue_purge", include_str!("lua/purge.lua"));
+
+/// Dead messages handled per script call by [`Queue::replay_all`] and [`Queue::purge_dead`]:
+/// each call is atomic and bounded.
+const DEAD_BATCH: usize = 1000;
+
+/// A message in the dead set.
+///
+/// ```no_run
+/// # async fn demo(q: rqueue::Queue<u64>) -> Result<(), rqueue::Error> {
+/// for d in q.dead_letters(0, 50).await? {
+///     println!("{} died: {} ({:?})", d.id, d.reason, d.message);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct DeadLetter<T> {
+    /// The message id.
+    pub id: String,
+    /// When it died (server clock).
+    pub died_at: std::time::SystemTime,
+    /// Why: the last error, `stalled`, `decode: …`, or the reason given to `dead()`.
+    pub reason: String,
+    /// The message, or why its payload does not decode.
+    pub message: Result<T, String>,
+}
 
 /// Exponential backoff between retries: `base · 2^(failures − 1)`, capped at `max`, with
 /// "equal jitter" (a random point in the upper half) so retries of many messages spread out.
@@ -225,6 +254,10 @@ pub struct QueueStats {
     pub died: u64,
     /// Expired leases taken back.
     pub reclaimed: u64,
+    /// Dead messages replayed.
+    pub replayed: u64,
+    /// Dead messages purged.
+    pub purged: u64,
 }
 
 /// A message being enqueued: options, then [`Enqueue::send`].
@@ -668,11 +701,136 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
                     Some("retried") => s.retried = v,
                     Some("dead") => s.died = v,
                     Some("reclaimed") => s.reclaimed = v,
+                    Some("replayed") => s.replayed = v,
+                    Some("purged") => s.purged = v,
                     _ => {}
                 }
             }
         }
         Ok(s)
+    }
+
+    /// A page of the dead set, oldest first.
+    ///
+    /// ```no_run
+    /// # async fn demo(q: rqueue::Queue<u64>) -> Result<(), rqueue::Error> {
+    /// let first_page = q.dead_letters(0, 100).await?;
+    /// # drop(first_page); Ok(()) }
+    /// ```
+    pub async fn dead_letters(
+        &self,
+        offset: usize,
+        count: usize,
+    ) -> Result<Vec<DeadLetter<T>>, Error> {
+        let k = &self.inner.keys;
+        let reply: Vec<Value> = DEAD_PAGE
+            .run(
+                self.inner.redis.pool(),
+                vec![k.dead.as_str(), k.jobs.as_str(), k.reasons.as_str()],
+                vec![offset as i64, count.max(1) as i64],
+            )
+            .await?;
+        let mut out = Vec::new();
+        for d in reply.chunks(4) {
+            let [id, died, reason, payload] = d else {
+                return Err(Error::Protocol(format!("dead page reply {d:?}")));
+            };
+            let died_ms = died
+                .as_string()
+                .and_then(|s| s.parse::<f64>().ok())
+                .unwrap_or(0.0);
+            out.push(DeadLetter {
+                id: id.as_string().unwrap_or_default(),
+                died_at: std::time::UNIX_EPOCH + Duration::from_millis(died_ms.max(0.0) as u64),
+                reason: reason.as_string().unwrap_or_default(),
+                message: rmp_serde::from_slice::<T>(payload.as_bytes().unwrap_or_default())
+                    .map_err(|e| e.to_string()),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Moves dead messages back to ready (failure and stall counts reset), in one atomic
+    /// step; returns how many were in the dead set.
+    ///
+    /// ```no_run
+    /// # async fn demo(q: rqueue::Queue<u64>) -> Result<(), rqueue::Error> {
+    /// let n = q.replay(&["0001764064000123-000000"]).await?;
+    /// # let _ = n; Ok(()) }
+    /// ```
+    pub async fn replay(&self, ids: &[&str]) -> Result<u64, Error> {
+        let mut args = vec!["ids"];
+        args.extend_from_slice(ids);
+        self.replay_args(args).await
+    }
+
+    /// Replays the whole dead set, oldest first, in atomic batches of 1,000; returns how many.
+    ///
+    /// ```no_run
+    /// # async fn demo(q: rqueue::Queue<u64>) -> Result<(), rqueue::Error> {
+    /// let n = q.replay_all().await?;
+    /// # let _ = n; Ok(()) }
+    /// ```
+    pub async fn replay_all(&self) -> Result<u64, Error> {
+        let mut total = 0;
+        let batch = DEAD_BATCH.to_string();
+        loop {
+            let n = self.replay_args(vec!["oldest", batch.as_str()]).await?;
+            total += n;
+            if n < DEAD_BATCH as u64 {
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn replay_args(&self, args: Vec<&str>) -> Result<u64, Error> {
+        let k = &self.inner.keys;
+        Ok(REPLAY
+            .run(
+                self.inner.redis.pool(),
+                vec![
+                    k.meta.as_str(),
+                    k.ready.as_str(),
+                    k.dead.as_str(),
+                    k.reasons.as_str(),
+                    k.stats.as_str(),
+                    k.signal.as_str(),
+                ],
+                args,
+            )
+            .instrument(tracing::debug_span!("rqueue.replay", queue = %self.inner.cfg.name))
+            .await?)
+    }
+
+    /// Deletes every dead message for good, in atomic batches of 1,000; returns how many.
+    ///
+    /// ```no_run
+    /// # async fn demo(q: rqueue::Queue<u64>) -> Result<(), rqueue::Error> {
+    /// let n = q.purge_dead().await?;
+    /// # let _ = n; Ok(()) }
+    /// ```
+    pub async fn purge_dead(&self) -> Result<u64, Error> {
+        let k = &self.inner.keys;
+        let mut total = 0;
+        loop {
+            let n: u64 = PURGE
+                .run(
+                    self.inner.redis.pool(),
+                    vec![
+                        k.dead.as_str(),
+                        k.jobs.as_str(),
+                        k.meta.as_str(),
+                        k.reasons.as_str(),
+                        k.stats.as_str(),
+                    ],
+                    vec![DEAD_BATCH as i64],
+                )
+                .await?;
+            total += n;
+            if n < DEAD_BATCH as u64 {
+                return Ok(total);
+            }
+        }
     }
 
     /// The nack script: 0 lease lost, 1 retried, 2 dead.

@@ -41,6 +41,7 @@ testkit::topology_tests!(
     a_waiting_claim_is_woken_by_an_enqueue,
     a_waiting_claim_wakes_when_a_delayed_message_is_due,
     one_signal_wakes_waiters_in_turn,
+    the_dead_set_can_be_listed_replayed_and_purged,
 );
 
 async fn enqueued_messages_are_claimed_in_order_and_acked_away(
@@ -396,4 +397,76 @@ async fn one_signal_wakes_waiters_in_turn(redis: RedisClient, t: &SharedTopology
         "took {:?}",
         sent.elapsed()
     );
+}
+
+async fn the_dead_set_can_be_listed_replayed_and_purged(redis: RedisClient, _t: &SharedTopology) {
+    let cfg = config("dlq");
+    let q: Queue<u32> = queue(&redis, cfg.clone());
+    let strings: Queue<String> = queue(&redis, cfg);
+    q.enqueue_batch(&[1, 2, 3]).await.expect("enqueue");
+    strings
+        .enqueue(&"garbage".to_string())
+        .await
+        .expect("enqueue");
+    for d in q.claim(10).await.expect("claim") {
+        let reason = format!("bad {}", d.message());
+        d.dead(&reason).await.expect("dead");
+    }
+    let all = q.dead_letters(0, 10).await.expect("page");
+    assert_eq!(all.len(), 4);
+    let page: Vec<_> = all.iter().filter(|d| d.message.is_ok()).cloned().collect();
+    let seen: Vec<_> = page
+        .iter()
+        .map(|d| (d.reason.clone(), d.message.clone().ok()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("bad 1".to_string(), Some(1)),
+            ("bad 2".to_string(), Some(2)),
+            ("bad 3".to_string(), Some(3)),
+        ]
+    );
+    let undecodable: Vec<_> = all.iter().filter(|d| d.message.is_err()).collect();
+    assert_eq!(undecodable.len(), 1);
+    assert!(
+        undecodable[0].reason.starts_with("decode"),
+        "{undecodable:?}"
+    );
+    assert_eq!(
+        q.dead_letters(1, 1).await.expect("page")[0].id,
+        all[1].id,
+        "paged"
+    );
+    // One by id, then the rest of the decodable ones; the garbage is purged.
+    assert_eq!(
+        q.replay(&[page[1].id.as_str(), "no-such-id"])
+            .await
+            .expect("replay"),
+        1
+    );
+    assert_eq!(
+        q.replay(&[page[0].id.as_str(), page[2].id.as_str()])
+            .await
+            .expect("replay"),
+        2
+    );
+    assert_eq!(q.purge_dead().await.expect("purge"), 1);
+    let s = q.stats().await.expect("stats");
+    assert_eq!(
+        (s.ready, s.dead, s.replayed, s.purged),
+        (3, 0, 3, 1),
+        "{s:?}"
+    );
+    let again = q.claim(10).await.expect("claim");
+    assert_eq!(
+        again.iter().map(|d| *d.message()).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    for d in again {
+        assert_eq!(d.delivery(), 1, "replay resets the counts");
+        d.dead("again").await.expect("dead");
+    }
+    assert_eq!(q.replay_all().await.expect("replay all"), 3);
+    assert_eq!(q.stats().await.expect("stats").ready, 3);
 }

@@ -1,0 +1,12 @@
+-- A page of the dead set, oldest first. KEYS[1] dead, KEYS[2] jobs, KEYS[3] reasons
+-- ARGV[1] offset, ARGV[2] count. Returns per message: id, died ms, reason, payload ('' if gone).
+local ids = redis.call('ZRANGE', KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[1]) + tonumber(ARGV[2]) - 1, 'WITHSCORES')
+local out = {}
+for i = 1, #ids, 2 do
+  local id = ids[i]
+  out[#out + 1] = id
+  out[#out + 1] = ids[i + 1]
+  out[#out + 1] = redis.call('HGET', KEYS[3], id) or ''
+  out[#out + 1] = redis.call('HGET', KEYS[2], id) or ''
+end
+return out
