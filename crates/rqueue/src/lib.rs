@@ -30,6 +30,8 @@
 
 mod error;
 mod queue;
+mod worker;
 
 pub use error::Error;
 pub use queue::{Backoff, DeadLetter, Delivery, Enqueue, Queue, QueueConfig, QueueStats};
+pub use worker::{JobInfo, Worker, WorkerConfig, WorkerReport};

@@ -258,6 +258,8 @@ pub struct QueueStats {
     pub replayed: u64,
     /// Dead messages purged.
     pub purged: u64,
+    /// Deliveries put back unfinished at a worker's shutdown (not failures).
+    pub released: u64,
 }
 
 /// A message being enqueued: options, then [`Enqueue::send`].
@@ -540,7 +542,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
     }
 
     /// Blocks until the wake-up signal or `wait` (a hint only: callers re-check).
-    async fn wait_signal(&self, wait: Duration) -> Result<(), Error> {
+    pub(crate) async fn wait_signal(&self, wait: Duration) -> Result<(), Error> {
         let mut blocking = self.inner.blocking.lock().await;
         let client = match blocking.as_ref() {
             Some(c) => c.clone(),
@@ -567,7 +569,10 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
     }
 
     /// One claim: the deliveries and how long until the next delayed message is due.
-    async fn claim_some(&self, n: usize) -> Result<(Vec<Delivery<T>>, Option<Duration>), Error> {
+    pub(crate) async fn claim_some(
+        &self,
+        n: usize,
+    ) -> Result<(Vec<Delivery<T>>, Option<Duration>), Error> {
         let k = &self.inner.keys;
         let reply: Vec<Value> = CLAIM
             .run(
@@ -703,6 +708,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
                     Some("reclaimed") => s.reclaimed = v,
                     Some("replayed") => s.replayed = v,
                     Some("purged") => s.purged = v,
+                    Some("released") => s.released = v,
                     _ => {}
                 }
             }
@@ -833,14 +839,85 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
         }
     }
 
-    /// The nack script: 0 lease lost, 1 retried, 2 dead.
-    async fn give_back(
+    /// Acknowledges one delivery.
+    pub(crate) async fn ack_one(&self, id: &str, token: &str) -> Result<(), Error> {
+        let k = &self.inner.keys;
+        let r: Vec<i64> = ACK
+            .run(
+                self.inner.redis.pool(),
+                vec![
+                    k.jobs.as_str(),
+                    k.meta.as_str(),
+                    k.inflight.as_str(),
+                    k.lease.as_str(),
+                    k.stats.as_str(),
+                ],
+                vec![id, token],
+            )
+            .instrument(tracing::debug_span!("rqueue.ack", queue = %self.inner.cfg.name, id))
+            .await?;
+        match r.as_slice() {
+            [1] => Ok(()),
+            _ => Err(Error::LeaseLost { id: id.to_string() }),
+        }
+    }
+
+    /// Extends the leases of many deliveries in one call per 500; whether each still held.
+    pub(crate) async fn extend_many(&self, held: &[(String, String)]) -> Result<Vec<bool>, Error> {
+        let inner = &self.inner;
+        let mut out = Vec::with_capacity(held.len());
+        for chunk in held.chunks(500) {
+            let mut args = Vec::with_capacity(1 + chunk.len() * 2);
+            args.push(Value::from(
+                i64::try_from(ms(inner.cfg.lease)).unwrap_or(i64::MAX),
+            ));
+            for (id, token) in chunk {
+                args.push(Value::from(id.as_str()));
+                args.push(Value::from(token.as_str()));
+            }
+            let r: Vec<i64> = EXTEND
+                .run(
+                    inner.redis.pool(),
+                    vec![inner.keys.inflight.as_str(), inner.keys.lease.as_str()],
+                    args,
+                )
+                .instrument(
+                    tracing::debug_span!("rqueue.extend", queue = %inner.cfg.name, n = chunk.len()),
+                )
+                .await?;
+            out.extend(r.into_iter().map(|x| x == 1));
+        }
+        Ok(out)
+    }
+
+    /// The nack script: 0 lease lost, 1 retried (or released), 2 dead.
+    pub(crate) async fn give_back(
         &self,
         id: &str,
         token: &str,
         delay: Duration,
         error: &str,
         dead: bool,
+    ) -> Result<i64, Error> {
+        self.give_back_as(id, token, delay, error, dead, false)
+            .await
+    }
+
+    /// Puts a delivery back to ready without counting a failure (shutdown).
+    pub(crate) async fn release(&self, id: &str, token: &str) -> Result<(), Error> {
+        self.give_back_as(id, token, Duration::ZERO, "", false, true)
+            .await
+            .map(|_| ())
+    }
+
+    async fn give_back_as(
+        &self,
+        id: &str,
+        token: &str,
+        delay: Duration,
+        error: &str,
+        dead: bool,
+        release: bool,
     ) -> Result<i64, Error> {
         let k = &self.inner.keys;
         let r: i64 = NACK
@@ -863,6 +940,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
                     Value::from(i64::try_from(ms(delay)).unwrap_or(i64::MAX)),
                     Value::from(error),
                     Value::from(if dead { "1" } else { "0" }),
+                    Value::from(if release { "1" } else { "0" }),
                 ],
             )
             .instrument(tracing::debug_span!("rqueue.nack", queue = %self.inner.cfg.name, id))
@@ -982,25 +1060,12 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Delivery<T> {
     /// # Ok(()) }
     /// ```
     pub async fn ack(self) -> Result<(), Error> {
-        let k = &self.queue.inner.keys;
-        let r: Vec<i64> = ACK
-            .run(
-                self.queue.inner.redis.pool(),
-                vec![
-                    k.jobs.as_str(),
-                    k.meta.as_str(),
-                    k.inflight.as_str(),
-                    k.lease.as_str(),
-                    k.stats.as_str(),
-                ],
-                vec![self.id.as_str(), self.token.as_str()],
-            )
-            .instrument(tracing::debug_span!("rqueue.ack", queue = %self.queue.inner.cfg.name, id = %self.id))
-            .await?;
-        match r.as_slice() {
-            [1] => Ok(()),
-            _ => Err(Error::LeaseLost { id: self.id }),
-        }
+        self.queue.ack_one(&self.id, &self.token).await
+    }
+
+    /// Splits the delivery into its lease (id, token, delivery number) and its message.
+    pub(crate) fn into_parts(self) -> (Queue<T>, String, String, u32, T) {
+        (self.queue, self.id, self.token, self.delivery, self.message)
     }
 
     /// Gives the message back after a failure: retried after the queue's backoff, or moved to

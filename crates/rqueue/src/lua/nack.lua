@@ -3,7 +3,8 @@
 -- KEYS[1] meta, KEYS[2] ready, KEYS[3] delayed, KEYS[4] inflight, KEYS[5] lease, KEYS[6] dead
 -- (zset id -> died ms), KEYS[7] reasons (hash id -> last error), KEYS[8] stats, KEYS[9] wake-up
 -- signal
--- ARGV[1] id, ARGV[2] token, ARGV[3] retry delay ms, ARGV[4] error text, ARGV[5] '1': dead now
+-- ARGV[1] id, ARGV[2] token, ARGV[3] retry delay ms, ARGV[4] error text, ARGV[5] '1': dead now,
+-- ARGV[6] '1': a release (e.g. at shutdown), not a failure: not counted, no error recorded
 -- Returns 0 the lease was lost (nothing changed), 1 retried, 2 dead.
 local id = ARGV[1]
 if redis.call('HGET', KEYS[5], id) ~= ARGV[2] then
@@ -14,10 +15,14 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREM', KEYS[4], id)
 redis.call('HDEL', KEYS[5], id)
 local p, f, x, s = string.match(redis.call('HGET', KEYS[1], id) or '', '^(-?%d+)|(%d+)|(%d+)|(%d+)$')
-p, f, x, s = tonumber(p or 0), tonumber(f or 0) + 1, tonumber(x or 1), tonumber(s or 0)
-redis.call('HSET', KEYS[1], id, p .. '|' .. f .. '|' .. x .. '|' .. s)
-redis.call('HSET', KEYS[7], id, ARGV[4])
-if ARGV[5] == '1' or f >= x then
+local release = ARGV[6] == '1'
+p, f, x, s = tonumber(p or 0), tonumber(f or 0), tonumber(x or 1), tonumber(s or 0)
+if not release then
+  f = f + 1
+  redis.call('HSET', KEYS[1], id, p .. '|' .. f .. '|' .. x .. '|' .. s)
+  redis.call('HSET', KEYS[7], id, ARGV[4])
+end
+if ARGV[5] == '1' or (not release and f >= x) then
   redis.call('ZADD', KEYS[6], now, id)
   redis.call('HINCRBY', KEYS[8], 'dead', 1)
   return 2
@@ -30,5 +35,9 @@ else
   redis.call('LPUSH', KEYS[9], 1)
   redis.call('LTRIM', KEYS[9], 0, 0)
 end
-redis.call('HINCRBY', KEYS[8], 'retried', 1)
+if release then
+  redis.call('HINCRBY', KEYS[8], 'released', 1)
+else
+  redis.call('HINCRBY', KEYS[8], 'retried', 1)
+end
 return 1

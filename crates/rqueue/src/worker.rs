@@ -1,0 +1,395 @@
+//! The worker runtime: claims in batches, runs an async handler with bounded concurrency and an
+//! optional per-job timeout, renews every running job's lease in one batched call, reclaims
+//! expired leases, and shuts down gracefully.
+
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::error::Error;
+use crate::queue::{Delivery, Queue};
+
+/// Settings of a [`Worker`].
+///
+/// ```
+/// let mut cfg = rqueue::WorkerConfig::default();
+/// cfg.concurrency = 32;
+/// assert!(cfg.job_timeout.is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct WorkerConfig {
+    /// Jobs run at once. Default 8.
+    pub concurrency: usize,
+    /// A job running longer is cancelled and counts as a failure. Default none.
+    pub job_timeout: Option<Duration>,
+    /// At shutdown, how long running jobs may finish; the rest are cancelled and their
+    /// messages put back to ready (not counted as failures). Default 30 s.
+    pub shutdown_grace: Duration,
+    /// How often expired leases (of workers that died) are reclaimed. Default: a third of the
+    /// queue's lease.
+    pub reclaim_every: Option<Duration>,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> WorkerConfig {
+        WorkerConfig {
+            concurrency: 8,
+            job_timeout: None,
+            shutdown_grace: Duration::from_secs(30),
+            reclaim_every: None,
+        }
+    }
+}
+
+/// What a job's handler is told besides its message.
+///
+/// ```
+/// fn log(job: &rqueue::JobInfo) { println!("{} (delivery {})", job.id, job.delivery); }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct JobInfo {
+    /// The message id.
+    pub id: String,
+    /// Which delivery this is (1 for the first).
+    pub delivery: u32,
+}
+
+/// Counts of one worker run.
+///
+/// ```no_run
+/// # async fn demo(w: rqueue::Worker<u64>) -> Result<(), rqueue::Error> {
+/// let report = w
+///     .run(|n: u64, _job| async move { Ok::<_, String>(()) }, std::future::pending())
+///     .await?;
+/// println!("{} acked", report.acked);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkerReport {
+    /// Jobs that succeeded and were acknowledged.
+    pub acked: u64,
+    /// Jobs that failed (error, panic or timeout) and were given back for a retry.
+    pub retried: u64,
+    /// Jobs that failed for the last time (moved to the dead set).
+    pub dead: u64,
+    /// Jobs whose lease was lost before they finished (someone else may run them).
+    pub lost: u64,
+    /// Jobs cancelled at shutdown and put back to ready.
+    pub released: u64,
+}
+
+#[derive(Default)]
+struct Counts {
+    acked: AtomicU64,
+    retried: AtomicU64,
+    dead: AtomicU64,
+    lost: AtomicU64,
+    released: AtomicU64,
+}
+
+/// Runs a handler over a queue's messages. See [`Worker::run`].
+///
+/// ```no_run
+/// # async fn demo(redis: redis_conn::RedisClient) -> Result<(), rqueue::Error> {
+/// let q: rqueue::Queue<String> = rqueue::Queue::new(redis, rqueue::QueueConfig::new("mail"))?;
+/// let worker = rqueue::Worker::new(q, rqueue::WorkerConfig::default());
+/// let shutdown = async { tokio::signal::ctrl_c().await.ok(); };
+/// worker
+///     .run(|to: String, _job| async move { send_mail(&to).await }, shutdown)
+///     .await?;
+/// # Ok(()) }
+/// # async fn send_mail(_to: &str) -> Result<(), String> { Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Worker<T> {
+    queue: Queue<T>,
+    cfg: WorkerConfig,
+}
+
+/// The jobs running now: id → (delivery token, the handler task), renewed together and
+/// cancelled together at the end of a shutdown's grace period.
+type Running = Arc<Mutex<HashMap<String, (String, tokio::task::AbortHandle)>>>;
+
+/// How a handler ended.
+enum Outcome {
+    Done,
+    Failed(String),
+    /// Cancelled at shutdown: the message goes back unfinished, not as a failure.
+    Cancelled,
+}
+
+fn lock<V>(m: &Mutex<V>) -> std::sync::MutexGuard<'_, V> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Worker<T> {
+    /// A worker for `queue`.
+    ///
+    /// ```no_run
+    /// # fn demo(q: rqueue::Queue<u64>) {
+    /// let w = rqueue::Worker::new(q, rqueue::WorkerConfig::default());
+    /// # drop(w); }
+    /// ```
+    pub fn new(queue: Queue<T>, cfg: WorkerConfig) -> Worker<T> {
+        Worker { queue, cfg }
+    }
+
+    /// Runs until `shutdown` completes: claims as many messages as there are free slots
+    /// (waiting without polling when the queue is empty), runs `handler` for each in its own
+    /// task, acknowledges on `Ok`, and gives the message back on `Err`, on a panic (the panic
+    /// message is the error) or on a timeout — to be retried after the queue's backoff, or
+    /// dead after its last attempt. Undecodable payloads never reach the handler: they go to
+    /// the dead set with reason `decode: …`. While jobs run, one call per 500 jobs renews
+    /// their leases every third of the lease; expired leases of dead workers are reclaimed
+    /// periodically. At shutdown no new message is claimed; running jobs get
+    /// `shutdown_grace` to finish, then are cancelled and their messages put back to ready.
+    ///
+    /// ```no_run
+    /// # async fn demo(w: rqueue::Worker<u64>) -> Result<(), rqueue::Error> {
+    /// let report = w
+    ///     .run(
+    ///         |n: u64, job| async move {
+    ///             if n == 0 { return Err(format!("{}: zero", job.id)) }
+    ///             Ok(())
+    ///         },
+    ///         tokio::time::sleep(std::time::Duration::from_secs(60)),
+    ///     )
+    ///     .await?;
+    /// # let _ = report; Ok(()) }
+    /// ```
+    pub async fn run<H, Fut, E>(
+        self,
+        handler: H,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<WorkerReport, Error>
+    where
+        H: Fn(T, JobInfo) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Display + Send + 'static,
+    {
+        let Worker { queue, cfg } = self;
+        let handler = Arc::new(handler);
+        let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
+        let running: Running = Arc::default();
+        let counts = Arc::new(Counts::default());
+        let lease = queue.config().lease;
+        let heartbeat = tokio::spawn(heartbeat(queue.clone(), running.clone(), lease / 3));
+        let reclaim_every = cfg.reclaim_every.unwrap_or(lease / 3);
+        let mut last_reclaim = Instant::now();
+        let mut jobs: JoinSet<()> = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            // A free slot first (or the end).
+            let permit = tokio::select! {
+                biased;
+                _ = &mut shutdown => break,
+                p = slots.clone().acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+            };
+            while jobs.try_join_next().is_some() {}
+            if last_reclaim.elapsed() >= reclaim_every {
+                last_reclaim = Instant::now();
+                if let Err(e) = queue.reclaim(1000).await {
+                    tracing::warn!(queue = %queue.config().name, error = %e, "reclaim failed");
+                }
+            }
+            // The claim itself is never cancelled (its messages would stay in flight until
+            // their lease ends); only the wait between claims is.
+            let free = 1 + slots.available_permits();
+            let (got, next_due) = match queue.claim_some(free).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(queue = %queue.config().name, error = %e, "claim failed; retrying");
+                    drop(permit);
+                    tokio::select! {
+                        _ = &mut shutdown => break,
+                        _ = tokio::time::sleep(Duration::from_millis(200)) => continue,
+                    }
+                }
+            };
+            if got.is_empty() {
+                drop(permit);
+                let wait = next_due
+                    .unwrap_or(Duration::from_secs(2))
+                    .min(reclaim_every)
+                    .max(Duration::from_millis(1));
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    r = queue.wait_signal(wait) => r?,
+                }
+                continue;
+            }
+            let mut permit = Some(permit);
+            for d in got {
+                let p = match permit.take() {
+                    Some(p) => p,
+                    // Free slots were counted before the claim and only this loop takes them.
+                    None => match slots.clone().try_acquire_owned() {
+                        Ok(p) => p,
+                        Err(_) => slots
+                            .clone()
+                            .acquire_owned()
+                            .await
+                            .map_err(|_| Error::Config("worker slots closed".into()))?,
+                    },
+                };
+                let (handler, running, counts) = (handler.clone(), running.clone(), counts.clone());
+                let timeout = cfg.job_timeout;
+                jobs.spawn(async move {
+                    run_job(d, handler, timeout, running, counts).await;
+                    drop(p);
+                });
+            }
+        }
+        // Shutdown: let running jobs finish within the grace period, then cancel the handlers
+        // still running; their jobs put the messages back (not as failures).
+        let grace = tokio::time::sleep(cfg.shutdown_grace);
+        tokio::pin!(grace);
+        loop {
+            tokio::select! {
+                next = jobs.join_next() => if next.is_none() { break },
+                _ = &mut grace => {
+                    for (_, (_, task)) in lock(&running).iter() {
+                        task.abort();
+                    }
+                    while jobs.join_next().await.is_some() {}
+                    break;
+                }
+            }
+        }
+        heartbeat.abort();
+        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Ok(WorkerReport {
+            acked: r(&counts.acked),
+            retried: r(&counts.retried),
+            dead: r(&counts.dead),
+            lost: r(&counts.lost),
+            released: r(&counts.released),
+        })
+    }
+}
+
+/// One job: the handler in its own task (so a panic is caught), bounded by the timeout, then
+/// ack or give back.
+async fn run_job<T, H, Fut, E>(
+    d: Delivery<T>,
+    handler: Arc<H>,
+    timeout: Option<Duration>,
+    running: Running,
+    counts: Arc<Counts>,
+) where
+    T: Serialize + DeserializeOwned + Send + Sync + 'static,
+    H: Fn(T, JobInfo) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), E>> + Send + 'static,
+    E: Display + Send + 'static,
+{
+    let (queue, id, token, delivery, message) = d.into_parts();
+    let info = JobInfo {
+        id: id.clone(),
+        delivery,
+    };
+    let mut task = tokio::spawn(handler(message, info));
+    lock(&running).insert(id.clone(), (token.clone(), task.abort_handle()));
+    let outcome = match timeout {
+        Some(t) => match tokio::time::timeout(t, &mut task).await {
+            Ok(joined) => joined_outcome(joined),
+            Err(_) => {
+                task.abort();
+                Outcome::Failed(format!("timed out after {t:?}"))
+            }
+        },
+        None => joined_outcome((&mut task).await),
+    };
+    lock(&running).remove(&id);
+    let result = match &outcome {
+        Outcome::Done => queue.ack_one(&id, &token).await.map(|()| &counts.acked),
+        Outcome::Cancelled => queue.release(&id, &token).await.map(|()| &counts.released),
+        Outcome::Failed(error) => {
+            let delay = queue.config().backoff.delay(delivery);
+            queue
+                .give_back(&id, &token, delay, error, false)
+                .await
+                .map(|r| {
+                    if r == 2 {
+                        &counts.dead
+                    } else {
+                        &counts.retried
+                    }
+                })
+        }
+    };
+    match result {
+        Ok(counter) => {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(Error::LeaseLost { .. }) => {
+            counts.lost.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(queue = %queue.config().name, id, "job finished after its lease was lost");
+        }
+        Err(e) => {
+            tracing::warn!(queue = %queue.config().name, id, error = %e, "could not record the job's result; it will be delivered again");
+        }
+    }
+}
+
+fn joined_outcome<E: Display>(joined: Result<Result<(), E>, tokio::task::JoinError>) -> Outcome {
+    match joined {
+        Ok(Ok(())) => Outcome::Done,
+        Ok(Err(e)) => Outcome::Failed(e.to_string()),
+        Err(e) if e.is_panic() => {
+            let panic = e.into_panic();
+            let text = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-text panic".into());
+            Outcome::Failed(format!("panic: {text}"))
+        }
+        Err(_) => Outcome::Cancelled,
+    }
+}
+
+/// Renews the leases of all running jobs every `every`, in batched calls.
+async fn heartbeat<T>(queue: Queue<T>, running: Running, every: Duration)
+where
+    T: Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    let mut tick = tokio::time::interval(every.max(Duration::from_millis(5)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let held: Vec<(String, String)> = lock(&running)
+            .iter()
+            .map(|(id, (token, _))| (id.clone(), token.clone()))
+            .collect();
+        if held.is_empty() {
+            continue;
+        }
+        match queue.extend_many(&held).await {
+            Ok(ok) => {
+                for ((id, _), ok) in held.iter().zip(ok) {
+                    if !ok {
+                        tracing::warn!(queue = %queue.config().name, id, "lease lost while the job runs");
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(queue = %queue.config().name, error = %e, "lease renewal failed; retrying")
+            }
+        }
+    }
+}

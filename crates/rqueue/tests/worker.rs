@@ -1,0 +1,220 @@
+//! The worker runtime on real servers.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use redis_conn::{RedisClient, RedisConfig};
+use rqueue::{Queue, QueueConfig, Worker, WorkerConfig};
+use testkit::{Kind, SharedTopology};
+
+async fn shared(kind: Kind) -> (RedisClient, &'static SharedTopology) {
+    let topo =
+        tokio::task::block_in_place(|| testkit::shared(kind)).unwrap_or_else(|e| panic!("{e}"));
+    let redis = RedisClient::connect(RedisConfig::from_url(topo.url()).expect("url"))
+        .await
+        .unwrap_or_else(|e| panic!("connect {}: {e}", topo.url()));
+    (redis, topo)
+}
+
+fn queue(redis: &RedisClient, test: &str, tune: impl FnOnce(&mut QueueConfig)) -> Queue<u32> {
+    let mut cfg = QueueConfig::new(testkit::unique_name(&format!("t-{test}")));
+    cfg.namespace = "t:rq".into();
+    tune(&mut cfg);
+    Queue::new(redis.clone(), cfg).expect("config")
+}
+
+fn workers(concurrency: usize, tune: impl FnOnce(&mut WorkerConfig)) -> WorkerConfig {
+    let mut cfg = WorkerConfig::default();
+    cfg.concurrency = concurrency;
+    tune(&mut cfg);
+    cfg
+}
+
+/// Resolves once `counter` reaches `n` (or after 20 s, so a broken test ends).
+async fn when(counter: Arc<AtomicUsize>, n: usize) {
+    let started = Instant::now();
+    while counter.load(Ordering::SeqCst) < n && started.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+testkit::topology_tests!(
+    a_worker_processes_everything_and_retries_failures,
+    a_panicking_handler_is_retried_with_its_panic_message,
+    a_job_over_its_timeout_fails,
+    shutdown_waits_for_running_jobs_within_the_grace,
+    shutdown_puts_unfinished_jobs_back,
+);
+
+async fn a_worker_processes_everything_and_retries_failures(
+    redis: RedisClient,
+    _t: &SharedTopology,
+) {
+    let q = queue(&redis, "worker", |c| {
+        c.backoff.base = Duration::from_millis(20);
+        c.backoff.jitter = false;
+    });
+    let messages: Vec<u32> = (0..200).collect();
+    q.enqueue_batch(&messages).await.expect("enqueue");
+    let done = Arc::new(AtomicUsize::new(0));
+    let handled = done.clone();
+    let report = Worker::new(q.clone(), workers(8, |_| {}))
+        .run(
+            move |n: u32, job| {
+                let handled = handled.clone();
+                async move {
+                    if n.is_multiple_of(10) && job.delivery == 1 {
+                        return Err(format!("{n} fails once"));
+                    }
+                    handled.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                }
+            },
+            when(done.clone(), 200),
+        )
+        .await
+        .expect("run");
+    assert_eq!(
+        (report.acked, report.retried, report.dead),
+        (200, 20, 0),
+        "{report:?}"
+    );
+    let s = q.stats().await.expect("stats");
+    assert_eq!(
+        (s.ready, s.delayed, s.in_flight, s.dead),
+        (0, 0, 0, 0),
+        "{s:?}"
+    );
+}
+
+async fn a_panicking_handler_is_retried_with_its_panic_message(
+    redis: RedisClient,
+    _t: &SharedTopology,
+) {
+    let q = queue(&redis, "panic", |c| c.max_attempts = 1);
+    q.enqueue_batch(&[1, 2, 3]).await.expect("enqueue");
+    let done = Arc::new(AtomicUsize::new(0));
+    let seen = done.clone();
+    let report = Worker::new(q.clone(), workers(2, |_| {}))
+        .run(
+            move |n: u32, _job| {
+                let seen = seen.clone();
+                async move {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    if n == 2 {
+                        panic!("kaboom {n}");
+                    }
+                    Ok::<_, String>(())
+                }
+            },
+            when(done.clone(), 3),
+        )
+        .await
+        .expect("run");
+    assert_eq!((report.acked, report.dead), (2, 1), "{report:?}");
+    let dead = q.dead_letters(0, 10).await.expect("dead");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].message, Ok(2));
+    assert!(
+        dead[0].reason.contains("panic: kaboom 2"),
+        "{:?}",
+        dead[0].reason
+    );
+}
+
+async fn a_job_over_its_timeout_fails(redis: RedisClient, _t: &SharedTopology) {
+    let q = queue(&redis, "timeout", |c| c.max_attempts = 1);
+    q.enqueue(&1).await.expect("enqueue");
+    let report = Worker::new(
+        q.clone(),
+        workers(1, |c| c.job_timeout = Some(Duration::from_millis(100))),
+    )
+    .run(
+        |_n: u32, _job| async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            Ok::<_, String>(())
+        },
+        tokio::time::sleep(Duration::from_millis(600)),
+    )
+    .await
+    .expect("run");
+    assert_eq!(report.dead, 1, "{report:?}");
+    let dead = q.dead_letters(0, 1).await.expect("dead");
+    assert!(
+        dead[0].reason.starts_with("timed out"),
+        "{:?}",
+        dead[0].reason
+    );
+}
+
+async fn shutdown_waits_for_running_jobs_within_the_grace(redis: RedisClient, _t: &SharedTopology) {
+    let q = queue(&redis, "graceful", |_| {});
+    q.enqueue_batch(&[1, 2, 3, 4]).await.expect("enqueue");
+    let started = Arc::new(AtomicUsize::new(0));
+    let begun = started.clone();
+    let report = Worker::new(q.clone(), workers(4, |_| {}))
+        .run(
+            move |_n: u32, _job| {
+                let begun = begun.clone();
+                async move {
+                    begun.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(400)).await;
+                    Ok::<_, String>(())
+                }
+            },
+            when(started.clone(), 4),
+        )
+        .await
+        .expect("run");
+    assert_eq!((report.acked, report.released), (4, 0), "{report:?}");
+    let s = q.stats().await.expect("stats");
+    assert_eq!((s.ready, s.in_flight, s.acked), (0, 0, 4), "{s:?}");
+}
+
+async fn shutdown_puts_unfinished_jobs_back(redis: RedisClient, _t: &SharedTopology) {
+    let q = queue(&redis, "release", |_| {});
+    q.enqueue_batch(&[1, 2, 3, 4, 5, 6]).await.expect("enqueue");
+    let started = Arc::new(AtomicUsize::new(0));
+    let begun = started.clone();
+    let t0 = Instant::now();
+    let report = Worker::new(
+        q.clone(),
+        workers(4, |c| c.shutdown_grace = Duration::from_millis(200)),
+    )
+    .run(
+        move |_n: u32, _job| {
+            let begun = begun.clone();
+            async move {
+                begun.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                Ok::<_, String>(())
+            }
+        },
+        when(started.clone(), 4),
+    )
+    .await
+    .expect("run");
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(
+        (report.acked, report.released, report.retried),
+        (0, 4, 0),
+        "{report:?}"
+    );
+    let s = q.stats().await.expect("stats");
+    assert_eq!(
+        (s.ready, s.in_flight, s.released, s.retried),
+        (6, 0, 4, 0),
+        "{s:?}"
+    );
+    // Released, not failed: the next delivery is still the first.
+    let again = q.claim(10).await.expect("claim");
+    assert!(again.iter().all(|d| d.delivery() == 1));
+    for d in again {
+        d.ack().await.expect("ack");
+    }
+}
