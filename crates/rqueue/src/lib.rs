@@ -28,10 +28,12 @@
 //! Completed messages are deleted. Retried messages keep their id, so they run ahead of
 //! younger messages of the same priority.
 
+mod durability;
 mod error;
 mod queue;
 mod worker;
 
+pub use durability::Durability;
 pub use error::Error;
 pub use queue::{Backoff, DeadLetter, Delivery, Enqueue, Queue, QueueConfig, QueueStats};
 pub use worker::{JobInfo, Worker, WorkerConfig, WorkerReport};

@@ -378,6 +378,15 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
         })
     }
 
+    pub(crate) fn redis(&self) -> &RedisClient {
+        &self.inner.redis
+    }
+
+    /// The queue's key prefix (`<namespace>:{<name>}`), which carries its hash tag.
+    pub(crate) fn base_key(&self) -> &str {
+        &self.inner.keys.base
+    }
+
     /// The queue's settings.
     ///
     /// ```no_run

@@ -145,7 +145,8 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Worker<T> {
         Worker { queue, cfg }
     }
 
-    /// Runs until `shutdown` completes: claims as many messages as there are free slots
+    /// Runs until `shutdown` completes (first logging what [`Queue::check_durability`]
+    /// finds): claims as many messages as there are free slots
     /// (waiting without polling when the queue is empty), runs `handler` for each in its own
     /// task, acknowledges on `Ok`, and gives the message back on `Err`, on a panic (the panic
     /// message is the error) or on a timeout — to be retried after the queue's backoff, or
@@ -179,6 +180,10 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Worker<T> {
         E: Display + Send + 'static,
     {
         let Worker { queue, cfg } = self;
+        // Best effort: warnings (eviction policy, persistence) are logged by the check.
+        if let Err(e) = queue.check_durability().await {
+            tracing::debug!(queue = %queue.config().name, error = %e, "durability check failed");
+        }
         let handler = Arc::new(handler);
         let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
         let running: Running = Arc::default();

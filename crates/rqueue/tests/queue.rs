@@ -470,3 +470,49 @@ async fn the_dead_set_can_be_listed_replayed_and_purged(redis: RedisClient, _t: 
     assert_eq!(q.replay_all().await.expect("replay all"), 3);
     assert_eq!(q.stats().await.expect("stats").ready, 3);
 }
+
+/// The start-up check reads the real settings of the server holding the queue: the harness's
+/// servers run without persistence (warned), and an allkeys eviction policy is warned about.
+/// Standalone only: it changes a server setting (harmless without maxmemory) and restores it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_durability_check_reports_eviction_and_persistence() {
+    let (redis, topo) = shared(Kind::Standalone).await;
+    testkit::run_logged(topo.topology(), async move {
+        let q: Queue<u32> = queue(&redis, config("durability"));
+        let d = q.check_durability().await.expect("check");
+        assert_eq!(d.maxmemory_policy.as_deref(), Some("noeviction"), "{d:?}");
+        assert_eq!(d.aof, Some(false), "{d:?}");
+        assert!(
+            d.warnings
+                .iter()
+                .any(|w| w.contains("persistence is off") || w.contains("AOF is off")),
+            "{d:?}"
+        );
+        assert!(
+            !d.warnings.iter().any(|w| w.contains("maxmemory-policy")),
+            "{d:?}"
+        );
+        let set = |policy: &'static str| {
+            let redis = redis.clone();
+            async move {
+                let _: Value = redis
+                    .pool()
+                    .custom(
+                        fred::types::CustomCommand::new_static("CONFIG", None, false),
+                        vec!["SET", "maxmemory-policy", policy],
+                    )
+                    .await
+                    .expect("CONFIG SET");
+            }
+        };
+        set("allkeys-lru").await;
+        let d = q.check_durability().await;
+        set("noeviction").await;
+        let d = d.expect("check");
+        assert!(
+            d.warnings.iter().any(|w| w.contains("allkeys-lru")),
+            "{d:?}"
+        );
+    })
+    .await;
+}
