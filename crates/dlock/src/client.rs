@@ -1074,41 +1074,27 @@ impl LockClient {
                         left.min(refresh)
                     };
                     let wait = wait.min(deadline - now);
-                    if listening {
-                        tokio::select! {
-                            passed = LocalSlot::passed(&mut slot) => {
-                                // Our place in the Redis line is removed by the release that
-                                // ends the local hand-offs.
-                                if let Passed::Guard(g) = passed {
-                                    line.done();
-                                    let waited = started.elapsed();
-                                    self.inner.metrics.acquired(waited, waited, true);
-                                    return Ok(g);
-                                }
+                    tokio::select! {
+                        passed = LocalSlot::passed(&mut slot) => {
+                            // Our place in the Redis line is removed by the release that ends
+                            // the local hand-offs.
+                            if let Passed::Guard(g) = passed {
+                                line.done();
+                                let waited = started.elapsed();
+                                self.inner.metrics.acquired(waited, waited, true);
+                                return Ok(g);
                             }
-                            fence = &mut handed => match fence {
-                                Ok(fence) => {
-                                    line.done();
-                                    let waited = started.elapsed();
-                                    self.inner.metrics.acquired(waited, waited, true);
-                                    return Ok(self.handed_over(req, ids, key, fence));
-                                }
-                                Err(_) => listening = false,
-                            },
-                            _ = tokio::time::sleep(wait) => {}
                         }
-                    } else {
-                        tokio::select! {
-                            passed = LocalSlot::passed(&mut slot) => {
-                                if let Passed::Guard(g) = passed {
-                                    line.done();
-                                    let waited = started.elapsed();
-                                    self.inner.metrics.acquired(waited, waited, true);
-                                    return Ok(g);
-                                }
+                        fence = &mut handed, if listening => match fence {
+                            Ok(fence) => {
+                                line.done();
+                                let waited = started.elapsed();
+                                self.inner.metrics.acquired(waited, waited, true);
+                                return Ok(self.handed_over(req, ids, key, fence));
                             }
-                            _ = tokio::time::sleep(wait) => {}
-                        }
+                            Err(_) => listening = false,
+                        },
+                        _ = tokio::time::sleep(wait) => {}
                     }
                 }
             }

@@ -332,6 +332,11 @@ fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// Milliseconds as a Redis integer argument.
+fn ms_arg(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
     /// A queue over `redis`.
     ///
@@ -472,9 +477,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
             };
             args.push(Value::Bytes(payload.into()));
             args.push(Value::from(i64::from(item.priority)));
-            args.push(Value::from(
-                i64::try_from(ms(item.delay)).unwrap_or(i64::MAX),
-            ));
+            args.push(Value::from(ms_arg(item.delay)));
             args.push(Value::from(i64::from(
                 item.max_attempts
                     .unwrap_or(self.inner.cfg.max_attempts)
@@ -598,7 +601,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
                 ],
                 vec![
                     Value::from(n.max(1) as i64),
-                    Value::from(i64::try_from(ms(self.inner.cfg.lease)).unwrap_or(i64::MAX)),
+                    Value::from(ms_arg(self.inner.cfg.lease)),
                     Value::from(i64::from(self.inner.cfg.promote_limit.max(1))),
                     Value::from(self.inner.claimer.as_str()),
                 ],
@@ -877,9 +880,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
         let mut out = Vec::with_capacity(held.len());
         for chunk in held.chunks(500) {
             let mut args = Vec::with_capacity(1 + chunk.len() * 2);
-            args.push(Value::from(
-                i64::try_from(ms(inner.cfg.lease)).unwrap_or(i64::MAX),
-            ));
+            args.push(Value::from(ms_arg(inner.cfg.lease)));
             for (id, token) in chunk {
                 args.push(Value::from(id.as_str()));
                 args.push(Value::from(token.as_str()));
@@ -946,7 +947,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
                 vec![
                     Value::from(id),
                     Value::from(token),
-                    Value::from(i64::try_from(ms(delay)).unwrap_or(i64::MAX)),
+                    Value::from(ms_arg(delay)),
                     Value::from(error),
                     Value::from(if dead { "1" } else { "0" }),
                     Value::from(if release { "1" } else { "0" }),
@@ -1128,20 +1129,9 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Delivery<T> {
     /// # Ok(()) }
     /// ```
     pub async fn extend(&self) -> Result<(), Error> {
-        let inner = &self.queue.inner;
-        let r: Vec<i64> = EXTEND
-            .run(
-                inner.redis.pool(),
-                vec![inner.keys.inflight.as_str(), inner.keys.lease.as_str()],
-                vec![
-                    Value::from(i64::try_from(ms(inner.cfg.lease)).unwrap_or(i64::MAX)),
-                    Value::from(self.id.as_str()),
-                    Value::from(self.token.as_str()),
-                ],
-            )
-            .await?;
-        match r.as_slice() {
-            [1] => Ok(()),
+        let held = [(self.id.clone(), self.token.clone())];
+        match self.queue.extend_many(&held).await?.as_slice() {
+            [true] => Ok(()),
             _ => Err(Error::LeaseLost {
                 id: self.id.clone(),
             }),

@@ -7,14 +7,8 @@ use redis_conn::{RedisClient, RedisConfig};
 use rqueue::{Error, Queue, QueueConfig};
 use testkit::{Kind, SharedTopology};
 
-async fn shared(kind: Kind) -> (RedisClient, &'static SharedTopology) {
-    let topo =
-        tokio::task::block_in_place(|| testkit::shared(kind)).unwrap_or_else(|e| panic!("{e}"));
-    let redis = RedisClient::connect(RedisConfig::from_url(topo.url()).expect("url"))
-        .await
-        .unwrap_or_else(|e| panic!("connect {}: {e}", topo.url()));
-    (redis, topo)
-}
+mod common;
+use common::shared;
 
 fn config(test: &str) -> QueueConfig {
     let mut cfg = QueueConfig::new(testkit::unique_name(&format!("t-{test}")));

@@ -4,18 +4,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use redis_conn::{RedisClient, RedisConfig};
+use redis_conn::RedisClient;
 use rqueue::{Queue, QueueConfig, Worker, WorkerConfig};
-use testkit::{Kind, SharedTopology};
+use testkit::SharedTopology;
 
-async fn shared(kind: Kind) -> (RedisClient, &'static SharedTopology) {
-    let topo =
-        tokio::task::block_in_place(|| testkit::shared(kind)).unwrap_or_else(|e| panic!("{e}"));
-    let redis = RedisClient::connect(RedisConfig::from_url(topo.url()).expect("url"))
-        .await
-        .unwrap_or_else(|e| panic!("connect {}: {e}", topo.url()));
-    (redis, topo)
-}
+mod common;
+use common::shared;
 
 fn queue(redis: &RedisClient, test: &str, tune: impl FnOnce(&mut QueueConfig)) -> Queue<u32> {
     let mut cfg = QueueConfig::new(testkit::unique_name(&format!("t-{test}")));
