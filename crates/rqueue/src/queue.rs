@@ -853,25 +853,44 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
 
     /// Acknowledges one delivery.
     pub(crate) async fn ack_one(&self, id: &str, token: &str) -> Result<(), Error> {
-        let k = &self.inner.keys;
-        let r: Vec<i64> = ACK
-            .run(
-                self.inner.redis.pool(),
-                vec![
-                    k.jobs.as_str(),
-                    k.meta.as_str(),
-                    k.inflight.as_str(),
-                    k.lease.as_str(),
-                    k.stats.as_str(),
-                ],
-                vec![id, token],
-            )
-            .instrument(tracing::debug_span!("rqueue.ack", queue = %self.inner.cfg.name, id))
-            .await?;
-        match r.as_slice() {
-            [1] => Ok(()),
+        let held = [(id.to_string(), token.to_string())];
+        match self.ack_many(&held).await?.as_slice() {
+            [true] => Ok(()),
             _ => Err(Error::LeaseLost { id: id.to_string() }),
         }
+    }
+
+    /// Acknowledges many deliveries, one call per 500; whether each still held its lease.
+    pub(crate) async fn ack_many(&self, held: &[(String, String)]) -> Result<Vec<bool>, Error> {
+        let k = &self.inner.keys;
+        let mut out = Vec::with_capacity(held.len());
+        for chunk in held.chunks(500) {
+            let args: Vec<&str> = chunk
+                .iter()
+                .flat_map(|(id, token)| [id.as_str(), token.as_str()])
+                .collect();
+            let r: Vec<i64> = ACK
+                .run(
+                    self.inner.redis.pool(),
+                    vec![
+                        k.jobs.as_str(),
+                        k.meta.as_str(),
+                        k.inflight.as_str(),
+                        k.lease.as_str(),
+                        k.stats.as_str(),
+                    ],
+                    args,
+                )
+                .instrument(
+                    tracing::debug_span!("rqueue.ack", queue = %self.inner.cfg.name, n = chunk.len()),
+                )
+                .await?;
+            if r.len() != chunk.len() {
+                return Err(Error::Protocol(format!("ack reply {r:?}")));
+            }
+            out.extend(r.into_iter().map(|x| x == 1));
+        }
+        Ok(out)
     }
 
     /// Extends the leases of many deliveries in one call per 500; whether each still held.
@@ -1071,6 +1090,11 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Delivery<T> {
     /// ```
     pub async fn ack(self) -> Result<(), Error> {
         self.queue.ack_one(&self.id, &self.token).await
+    }
+
+    /// The delivery's lease token.
+    pub(crate) fn token(&self) -> &str {
+        &self.token
     }
 
     /// Splits the delivery into its lease (id, token, delivery number) and its message.
