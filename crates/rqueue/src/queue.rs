@@ -29,6 +29,9 @@ static PURGE: Script = Script::new("rqueue_purge", include_str!("lua/purge.lua")
 /// each call is atomic and bounded.
 const DEAD_BATCH: usize = 1000;
 
+/// Messages per enqueue script call (the script's limit).
+const ENQUEUE_BATCH: usize = 1000;
+
 /// A message in the dead set.
 ///
 /// ```no_run
@@ -432,7 +435,8 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
         }
     }
 
-    /// Enqueues many messages (default options) in one script call; their ids, in order.
+    /// Enqueues many messages (default options); their ids, in order. One script call per
+    /// 1,000 messages, each call atomic (all of its messages or none).
     ///
     /// ```no_run
     /// # async fn demo(q: rqueue::Queue<u64>) -> Result<(), rqueue::Error> {
@@ -449,7 +453,44 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
         Ok(ids.into_iter().map(|(id, _)| id).collect())
     }
 
+    /// Enqueues messages built with [`Queue::message`], each with its own options; their ids,
+    /// in order (for a dedup key with a live message, that message's id). One script call per
+    /// 1,000 messages, each call atomic.
+    ///
+    /// ```no_run
+    /// # async fn demo(q: rqueue::Queue<u64>) -> Result<(), rqueue::Error> {
+    /// use std::time::Duration;
+    /// let ids = q
+    ///     .send_batch(&[
+    ///         q.message(&1).priority(5),
+    ///         q.message(&2).delay(Duration::from_secs(60)),
+    ///     ])
+    ///     .await?;
+    /// assert_eq!(ids.len(), 2);
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_batch(&self, items: &[Enqueue<'_, T>]) -> Result<Vec<String>, Error> {
+        if items
+            .iter()
+            .any(|i| !Arc::ptr_eq(&i.queue.inner, &self.inner))
+        {
+            return Err(Error::Config(
+                "send_batch: every message must be built by this queue's message()".into(),
+            ));
+        }
+        let ids = self.send(items).await?;
+        Ok(ids.into_iter().map(|(id, _)| id).collect())
+    }
+
     async fn send(&self, items: &[Enqueue<'_, T>]) -> Result<Vec<(String, bool)>, Error> {
+        let mut out = Vec::with_capacity(items.len());
+        for chunk in items.chunks(ENQUEUE_BATCH) {
+            out.extend(self.send_chunk(chunk).await?);
+        }
+        Ok(out)
+    }
+
+    async fn send_chunk(&self, items: &[Enqueue<'_, T>]) -> Result<Vec<(String, bool)>, Error> {
         if items.is_empty() {
             return Ok(Vec::new());
         }

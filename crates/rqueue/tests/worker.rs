@@ -39,7 +39,63 @@ testkit::topology_tests!(
     a_job_over_its_timeout_fails,
     shutdown_waits_for_running_jobs_within_the_grace,
     shutdown_puts_unfinished_jobs_back,
+    undecodable_payloads_among_good_ones_go_to_the_dead_set_and_the_worker_carries_on,
 );
+
+/// 100 payloads of the wrong type among 10,000 good ones: exactly those 100 dead with reason
+/// "decode", every good one handled, the worker still running at the end.
+async fn undecodable_payloads_among_good_ones_go_to_the_dead_set_and_the_worker_carries_on(
+    redis: RedisClient,
+    _t: &SharedTopology,
+) {
+    let q = queue(&redis, "decode-many", |_| {});
+    let wrong: Queue<String> = Queue::new(redis.clone(), q.config().clone()).expect("queue");
+    let mut bad_ids = Vec::new();
+    for round in 0..100u32 {
+        let good: Vec<u32> = (round * 100..round * 100 + 100).collect();
+        q.enqueue_batch(&good).await.expect("enqueue");
+        bad_ids.push(
+            wrong
+                .enqueue(&format!("not a number #{round}"))
+                .await
+                .expect("enqueue"),
+        );
+    }
+    let done = Arc::new(AtomicUsize::new(0));
+    let handled = done.clone();
+    let report = Worker::new(q.clone(), workers(16, |_| {}))
+        .run(
+            move |_n: u32, _job| {
+                let handled = handled.clone();
+                async move {
+                    handled.fetch_add(1, Ordering::SeqCst);
+                    Ok::<_, String>(())
+                }
+            },
+            when(done.clone(), 10_000),
+        )
+        .await
+        .expect("run");
+    assert_eq!(done.load(Ordering::SeqCst), 10_000);
+    assert_eq!((report.acked, report.dead), (10_000, 0), "{report:?}");
+    let s = q.stats().await.expect("stats");
+    assert_eq!(
+        (s.dead, s.ready, s.in_flight, s.acked),
+        (100, 0, 0, 10_000),
+        "{s:?}"
+    );
+    let dead = q.dead_letters(0, 200).await.expect("dead letters");
+    let mut dead_ids: Vec<String> = dead.iter().map(|d| d.id.clone()).collect();
+    dead_ids.sort();
+    bad_ids.sort();
+    assert_eq!(dead_ids, bad_ids, "exactly the undecodable ones");
+    assert!(
+        dead.iter()
+            .all(|d| d.reason.starts_with("decode") && d.message.is_err()),
+        "{:?}",
+        dead.first()
+    );
+}
 
 async fn a_worker_processes_everything_and_retries_failures(
     redis: RedisClient,

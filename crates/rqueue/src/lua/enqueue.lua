@@ -5,6 +5,7 @@
 -- messages that have one.
 -- ARGV[1] message count; then 6 per message: payload, priority, delay ms, max attempts,
 -- dedup key index in KEYS (0: none), dedup ttl ms.
+-- At most 1000 messages per call (Lua's unpack limit; the client splits larger batches).
 -- Returns, per message, its id and 1 when a live duplicate's id is returned instead.
 -- Ids are "<13-digit server ms>-<6-digit sequence>": fixed width, so their byte order is their
 -- time order (FIFO among equal priorities), and never going back (the last id is kept).
@@ -18,10 +19,13 @@ if last then
 end
 local out = {}
 local added, ready = 0, 0
+-- Gathered, then written with one command per key (a few large calls cost far less than
+-- three small ones per message).
+local jobs, meta, readyz, delayedz = {}, {}, {}, {}
 for i = 0, tonumber(ARGV[1]) - 1 do
   local base = 2 + i * 6
-  local payload, prio, delay = ARGV[base], tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2])
-  local maxa, di, dttl = ARGV[base + 3], tonumber(ARGV[base + 4]), ARGV[base + 5]
+  local payload, prio, delay = ARGV[base], ARGV[base + 1], tonumber(ARGV[base + 2])
+  local maxa, di = ARGV[base + 3], tonumber(ARGV[base + 4])
   local existing = false
   if di > 0 then
     existing = redis.call('GET', KEYS[di])
@@ -38,20 +42,32 @@ for i = 0, tonumber(ARGV[1]) - 1 do
       if seq > 999999 then last_ms, seq = last_ms + 1, 0 end
     end
     local id = string.format('%013d-%06d', last_ms, seq)
-    redis.call('HSET', KEYS[1], id, payload)
-    redis.call('HSET', KEYS[2], id, prio .. '|0|' .. maxa .. '|0')
+    jobs[#jobs + 1] = id
+    jobs[#jobs + 1] = payload
+    meta[#meta + 1] = id
+    meta[#meta + 1] = prio .. '|0|' .. maxa .. '|0'
     if delay > 0 then
-      redis.call('ZADD', KEYS[4], now + delay, id)
+      delayedz[#delayedz + 1] = now + delay
+      delayedz[#delayedz + 1] = id
     else
-      redis.call('ZADD', KEYS[3], -prio, id)
+      readyz[#readyz + 1] = -tonumber(prio)
+      readyz[#readyz + 1] = id
       ready = ready + 1
     end
-    if di > 0 then redis.call('SET', KEYS[di], id, 'PX', dttl) end
+    -- Written now: a later message of the same call with the same key finds this one.
+    if di > 0 then
+      redis.call('HSET', KEYS[1], id, payload)
+      redis.call('SET', KEYS[di], id, 'PX', ARGV[base + 5])
+    end
     added = added + 1
     out[#out + 1] = id
     out[#out + 1] = 0
   end
 end
+if #jobs > 0 then redis.call('HSET', KEYS[1], unpack(jobs)) end
+if #meta > 0 then redis.call('HSET', KEYS[2], unpack(meta)) end
+if #readyz > 0 then redis.call('ZADD', KEYS[3], unpack(readyz)) end
+if #delayedz > 0 then redis.call('ZADD', KEYS[4], unpack(delayedz)) end
 if added > 0 then
   redis.call('SET', KEYS[5], string.format('%013d-%06d', last_ms, seq))
   redis.call('HINCRBY', KEYS[6], 'enqueued', added)
