@@ -1,0 +1,250 @@
+//! Queues across failures of Redis itself: a Sentinel primary killed mid-run (measured and
+//! reported: asynchronous replication can lose what the primary acknowledged last), and 8
+//! queues working at once on a 3-primary cluster.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use redis_conn::{RedisClient, RedisConfig};
+use rqueue::{Queue, QueueConfig, Worker, WorkerConfig};
+use testkit::Kind;
+
+mod common;
+
+async fn connect(url: &str) -> RedisClient {
+    RedisClient::connect(RedisConfig::from_url(url).expect("url"))
+        .await
+        .unwrap_or_else(|e| panic!("connect {url}: {e}"))
+}
+
+/// A producer enqueues numbered messages one by one while a worker (concurrency 8) runs; the
+/// primary is SIGKILLed mid-run and Sentinel promotes a replica. Afterwards the worker drains
+/// the queue on the new primary. Every message whose enqueue was acknowledged AFTER the
+/// failover is processed; of those acknowledged before it, the ones the replica had not
+/// received yet are lost — the test counts and prints them (the figure documented in the
+/// README), and checks that no more than the last moments before the kill can be lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_failover_mid_run_is_measured() {
+    let topo = tokio::task::block_in_place(|| {
+        testkit::Topology::start(testkit::Spec::from_env(Kind::Sentinel).expect("backend"))
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let redis = connect(&topo.url()).await;
+    let mut cfg = QueueConfig::new("failover");
+    cfg.namespace = "t:rq".into();
+    cfg.lease = Duration::from_secs(2);
+    cfg.max_stalls = 100;
+    let q: Queue<u64> = Queue::new(redis.clone(), cfg).expect("queue");
+
+    // Acknowledged enqueues: number -> when (relative to the kill: before or after).
+    let acked: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
+    let failed_enqueues = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let producer = {
+        let (q, acked, failed, stop) = (
+            q.clone(),
+            acked.clone(),
+            failed_enqueues.clone(),
+            stop.clone(),
+        );
+        tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                match q.enqueue(&n).await {
+                    Ok(_) => acked
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push((n, Instant::now())),
+                    Err(_) => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+                n += 1;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+    };
+    let processed: Arc<Mutex<HashMap<u64, u32>>> = Arc::default();
+    let worker_stop = Arc::new(AtomicBool::new(false));
+    let worker = {
+        let (q, processed, worker_stop) = (q.clone(), processed.clone(), worker_stop.clone());
+        let mut wcfg = WorkerConfig::default();
+        wcfg.concurrency = 8;
+        tokio::spawn(async move {
+            Worker::new(q, wcfg)
+                .run(
+                    move |n: u64, _job| {
+                        let processed = processed.clone();
+                        async move {
+                            tokio::time::sleep(Duration::from_millis(fastrand::u64(0..4))).await;
+                            *processed
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .entry(n)
+                                .or_default() += 1;
+                            Ok::<_, String>(())
+                        }
+                    },
+                    async move {
+                        while !worker_stop.load(Ordering::Relaxed) {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    },
+                )
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let primary = topo.current_primary().expect("primary");
+    let old = primary.addr;
+    tokio::task::block_in_place(|| topo.kill(primary)).expect("kill -9");
+    let killed = Instant::now();
+    let failover =
+        tokio::task::block_in_place(|| topo.wait_for_new_primary(old, Duration::from_secs(30)))
+            .expect("failover");
+    // Keep producing on the new primary for a while, then let the worker drain.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.store(true, Ordering::Relaxed);
+    producer.await.expect("producer");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = q.stats().await;
+        if let Ok(s) = &s
+            && s.ready + s.in_flight + s.delayed == 0
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not drained after the failover: {s:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    worker_stop.store(true, Ordering::Relaxed);
+    let report = worker.await.expect("worker task").expect("worker");
+
+    let acked = acked.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let processed = processed.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let lost: Vec<(u64, Instant)> = acked
+        .iter()
+        .filter(|(n, _)| !processed.contains_key(n))
+        .copied()
+        .collect();
+    let after: Vec<&(u64, Instant)> = acked.iter().filter(|(_, at)| *at > killed).collect();
+    assert!(!after.is_empty(), "enqueues succeeded after the failover");
+    let lost_after: Vec<&(u64, Instant)> = lost.iter().filter(|(_, at)| *at > killed).collect();
+    assert!(
+        lost_after.is_empty(),
+        "acknowledged by the new primary, yet lost: {lost_after:?}"
+    );
+    // What is lost was acknowledged in the last moments before the kill (the replication
+    // lag), never earlier.
+    let oldest_lost = lost
+        .iter()
+        .map(|(_, at)| killed.duration_since(*at))
+        .max()
+        .unwrap_or_default();
+    assert!(
+        oldest_lost < Duration::from_secs(1),
+        "lost a message acknowledged {oldest_lost:?} before the kill"
+    );
+    let duplicates: u32 = processed.values().map(|c| c - 1).sum();
+    eprintln!(
+        "sentinel failover mid-run: failover took {failover:.1?}; {} enqueues acknowledged ({} after the kill), \
+         {} failed during the failover (the producer was told); lost {} acknowledged messages \
+         (all acknowledged within {oldest_lost:?} before the kill); {duplicates} processed twice; worker report {report:?}",
+        acked.len(),
+        after.len(),
+        failed_enqueues.load(Ordering::Relaxed),
+        lost.len(),
+    );
+}
+
+/// 8 queues whose hash tags spread over the 3 primaries, each with its own producer and
+/// worker, all at once: every message of every queue processed once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_queues_work_concurrently_on_a_cluster() {
+    const PER_QUEUE: u64 = 2000;
+    let (redis, _topo) = common::shared(Kind::Cluster).await;
+    let routing = {
+        use fred::interfaces::ClusterInterface;
+        redis
+            .next()
+            .cached_cluster_state()
+            .expect("cluster slot map")
+    };
+    let mut queues = Vec::new();
+    let mut owners = std::collections::HashSet::new();
+    for i in 0..8 {
+        let mut cfg = QueueConfig::new(testkit::unique_name(&format!("c{i}")));
+        cfg.namespace = "t:rq".into();
+        let key = format!("t:rq:{{{}}}:jobs", cfg.name);
+        let slot = redis_conn::keys::slot(key.as_bytes());
+        let owner = routing.get_server(slot).expect("slot owner");
+        owners.insert(format!("{}:{}", owner.host, owner.port));
+        queues.push(Queue::<u64>::new(redis.clone(), cfg).expect("queue"));
+    }
+    // Names are random: with 8 of them, all 3 primaries are almost always used; 2 at least.
+    assert!(owners.len() >= 2, "queues on {} primaries", owners.len());
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for q in &queues {
+        let q = q.clone();
+        tasks.push(tokio::spawn(async move {
+            let producer = {
+                let q = q.clone();
+                tokio::spawn(async move {
+                    let all: Vec<u64> = (0..PER_QUEUE).collect();
+                    for chunk in all.chunks(100) {
+                        q.enqueue_batch(chunk).await.expect("enqueue");
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    }
+                })
+            };
+            let seen: Arc<Mutex<Vec<u64>>> = Arc::default();
+            let record = seen.clone();
+            let watch = seen.clone();
+            let mut wcfg = WorkerConfig::default();
+            wcfg.concurrency = 8;
+            let report = Worker::new(q.clone(), wcfg)
+                .run(
+                    move |n: u64, _job| {
+                        let record = record.clone();
+                        async move {
+                            record.lock().unwrap_or_else(|p| p.into_inner()).push(n);
+                            Ok::<_, String>(())
+                        }
+                    },
+                    async move {
+                        let deadline = Instant::now() + Duration::from_secs(60);
+                        while watch.lock().unwrap_or_else(|p| p.into_inner()).len()
+                            < PER_QUEUE as usize
+                            && Instant::now() < deadline
+                        {
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    },
+                )
+                .await
+                .expect("worker");
+            producer.await.expect("producer");
+            let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            seen.sort_unstable();
+            assert_eq!(seen, (0..PER_QUEUE).collect::<Vec<_>>(), "{report:?}");
+            let s = q.stats().await.expect("stats");
+            assert_eq!((s.ready, s.in_flight, s.acked), (0, 0, PER_QUEUE), "{s:?}");
+        }));
+    }
+    for t in tasks {
+        t.await.expect("queue task");
+    }
+    eprintln!(
+        "cluster: 8 queues on {} primaries, {} messages each, all processed once in {:.1?}",
+        owners.len(),
+        PER_QUEUE,
+        started.elapsed()
+    );
+}
