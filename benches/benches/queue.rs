@@ -1,6 +1,7 @@
 //! rqueue beside raw list commands, in the same run and runtime: single and batch (100)
-//! enqueue vs `LPUSH`; a worker draining 2,000 no-op messages at concurrency 1 and 50 vs raw
-//! `LPUSH` + `RPOP` (which has no lease, no retry, no priority: the floor, not a peer).
+//! enqueue vs `LPUSH`; end to end (a producer enqueuing while a worker at concurrency 1 or 50
+//! claims, runs no-op jobs and acknowledges) vs raw `LPUSH` + `RPOP` (which has no lease, no
+//! retry, no priority: the floor, not a peer); one ack with 100 vs 100,000 in flight.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -65,8 +66,8 @@ fn enqueue(c: &mut Criterion) {
     });
 }
 
-/// Messages per drain.
-const DRAIN: u64 = 2000;
+/// Messages per end-to-end run.
+const DRAIN: u64 = 5000;
 
 fn end_to_end(c: &mut Criterion) {
     let rt = runtime();
@@ -75,23 +76,31 @@ fn end_to_end(c: &mut Criterion) {
     g.sample_size(10).measurement_time(Duration::from_secs(10));
     for concurrency in [1usize, 50] {
         let q = queue(&redis, &format!("e2e{concurrency}"));
+        // Timed from the first enqueue to the last message handled: a producer enqueues in
+        // batches of 100 while the worker (default settings but the concurrency) claims,
+        // runs no-op jobs and acknowledges.
         g.bench_function(
-            format!("rqueue worker c{concurrency}: drain {DRAIN} no-op messages"),
+            format!("rqueue enqueue_batch(100) + worker c{concurrency}: {DRAIN} no-op messages"),
             |b| {
                 b.to_async(&rt).iter_custom(|iters| {
                     let q = q.clone();
                     async move {
                         let mut total = Duration::ZERO;
                         for _ in 0..iters {
-                            let batch: Vec<u64> = (0..100).collect();
-                            for _ in 0..DRAIN / 100 {
-                                q.enqueue_batch(&batch).await.expect("enqueue");
-                            }
                             let done = Arc::new(AtomicU64::new(0));
                             let counted = done.clone();
                             let mut cfg = WorkerConfig::default();
                             cfg.concurrency = concurrency;
                             let started = Instant::now();
+                            let producer = {
+                                let q = q.clone();
+                                tokio::spawn(async move {
+                                    let batch: Vec<u64> = (0..100).collect();
+                                    for _ in 0..DRAIN / 100 {
+                                        q.enqueue_batch(&batch).await.expect("enqueue");
+                                    }
+                                })
+                            };
                             Worker::new(q.clone(), cfg)
                                 .run(
                                     move |_n: u64, _job| {
@@ -110,6 +119,7 @@ fn end_to_end(c: &mut Criterion) {
                                 .await
                                 .expect("worker");
                             total += started.elapsed();
+                            producer.await.expect("producer");
                         }
                         total
                     }
@@ -149,5 +159,54 @@ fn end_to_end(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, enqueue, end_to_end);
+/// One ack (token check, removal of the message and its lease) with 100 and with 100,000
+/// other deliveries in flight: the in-flight set is a sorted set, so the cost should barely
+/// move (the Python original's ack took 0.27 ms at 100 and 39 ms at 10,000).
+fn ack_cost(c: &mut Criterion) {
+    let rt = runtime();
+    let (redis, _) = standalone_client(&rt);
+    let mut g = c.benchmark_group("queue/ack");
+    g.measurement_time(Duration::from_secs(5))
+        .warm_up_time(Duration::from_secs(1));
+    for in_flight in [100u64, 100_000] {
+        let q = queue(&redis, &format!("ack{in_flight}"));
+        rt.block_on(async {
+            // The deliveries left in flight, then a supply to claim one at a time.
+            let all: Vec<u64> = (0..1000).collect();
+            for _ in 0..in_flight / 1000 {
+                q.enqueue_batch(&all).await.expect("enqueue");
+            }
+            q.enqueue_batch(&all[..(in_flight % 1000) as usize])
+                .await
+                .expect("enqueue");
+            let mut held = 0;
+            while held < in_flight {
+                let got = q.claim(1000).await.expect("claim");
+                held += got.len() as u64;
+                // Dropped without an ack: they stay in flight (the lease is 30 s).
+            }
+            for _ in 0..200 {
+                q.enqueue_batch(&all).await.expect("enqueue");
+            }
+        });
+        g.bench_function(format!("ack with {in_flight} in flight"), |b| {
+            b.to_async(&rt).iter_custom(|iters| {
+                let q = q.clone();
+                async move {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let d = q.claim(1).await.expect("claim").pop().expect("a message");
+                        let started = Instant::now();
+                        d.ack().await.expect("ack");
+                        total += started.elapsed();
+                    }
+                    total
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, enqueue, end_to_end, ack_cost);
 criterion_main!(benches);

@@ -36,7 +36,50 @@ testkit::topology_tests!(
     a_waiting_claim_wakes_when_a_delayed_message_is_due,
     one_signal_wakes_waiters_in_turn,
     the_dead_set_can_be_listed_replayed_and_purged,
+    a_capped_dead_set_drops_its_oldest_and_counts_them,
 );
+
+/// With `dead_cap = 3`, five deaths (four given up, one stalled) leave the three youngest;
+/// the two oldest are deleted with their payloads and counted, never silently.
+async fn a_capped_dead_set_drops_its_oldest_and_counts_them(
+    redis: RedisClient,
+    _t: &SharedTopology,
+) {
+    let mut cfg = config("dead-cap");
+    cfg.dead_cap = Some(3);
+    cfg.lease = Duration::from_millis(50);
+    cfg.max_stalls = 1;
+    let q: Queue<u32> = queue(&redis, cfg);
+    let mut ids = Vec::new();
+    for n in 0..4u32 {
+        ids.push(q.enqueue(&n).await.expect("enqueue"));
+        let d = q.claim(1).await.expect("claim").pop().expect("one");
+        d.dead(&format!("bad {n}")).await.expect("dead");
+        tokio::time::sleep(Duration::from_millis(2)).await; // distinct death times
+    }
+    // The fifth dies by stalling (the reclaim path).
+    ids.push(q.enqueue(&4).await.expect("enqueue"));
+    drop(q.claim(1).await.expect("claim"));
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    assert_eq!(q.reclaim(10).await.expect("reclaim"), (0, 1));
+    let s = q.stats().await.expect("stats");
+    assert_eq!((s.dead, s.died, s.dead_trimmed), (3, 5, 2), "{s:?}");
+    let mut left: Vec<String> = q
+        .dead_letters(0, 10)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    left.sort();
+    assert_eq!(left, ids[2..].to_vec(), "the youngest three stay");
+    let jobs: u64 = redis
+        .pool()
+        .hlen(format!("t:rq:{{{}}}:jobs", q.config().name))
+        .await
+        .expect("HLEN");
+    assert_eq!(jobs, 3, "the trimmed payloads are deleted too");
+}
 
 async fn enqueued_messages_are_claimed_in_order_and_acked_away(
     redis: RedisClient,

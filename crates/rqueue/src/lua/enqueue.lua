@@ -3,8 +3,10 @@
 -- delayed (zset id -> due ms), KEYS[5] id sequence ("<ms>-<seq>"), KEYS[6] stats (hash),
 -- KEYS[7] wake-up signal (list holding at most one token), KEYS[8..] dedup keys of the
 -- messages that have one.
--- ARGV[1] message count; then 6 per message: payload, priority, delay ms, max attempts,
--- dedup key index in KEYS (0: none), dedup ttl ms.
+-- ARGV[1] message count, ARGV[2] 'u' or 'm'. 'u' (uniform: the same options, no dedup key):
+-- ARGV[3] priority, ARGV[4] delay ms, ARGV[5] max attempts, then one payload per message.
+-- 'm': 6 per message: payload, priority, delay ms, max attempts, dedup key index in KEYS
+-- (0: none), dedup ttl ms.
 -- At most 1000 messages per call (Lua's unpack limit; the client splits larger batches).
 -- Returns, per message, its id and 1 when a live duplicate's id is returned instead.
 -- Ids are "<13-digit server ms>-<6-digit sequence>": fixed width, so their byte order is their
@@ -22,10 +24,16 @@ local added, ready = 0, 0
 -- Gathered, then written with one command per key (a few large calls cost far less than
 -- three small ones per message).
 local jobs, meta, readyz, delayedz = {}, {}, {}, {}
+local uniform = ARGV[2] == 'u'
 for i = 0, tonumber(ARGV[1]) - 1 do
-  local base = 2 + i * 6
-  local payload, prio, delay = ARGV[base], ARGV[base + 1], tonumber(ARGV[base + 2])
-  local maxa, di = ARGV[base + 3], tonumber(ARGV[base + 4])
+  local base, payload, prio, delay, maxa, di
+  if uniform then
+    payload, prio, delay, maxa, di = ARGV[6 + i], ARGV[3], tonumber(ARGV[4]), ARGV[5], 0
+  else
+    base = 3 + i * 6
+    payload, prio, delay = ARGV[base], ARGV[base + 1], tonumber(ARGV[base + 2])
+    maxa, di = ARGV[base + 3], tonumber(ARGV[base + 4])
+  end
   local existing = false
   if di > 0 then
     existing = redis.call('GET', KEYS[di])

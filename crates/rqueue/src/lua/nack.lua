@@ -2,9 +2,11 @@
 -- failed max-attempts times or ARGV[5] is '1' (dead now), then it moves to the dead set.
 -- KEYS[1] meta, KEYS[2] ready, KEYS[3] delayed, KEYS[4] inflight, KEYS[5] lease, KEYS[6] dead
 -- (zset id -> died ms), KEYS[7] reasons (hash id -> last error), KEYS[8] stats, KEYS[9] wake-up
--- signal
+-- signal, KEYS[10] jobs
 -- ARGV[1] id, ARGV[2] token, ARGV[3] retry delay ms, ARGV[4] error text, ARGV[5] '1': dead now,
 -- ARGV[6] '1': a release (e.g. at shutdown), not a failure: not counted, no error recorded
+-- ARGV[7] dead set cap (0: none): beyond it the oldest dead messages are deleted and counted
+-- as "dead_trimmed"
 -- Returns 0 the lease was lost (nothing changed), 1 retried, 2 dead.
 local id = ARGV[1]
 if redis.call('HGET', KEYS[5], id) ~= ARGV[2] then
@@ -25,6 +27,19 @@ end
 if ARGV[5] == '1' or (not release and f >= x) then
   redis.call('ZADD', KEYS[6], now, id)
   redis.call('HINCRBY', KEYS[8], 'dead', 1)
+  local cap = tonumber(ARGV[7])
+  if cap > 0 then
+    local over = redis.call('ZCARD', KEYS[6]) - cap
+    if over > 0 then
+      local old = redis.call('ZPOPMIN', KEYS[6], over)
+      for i = 1, #old, 2 do
+        redis.call('HDEL', KEYS[10], old[i])
+        redis.call('HDEL', KEYS[1], old[i])
+        redis.call('HDEL', KEYS[7], old[i])
+      end
+      redis.call('HINCRBY', KEYS[8], 'dead_trimmed', #old / 2)
+    end
+  end
   return 2
 end
 local delay = tonumber(ARGV[3])

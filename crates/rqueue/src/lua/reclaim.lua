@@ -2,7 +2,8 @@
 -- stall and goes back to ready, or to the dead set with reason "stalled" after max stalls.
 -- Exact and bounded: a range query on the in-flight set by deadline. Safe to run anywhere.
 -- KEYS[1] meta, KEYS[2] ready, KEYS[3] inflight, KEYS[4] lease, KEYS[5] dead, KEYS[6] reasons,
--- KEYS[7] stats, KEYS[8] wake-up signal; ARGV[1] limit, ARGV[2] max stalls
+-- KEYS[7] stats, KEYS[8] wake-up signal, KEYS[9] jobs; ARGV[1] limit, ARGV[2] max stalls,
+-- ARGV[3] dead set cap (0: none; beyond it the oldest dead are deleted, counted "dead_trimmed")
 -- Returns {reclaimed to ready, moved to dead}.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -30,5 +31,18 @@ end
 if back + dead > 0 then
   redis.call('HINCRBY', KEYS[7], 'reclaimed', back + dead)
   if dead > 0 then redis.call('HINCRBY', KEYS[7], 'dead', dead) end
+end
+local cap = tonumber(ARGV[3])
+if dead > 0 and cap > 0 then
+  local over = redis.call('ZCARD', KEYS[5]) - cap
+  if over > 0 then
+    local old = redis.call('ZPOPMIN', KEYS[5], over)
+    for i = 1, #old, 2 do
+      redis.call('HDEL', KEYS[9], old[i])
+      redis.call('HDEL', KEYS[1], old[i])
+      redis.call('HDEL', KEYS[6], old[i])
+    end
+    redis.call('HINCRBY', KEYS[7], 'dead_trimmed', #old / 2)
+  end
 end
 return {back, dead}
