@@ -179,6 +179,38 @@ struct Inner {
     /// The connection blocking waits use (`BLPOP` on the wake-up signal), made on first use;
     /// one waiter at a time blocks on it.
     blocking: tokio::sync::Mutex<Option<Client>>,
+    metrics: Metrics,
+}
+
+/// Counters and histograms through the `metrics` facade, labelled with the queue's name.
+/// They count what THIS process did (the queue-wide counters are in [`QueueStats`]).
+pub(crate) struct Metrics {
+    pub(crate) enqueued: metrics::Counter,
+    pub(crate) claimed: metrics::Counter,
+    pub(crate) acked: metrics::Counter,
+    pub(crate) retried: metrics::Counter,
+    pub(crate) dead: metrics::Counter,
+    pub(crate) released: metrics::Counter,
+    pub(crate) lease_lost: metrics::Counter,
+    pub(crate) reclaimed: metrics::Counter,
+    pub(crate) job_seconds: metrics::Histogram,
+}
+
+impl Metrics {
+    fn new(queue: &str) -> Metrics {
+        let q = queue.to_string();
+        Metrics {
+            enqueued: metrics::counter!("redkit_rqueue_enqueued_total", "queue" => q.clone()),
+            claimed: metrics::counter!("redkit_rqueue_claimed_total", "queue" => q.clone()),
+            acked: metrics::counter!("redkit_rqueue_acked_total", "queue" => q.clone()),
+            retried: metrics::counter!("redkit_rqueue_retried_total", "queue" => q.clone()),
+            dead: metrics::counter!("redkit_rqueue_dead_total", "queue" => q.clone()),
+            released: metrics::counter!("redkit_rqueue_released_total", "queue" => q.clone()),
+            lease_lost: metrics::counter!("redkit_rqueue_lease_lost_total", "queue" => q.clone()),
+            reclaimed: metrics::counter!("redkit_rqueue_reclaimed_total", "queue" => q.clone()),
+            job_seconds: metrics::histogram!("redkit_rqueue_job_seconds", "queue" => q),
+        }
+    }
 }
 
 impl Drop for Inner {
@@ -382,6 +414,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
             signal: k("signal"),
             base,
         };
+        let metrics = Metrics::new(&cfg.name);
         Ok(Queue {
             inner: Arc::new(Inner {
                 redis,
@@ -389,9 +422,14 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
                 keys,
                 claimer: format!("{:016x}", fastrand::u64(..)),
                 blocking: tokio::sync::Mutex::new(None),
+                metrics,
             }),
             _t: PhantomData,
         })
+    }
+
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
     }
 
     pub(crate) fn redis(&self) -> &RedisClient {
@@ -493,7 +531,10 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
     async fn send(&self, items: &[Enqueue<'_, T>]) -> Result<Vec<(String, bool)>, Error> {
         let mut out = Vec::with_capacity(items.len());
         for chunk in items.chunks(ENQUEUE_BATCH) {
-            out.extend(self.send_chunk(chunk).await?);
+            let ids = self.send_chunk(chunk).await?;
+            let added = ids.iter().filter(|(_, existing)| !existing).count();
+            self.inner.metrics.enqueued.increment(added as u64);
+            out.extend(ids);
         }
         Ok(out)
     }
@@ -512,8 +553,11 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
             k.stats.clone(),
             k.signal.clone(),
         ];
-        let max_attempts =
-            |item: &Enqueue<'_, T>| item.max_attempts.unwrap_or(self.inner.cfg.max_attempts).max(1);
+        let max_attempts = |item: &Enqueue<'_, T>| {
+            item.max_attempts
+                .unwrap_or(self.inner.cfg.max_attempts)
+                .max(1)
+        };
         let encode = |item: &Enqueue<'_, T>| {
             rmp_serde::to_vec(item.message).map_err(|e| Error::Encode(e.to_string()))
         };
@@ -709,6 +753,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
             .and_then(Value::as_i64)
             .and_then(|ms| u64::try_from(ms).ok())
             .map(Duration::from_millis);
+        self.inner.metrics.claimed.increment(out.len() as u64);
         Ok((out, next_due))
     }
 
@@ -747,7 +792,11 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
             .instrument(tracing::debug_span!("rqueue.reclaim", queue = %self.inner.cfg.name))
             .await?;
         match reply.as_slice() {
-            [back, dead] => Ok((*back, *dead)),
+            [back, dead] => {
+                self.inner.metrics.reclaimed.increment(back + dead);
+                self.inner.metrics.dead.increment(*dead);
+                Ok((*back, *dead))
+            }
             other => Err(Error::Protocol(format!("reclaim reply {other:?}"))),
         }
     }
@@ -964,6 +1013,12 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
             if r.len() != chunk.len() {
                 return Err(Error::Protocol(format!("ack reply {r:?}")));
             }
+            let acked = r.iter().filter(|x| **x == 1).count() as u64;
+            self.inner.metrics.acked.increment(acked);
+            self.inner
+                .metrics
+                .lease_lost
+                .increment(r.len() as u64 - acked);
             out.extend(r.into_iter().map(|x| x == 1));
         }
         Ok(out)
@@ -1060,8 +1115,15 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
             )
             .instrument(tracing::debug_span!("rqueue.nack", queue = %self.inner.cfg.name, id))
             .await?;
-        if r == 0 {
-            return Err(Error::LeaseLost { id: id.to_string() });
+        let m = &self.inner.metrics;
+        match r {
+            0 => {
+                m.lease_lost.increment(1);
+                return Err(Error::LeaseLost { id: id.to_string() });
+            }
+            2 => m.dead.increment(1),
+            _ if release => m.released.increment(1),
+            _ => m.retried.increment(1),
         }
         Ok(r)
     }

@@ -420,8 +420,10 @@ async fn run_job<T, H, Fut, E>(
         None => joined_outcome((&mut task).await),
     };
     lock(&running).remove(&id);
+    let elapsed = started.elapsed();
+    queue.metrics().job_seconds.record(elapsed.as_secs_f64());
     // A running mean (7/8 old, 1/8 new; racy updates only blur it), at least 1 µs.
-    let took = u64::try_from(started.elapsed().as_micros())
+    let took = u64::try_from(elapsed.as_micros())
         .unwrap_or(u64::MAX)
         .max(1);
     let old = shared.mean_job_us.load(Ordering::Relaxed);

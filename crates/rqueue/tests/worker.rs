@@ -268,3 +268,101 @@ async fn shutdown_puts_unfinished_jobs_back(redis: RedisClient, _t: &SharedTopol
         d.ack().await.expect("ack");
     }
 }
+
+/// Counts counters by name (histograms and gauges are dropped).
+#[derive(Default)]
+struct Counting(
+    std::sync::Mutex<std::collections::HashMap<String, Arc<std::sync::atomic::AtomicU64>>>,
+);
+
+impl metrics::Recorder for Counting {
+    fn describe_counter(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_gauge(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_histogram(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let c = map.entry(key.name().to_string()).or_default().clone();
+        metrics::Counter::from_arc(c)
+    }
+    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        metrics::Gauge::noop()
+    }
+    fn register_histogram(
+        &self,
+        _: &metrics::Key,
+        _: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
+        metrics::Histogram::noop()
+    }
+}
+
+impl Counting {
+    fn get(&self, name: &str) -> u64 {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .map_or(0, |c| c.load(Ordering::SeqCst))
+    }
+}
+
+/// The metrics facade sees what the worker did: enqueued, claimed, acked, retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_facade_counts_the_work() {
+    let (redis, _t) = shared(testkit::Kind::Standalone).await;
+    let recorder = Counting::default();
+    let q = metrics::with_local_recorder(&recorder, || {
+        queue(&redis, "metrics", |c| {
+            c.backoff.base = Duration::from_millis(1)
+        })
+    });
+    let messages: Vec<u32> = (0..50).collect();
+    q.enqueue_batch(&messages).await.expect("enqueue");
+    let done = Arc::new(AtomicUsize::new(0));
+    let handled = done.clone();
+    let report = Worker::new(q.clone(), workers(4, |_| {}))
+        .run(
+            move |n: u32, job| {
+                let handled = handled.clone();
+                async move {
+                    if n < 5 && job.delivery == 1 {
+                        return Err("first try fails");
+                    }
+                    handled.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                }
+            },
+            when(done.clone(), 50),
+        )
+        .await
+        .expect("run");
+    assert_eq!((report.acked, report.retried), (50, 5));
+    let counted: Vec<u64> = [
+        "redkit_rqueue_enqueued_total",
+        "redkit_rqueue_claimed_total",
+        "redkit_rqueue_acked_total",
+        "redkit_rqueue_retried_total",
+    ]
+    .iter()
+    .map(|n| recorder.get(n))
+    .collect();
+    assert_eq!(counted, vec![50, 55, 50, 5]);
+}
