@@ -23,7 +23,12 @@
 //! | worker dies after claim, before or while running | the lease runs out, [`Queue::reclaim`] puts it back (a *stall*, counted; after `max_stalls` it goes to the dead set with reason `stalled`) |
 //! | worker finished but died before ack | delivered again after the lease: at-least-once, make handlers idempotent |
 //! | an ack racing a reclaim | the ack carries the delivery's token; after a reclaim the token no longer matches, the ack is refused with [`Error::LeaseLost`] and changes nothing |
-//! | Redis restarts or fails over | whatever the server's persistence and asynchronous replication lost is lost (see the crate README) |
+//! | worker gets SIGTERM / its shutdown future completes | it stops claiming, gives prefetched messages back at once, lets running jobs finish within `shutdown_grace`, then cancels the rest and puts their messages back (not counted as failures); nothing stays in flight |
+//! | a job finished, its ack still in the worker's batch when the process dies | delivered again after the lease (acks are batched only while one is in flight, so this window is one round trip) |
+//! | Redis restarts | whatever persistence had not written is lost: [`Queue::check_durability`] warns when AOF / RDB are off or the eviction policy can drop queue keys |
+//! | Sentinel fails over | enqueues, claims and acks acknowledged by the old primary but not yet replicated are lost: a lost enqueue is a lost message; a lost claim or ack means the message runs again. Everything acknowledged by the new primary is kept. Measured by `tests/failover.rs` |
+//! | a poison message (handler panics every time) | each panic is a failure; after `max_attempts` it is dead with the panic message as reason |
+//! | an undecodable payload | moved to the dead set with reason `decode: …` by the claim that met it; the worker carries on |
 //!
 //! Completed messages are deleted. Retried messages keep their id, so they run ahead of
 //! younger messages of the same priority.
