@@ -30,7 +30,7 @@
 //! | a poison message (handler panics every time) | each panic is a failure; after `max_attempts` it is dead with the panic message as reason |
 //! | an undecodable payload | moved to the dead set with reason `decode: …` by the claim that met it; the worker carries on |
 //!
-//! Completed messages are deleted. Retried messages keep their id, so they run ahead of
+//! Completed messages are deleted (or the newest `keep_completed` kept). Retried messages keep their id, so they run ahead of
 //! younger messages of the same priority.
 
 mod durability;
@@ -40,5 +40,7 @@ mod worker;
 
 pub use durability::Durability;
 pub use error::Error;
-pub use queue::{Backoff, DeadLetter, Delivery, Enqueue, Queue, QueueConfig, QueueStats};
+pub use queue::{
+    Backoff, Completed, DeadLetter, Delivery, Enqueue, Queue, QueueConfig, QueueStats,
+};
 pub use worker::{JobInfo, Worker, WorkerConfig, WorkerReport};

@@ -54,6 +54,26 @@ pub struct DeadLetter<T> {
     pub message: Result<T, String>,
 }
 
+/// An acknowledged message kept by [`QueueConfig::keep_completed`].
+///
+/// ```no_run
+/// # async fn demo(q: rqueue::Queue<u64>) -> Result<(), rqueue::Error> {
+/// if let Some(last) = q.completed(0, 1).await?.pop() {
+///     println!("last done: {} ({:?})", last.id, last.message);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Completed<T> {
+    /// The message id.
+    pub id: String,
+    /// When it was acknowledged (server clock).
+    pub completed_at: std::time::SystemTime,
+    /// The message, or why its payload does not decode.
+    pub message: Result<T, String>,
+}
+
 /// Exponential backoff between retries: `base · 2^(failures − 1)`, capped at `max`, with
 /// "equal jitter" (a random point in the upper half) so retries of many messages spread out.
 ///
@@ -133,6 +153,10 @@ pub struct QueueConfig {
     /// [`QueueStats::dead`]. With a cap, a message dying into a full dead set deletes the
     /// oldest dead ones, each counted in [`QueueStats::dead_trimmed`] (never silently).
     pub dead_cap: Option<u64>,
+    /// Acknowledged messages kept (newest first, with their payloads) for inspection with
+    /// [`Queue::completed`]; older ones are deleted as new ones complete. Default 0: a
+    /// message is deleted when it is acknowledged.
+    pub keep_completed: u64,
 }
 
 impl QueueConfig {
@@ -151,6 +175,7 @@ impl QueueConfig {
             max_stalls: 3,
             promote_limit: 1000,
             dead_cap: None,
+            keep_completed: 0,
         }
     }
 }
@@ -166,6 +191,7 @@ struct Keys {
     lease: String,
     dead: String,
     reasons: String,
+    completed: String,
     signal: String,
     base: String,
 }
@@ -283,6 +309,9 @@ pub struct QueueStats {
     pub dead: u64,
     /// The id of the message served next (empty when none is ready).
     pub head: String,
+    /// How long ago the message served next was first enqueued (server clock); with one
+    /// priority, the age of the oldest ready message. `None` when none is ready.
+    pub head_age: Option<Duration>,
     /// Messages enqueued so far (duplicates not counted).
     pub enqueued: u64,
     /// Deliveries made.
@@ -325,6 +354,7 @@ pub struct Enqueue<'a, T> {
     message: &'a T,
     priority: i32,
     delay: Duration,
+    run_at: Option<std::time::SystemTime>,
     max_attempts: Option<u32>,
     dedup: Option<(String, Duration)>,
 }
@@ -375,6 +405,19 @@ fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// When a message is due, as the enqueue script reads it: a delay in ms, or `@<unix ms>`.
+fn due_arg<T>(item: &Enqueue<'_, T>) -> Value {
+    match item.run_at {
+        Some(at) => {
+            let ms = at
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| ms_arg(d));
+            Value::from(format!("@{ms}"))
+        }
+        None => Value::from(ms_arg(item.delay)),
+    }
+}
+
 /// Milliseconds as a Redis integer argument.
 fn ms_arg(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
@@ -411,6 +454,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
             lease: k("lease"),
             dead: k("dead"),
             reasons: k("reasons"),
+            completed: k("completed"),
             signal: k("signal"),
             base,
         };
@@ -476,6 +520,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
             message,
             priority: 0,
             delay: Duration::ZERO,
+            run_at: None,
             max_attempts: None,
             dedup: None,
         }
@@ -566,6 +611,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
             i.dedup.is_none()
                 && i.priority == first.priority
                 && i.delay == first.delay
+                && i.run_at == first.run_at
                 && max_attempts(i) == max_attempts(first)
         });
         let mut args: Vec<Value>;
@@ -575,7 +621,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
             args.push(Value::from(items.len() as i64));
             args.push(Value::from("u"));
             args.push(Value::from(i64::from(first.priority)));
-            args.push(Value::from(ms_arg(first.delay)));
+            args.push(due_arg(first));
             args.push(Value::from(i64::from(max_attempts(first))));
             for item in items {
                 args.push(Value::Bytes(encode(item)?.into()));
@@ -594,7 +640,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
                 };
                 args.push(Value::Bytes(encode(item)?.into()));
                 args.push(Value::from(i64::from(item.priority)));
-                args.push(Value::from(ms_arg(item.delay)));
+                args.push(due_arg(item));
                 args.push(Value::from(i64::from(max_attempts(item))));
                 args.push(Value::from(dedup.0));
                 args.push(Value::from(i64::try_from(dedup.1).unwrap_or(i64::MAX)));
@@ -832,7 +878,17 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
             head: reply.get(4).and_then(Value::as_string).unwrap_or_default(),
             ..QueueStats::default()
         };
-        for pair in reply.get(5..).unwrap_or_default().chunks(2) {
+        // The head's id starts with its enqueue time (server ms).
+        let now_ms = reply.get(5).and_then(Value::as_u64);
+        let head_ms = s
+            .head
+            .split('-')
+            .next()
+            .and_then(|ms| ms.parse::<u64>().ok());
+        if let (Some(now), Some(then)) = (now_ms, head_ms) {
+            s.head_age = Some(Duration::from_millis(now.saturating_sub(then)));
+        }
+        for pair in reply.get(6..).unwrap_or_default().chunks(2) {
             if let [name, value] = pair {
                 let v = value.as_u64().unwrap_or(0);
                 match name.as_string().as_deref() {
@@ -870,7 +926,11 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
             .run(
                 self.inner.redis.pool(),
                 vec![k.dead.as_str(), k.jobs.as_str(), k.reasons.as_str()],
-                vec![offset as i64, count.max(1) as i64],
+                vec![
+                    Value::from(offset as i64),
+                    Value::from(count.max(1) as i64),
+                    Value::from("fwd"),
+                ],
             )
             .await?;
         let mut out = Vec::new();
@@ -886,6 +946,48 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
                 id: id.as_string().unwrap_or_default(),
                 died_at: std::time::UNIX_EPOCH + Duration::from_millis(died_ms.max(0.0) as u64),
                 reason: reason.as_string().unwrap_or_default(),
+                message: rmp_serde::from_slice::<T>(payload.as_bytes().unwrap_or_default())
+                    .map_err(|e| e.to_string()),
+            });
+        }
+        Ok(out)
+    }
+
+    /// A page of the completed messages kept by [`QueueConfig::keep_completed`], newest
+    /// first (empty when the queue keeps none).
+    ///
+    /// ```no_run
+    /// # async fn demo(q: rqueue::Queue<u64>) -> Result<(), rqueue::Error> {
+    /// for c in q.completed(0, 20).await? {
+    ///     println!("{} done at {:?}", c.id, c.completed_at);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn completed(&self, offset: usize, count: usize) -> Result<Vec<Completed<T>>, Error> {
+        let k = &self.inner.keys;
+        let reply: Vec<Value> = DEAD_PAGE
+            .run(
+                self.inner.redis.pool(),
+                vec![k.completed.as_str(), k.jobs.as_str(), k.reasons.as_str()],
+                vec![
+                    Value::from(offset as i64),
+                    Value::from(count.max(1) as i64),
+                    Value::from("rev"),
+                ],
+            )
+            .await?;
+        let mut out = Vec::new();
+        for d in reply.chunks(4) {
+            let [id, at, _reason, payload] = d else {
+                return Err(Error::Protocol(format!("completed page reply {d:?}")));
+            };
+            let ms = at
+                .as_string()
+                .and_then(|s| s.parse::<f64>().ok())
+                .unwrap_or(0.0);
+            out.push(Completed {
+                id: id.as_string().unwrap_or_default(),
+                completed_at: std::time::UNIX_EPOCH + Duration::from_millis(ms.max(0.0) as u64),
                 message: rmp_serde::from_slice::<T>(payload.as_bytes().unwrap_or_default())
                     .map_err(|e| e.to_string()),
             });
@@ -990,10 +1092,14 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
         let k = &self.inner.keys;
         let mut out = Vec::with_capacity(held.len());
         for chunk in held.chunks(500) {
-            let args: Vec<&str> = chunk
-                .iter()
-                .flat_map(|(id, token)| [id.as_str(), token.as_str()])
-                .collect();
+            let keep = self.inner.cfg.keep_completed.to_string();
+            let mut args: Vec<&str> = Vec::with_capacity(1 + chunk.len() * 2);
+            args.push(keep.as_str());
+            args.extend(
+                chunk
+                    .iter()
+                    .flat_map(|(id, token)| [id.as_str(), token.as_str()]),
+            );
             let r: Vec<i64> = ACK
                 .run(
                     self.inner.redis.pool(),
@@ -1003,6 +1109,8 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
                         k.inflight.as_str(),
                         k.lease.as_str(),
                         k.stats.as_str(),
+                        k.reasons.as_str(),
+                        k.completed.as_str(),
                     ],
                     args,
                 )
@@ -1147,6 +1255,22 @@ impl<'a, T: Serialize + DeserializeOwned + Send + Sync + 'static> Enqueue<'a, T>
     /// ```
     pub fn delay(mut self, delay: Duration) -> Enqueue<'a, T> {
         self.delay = delay;
+        self.run_at = None;
+        self
+    }
+
+    /// Ready at `at` (a wall-clock time, compared with the Redis server's clock; a time
+    /// already past means ready now). Replaces any [`Enqueue::delay`].
+    ///
+    /// ```no_run
+    /// # fn demo(q: rqueue::Queue<u64>) {
+    /// let midnight = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+    /// let _ = q.message(&1).run_at(midnight);
+    /// # }
+    /// ```
+    pub fn run_at(mut self, at: std::time::SystemTime) -> Enqueue<'a, T> {
+        self.run_at = Some(at);
+        self.delay = Duration::ZERO;
         self
     }
 

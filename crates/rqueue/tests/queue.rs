@@ -37,7 +37,89 @@ testkit::topology_tests!(
     one_signal_wakes_waiters_in_turn,
     the_dead_set_can_be_listed_replayed_and_purged,
     a_capped_dead_set_drops_its_oldest_and_counts_them,
+    run_at_head_age_kept_completed_and_no_leftover_reasons,
 );
+
+/// `run_at` (future: delayed until then; past: ready now), the age of the next message, kept
+/// completed messages (`keep_completed = 2`: the newest two, with payloads), and no error text
+/// left behind by a message that failed once and then succeeded.
+async fn run_at_head_age_kept_completed_and_no_leftover_reasons(
+    redis: RedisClient,
+    _t: &SharedTopology,
+) {
+    let mut cfg = config("run-at");
+    cfg.keep_completed = 2;
+    let q: Queue<u32> = queue(&redis, cfg);
+    let base = format!("t:rq:{{{}}}", q.config().name);
+    let soon = std::time::SystemTime::now() + Duration::from_millis(400);
+    let sent = Instant::now();
+    q.message(&1).run_at(soon).send().await.expect("enqueue");
+    q.message(&2)
+        .run_at(std::time::SystemTime::now() - Duration::from_secs(5))
+        .send()
+        .await
+        .expect("enqueue");
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let s = q.stats().await.expect("stats");
+    assert_eq!((s.ready, s.delayed), (1, 1), "{s:?}");
+    let age = s.head_age.expect("a ready message");
+    assert!(
+        age >= Duration::from_millis(50) && age < Duration::from_secs(5),
+        "{age:?}"
+    );
+    let first = q.claim(10).await.expect("claim");
+    assert_eq!(
+        first.iter().map(|d| *d.message()).collect::<Vec<_>>(),
+        vec![2]
+    );
+    // Fails once, then succeeds: its error text must not stay behind.
+    for d in first {
+        d.retry_after(Duration::ZERO, "flaky").await.expect("nack");
+    }
+    for d in q.claim(10).await.expect("claim") {
+        d.ack().await.expect("ack");
+    }
+    let got = q
+        .claim_wait(10, Duration::from_secs(3))
+        .await
+        .expect("claim");
+    let waited = sent.elapsed();
+    assert_eq!(
+        got.iter().map(|d| *d.message()).collect::<Vec<_>>(),
+        vec![1]
+    );
+    assert!(
+        waited >= Duration::from_millis(350),
+        "delivered {waited:?} after enqueue"
+    );
+    for d in got {
+        d.ack().await.expect("ack");
+    }
+    q.enqueue(&3).await.expect("enqueue");
+    for d in q.claim(10).await.expect("claim") {
+        d.ack().await.expect("ack");
+    }
+    let kept: Vec<u32> = q
+        .completed(0, 10)
+        .await
+        .expect("completed")
+        .into_iter()
+        .map(|c| c.message.expect("decodes"))
+        .collect();
+    assert_eq!(kept, vec![3, 1], "the newest two, newest first");
+    let jobs: u64 = redis
+        .pool()
+        .hlen(format!("{base}:jobs"))
+        .await
+        .expect("HLEN");
+    let reasons: u64 = redis
+        .pool()
+        .hlen(format!("{base}:reasons"))
+        .await
+        .expect("HLEN");
+    assert_eq!((jobs, reasons), (2, 0));
+    assert_eq!(q.stats().await.expect("stats").head_age, None);
+}
 
 /// With `dead_cap = 3`, five deaths (four given up, one stalled) leave the three youngest;
 /// the two oldest are deleted with their payloads and counted, never silently.

@@ -4,8 +4,8 @@
 -- KEYS[7] wake-up signal (list holding at most one token), KEYS[8..] dedup keys of the
 -- messages that have one.
 -- ARGV[1] message count, ARGV[2] 'u' or 'm'. 'u' (uniform: the same options, no dedup key):
--- ARGV[3] priority, ARGV[4] delay ms, ARGV[5] max attempts, then one payload per message.
--- 'm': 6 per message: payload, priority, delay ms, max attempts, dedup key index in KEYS
+-- ARGV[3] priority, ARGV[4] delay (ms, or '@<unix ms>' to run at a time), ARGV[5] max attempts, then one payload per message.
+-- 'm': 6 per message: payload, priority, delay (as above), max attempts, dedup key index in KEYS
 -- (0: none), dedup ttl ms.
 -- At most 1000 messages per call (Lua's unpack limit; the client splits larger batches).
 -- Returns, per message, its id and 1 when a live duplicate's id is returned instead.
@@ -25,13 +25,20 @@ local added, ready = 0, 0
 -- three small ones per message).
 local jobs, meta, readyz, delayedz = {}, {}, {}, {}
 local uniform = ARGV[2] == 'u'
+-- When a message is due: nil for "now" (no delay, or a run-at time already past).
+local function due_at(d)
+  local due
+  if string.sub(d, 1, 1) == '@' then due = tonumber(string.sub(d, 2)) else due = now + tonumber(d) end
+  if due and due > now then return due end
+  return nil
+end
 for i = 0, tonumber(ARGV[1]) - 1 do
   local base, payload, prio, delay, maxa, di
   if uniform then
-    payload, prio, delay, maxa, di = ARGV[6 + i], ARGV[3], tonumber(ARGV[4]), ARGV[5], 0
+    payload, prio, delay, maxa, di = ARGV[6 + i], ARGV[3], ARGV[4], ARGV[5], 0
   else
     base = 3 + i * 6
-    payload, prio, delay = ARGV[base], ARGV[base + 1], tonumber(ARGV[base + 2])
+    payload, prio, delay = ARGV[base], ARGV[base + 1], ARGV[base + 2]
     maxa, di = ARGV[base + 3], tonumber(ARGV[base + 4])
   end
   local existing = false
@@ -54,8 +61,9 @@ for i = 0, tonumber(ARGV[1]) - 1 do
     jobs[#jobs + 1] = payload
     meta[#meta + 1] = id
     meta[#meta + 1] = prio .. '|0|' .. maxa .. '|0'
-    if delay > 0 then
-      delayedz[#delayedz + 1] = now + delay
+    local due = due_at(delay)
+    if due then
+      delayedz[#delayedz + 1] = due
       delayedz[#delayedz + 1] = id
     else
       readyz[#readyz + 1] = -tonumber(prio)
