@@ -411,7 +411,7 @@ fn due_arg<T>(item: &Enqueue<'_, T>) -> Value {
         Some(at) => {
             let ms = at
                 .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| ms_arg(d));
+                .map_or(0, ms_arg);
             Value::from(format!("@{ms}"))
         }
         None => Value::from(ms_arg(item.delay)),
