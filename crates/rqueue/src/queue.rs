@@ -104,6 +104,30 @@ impl Default for Backoff {
 }
 
 impl Backoff {
+    /// As stored after a message's meta: `|base_ms:max_ms:jitter`.
+    fn encode(&self) -> String {
+        format!(
+            "|{}:{}:{}",
+            ms(self.base),
+            ms(self.max),
+            u8::from(self.jitter)
+        )
+    }
+
+    /// The inverse of [`Backoff::encode`]; `None` for the empty suffix (the queue's backoff)
+    /// or anything malformed.
+    fn decode(s: &str) -> Option<Backoff> {
+        let mut parts = s.strip_prefix('|')?.split(':');
+        let base = parts.next()?.parse().ok()?;
+        let max = parts.next()?.parse().ok()?;
+        let jitter = parts.next()? == "1";
+        Some(Backoff {
+            base: Duration::from_millis(base),
+            max: Duration::from_millis(max),
+            jitter,
+        })
+    }
+
     /// The delay before the retry that follows `failures` failures (≥ 1).
     ///
     /// ```
@@ -355,6 +379,7 @@ pub struct Enqueue<'a, T> {
     priority: i32,
     delay: Duration,
     run_at: Option<std::time::SystemTime>,
+    backoff: Option<Backoff>,
     max_attempts: Option<u32>,
     dedup: Option<(String, Duration)>,
 }
@@ -389,6 +414,8 @@ pub struct Delivery<T> {
     id: String,
     token: String,
     delivery: u32,
+    /// The message's own backoff, when it was enqueued with one.
+    backoff: Option<Backoff>,
     message: T,
 }
 
@@ -409,13 +436,16 @@ fn ms(d: Duration) -> u64 {
 fn due_arg<T>(item: &Enqueue<'_, T>) -> Value {
     match item.run_at {
         Some(at) => {
-            let ms = at
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, ms_arg);
+            let ms = at.duration_since(std::time::UNIX_EPOCH).map_or(0, ms_arg);
             Value::from(format!("@{ms}"))
         }
         None => Value::from(ms_arg(item.delay)),
     }
+}
+
+/// A message's own backoff as the enqueue script reads it ('' for the queue's).
+fn backoff_arg<T>(item: &Enqueue<'_, T>) -> Value {
+    Value::from(item.backoff.map(|b| b.encode()).unwrap_or_default())
 }
 
 /// Milliseconds as a Redis integer argument.
@@ -521,6 +551,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
             priority: 0,
             delay: Duration::ZERO,
             run_at: None,
+            backoff: None,
             max_attempts: None,
             dedup: None,
         }
@@ -612,22 +643,24 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
                 && i.priority == first.priority
                 && i.delay == first.delay
                 && i.run_at == first.run_at
+                && i.backoff == first.backoff
                 && max_attempts(i) == max_attempts(first)
         });
         let mut args: Vec<Value>;
         if uniform {
             // The options once, then the payloads: far fewer arguments to build and parse.
-            args = Vec::with_capacity(5 + items.len());
+            args = Vec::with_capacity(6 + items.len());
             args.push(Value::from(items.len() as i64));
             args.push(Value::from("u"));
             args.push(Value::from(i64::from(first.priority)));
             args.push(due_arg(first));
             args.push(Value::from(i64::from(max_attempts(first))));
+            args.push(backoff_arg(first));
             for item in items {
                 args.push(Value::Bytes(encode(item)?.into()));
             }
         } else {
-            args = Vec::with_capacity(2 + items.len() * 6);
+            args = Vec::with_capacity(2 + items.len() * 7);
             args.push(Value::from(items.len() as i64));
             args.push(Value::from("m"));
             for item in items {
@@ -644,6 +677,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
                 args.push(Value::from(i64::from(max_attempts(item))));
                 args.push(Value::from(dedup.0));
                 args.push(Value::from(i64::try_from(dedup.1).unwrap_or(i64::MAX)));
+                args.push(backoff_arg(item));
             }
         }
         let reply: Vec<Value> = ENQUEUE
@@ -769,8 +803,8 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
             .instrument(tracing::debug_span!("rqueue.claim", queue = %self.inner.cfg.name, n))
             .await?;
         let mut out = Vec::new();
-        for d in reply.get(1..).unwrap_or_default().chunks(4) {
-            let [id, token, delivery, payload] = d else {
+        for d in reply.get(1..).unwrap_or_default().chunks(5) {
+            let [id, token, delivery, payload, backoff] = d else {
                 return Err(Error::Protocol(format!("claim reply {d:?}")));
             };
             let (Some(id), Some(token), Some(delivery)) =
@@ -785,6 +819,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
                     id,
                     token,
                     delivery: u32::try_from(delivery).unwrap_or(u32::MAX),
+                    backoff: backoff.as_str().as_deref().and_then(Backoff::decode),
                     message,
                 }),
                 Err(e) => {
@@ -1274,6 +1309,20 @@ impl<'a, T: Serialize + DeserializeOwned + Send + Sync + 'static> Enqueue<'a, T>
         self
     }
 
+    /// This message's retries follow `backoff` instead of the queue's.
+    ///
+    /// ```no_run
+    /// # fn demo(q: rqueue::Queue<u64>) {
+    /// let mut b = rqueue::Backoff::default();
+    /// b.base = std::time::Duration::from_secs(10);
+    /// let _ = q.message(&1).backoff(b);
+    /// # }
+    /// ```
+    pub fn backoff(mut self, backoff: Backoff) -> Enqueue<'a, T> {
+        self.backoff = Some(backoff);
+        self
+    }
+
     /// Failures before the dead set (default: the queue's).
     ///
     /// ```no_run
@@ -1364,6 +1413,11 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Delivery<T> {
         self.queue.ack_one(&self.id, &self.token).await
     }
 
+    /// The backoff its retries follow: the message's own, else the queue's.
+    pub(crate) fn backoff(&self) -> Backoff {
+        self.backoff.unwrap_or(self.queue.inner.cfg.backoff)
+    }
+
     /// The delivery's lease token.
     pub(crate) fn token(&self) -> &str {
         &self.token
@@ -1374,8 +1428,9 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Delivery<T> {
         (self.queue, self.id, self.token, self.delivery, self.message)
     }
 
-    /// Gives the message back after a failure: retried after the queue's backoff, or moved to
-    /// the dead set once it failed `max_attempts` times. Returns whether it is dead now.
+    /// Gives the message back after a failure: retried after its backoff (its own, else the
+    /// queue's), or moved to the dead set once it failed `max_attempts` times. Returns
+    /// whether it is dead now.
     ///
     /// ```no_run
     /// # async fn demo(q: rqueue::Queue<u64>) -> Result<(), rqueue::Error> {
@@ -1383,7 +1438,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Delivery<T> {
     /// # Ok(()) }
     /// ```
     pub async fn nack(self, error: &str) -> Result<bool, Error> {
-        let delay = self.queue.inner.cfg.backoff.delay(self.delivery);
+        let delay = self.backoff().delay(self.delivery);
         self.retry_after(delay, error).await
     }
 

@@ -169,7 +169,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Worker<T> {
     /// finds): claims as many messages as there are free slots
     /// (waiting without polling when the queue is empty), runs `handler` for each in its own
     /// task, acknowledges on `Ok`, and gives the message back on `Err`, on a panic (the panic
-    /// message is the error) or on a timeout — to be retried after the queue's backoff, or
+    /// message is the error) or on a timeout — to be retried after the message's backoff (its own or the queue's), or
     /// dead after its last attempt. Undecodable payloads never reach the handler: they go to
     /// the dead set with reason `decode: …`. While jobs run, one call per 500 jobs renews
     /// their leases every third of the lease; expired leases of dead workers are reclaimed
@@ -401,6 +401,7 @@ async fn run_job<T, H, Fut, E>(
     Fut: Future<Output = Result<(), E>> + Send + 'static,
     E: Display + Send + 'static,
 {
+    let backoff = d.backoff();
     let (queue, id, token, delivery, message) = d.into_parts();
     let info = JobInfo {
         id: id.clone(),
@@ -445,7 +446,7 @@ async fn run_job<T, H, Fut, E>(
         },
         Outcome::Cancelled => queue.release(&id, &token).await.map(|()| &counts.released),
         Outcome::Failed(error) => {
-            let delay = queue.config().backoff.delay(delivery);
+            let delay = backoff.delay(delivery);
             queue
                 .give_back(&id, &token, delay, error, false)
                 .await

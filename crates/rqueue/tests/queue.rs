@@ -38,7 +38,63 @@ testkit::topology_tests!(
     the_dead_set_can_be_listed_replayed_and_purged,
     a_capped_dead_set_drops_its_oldest_and_counts_them,
     run_at_head_age_kept_completed_and_no_leftover_reasons,
+    a_message_with_its_own_backoff_follows_it_across_retries_and_reclaims,
 );
+
+/// One message enqueued with its own backoff (300 ms, doubling, no jitter), one with the
+/// queue's (20 ms): each retry follows its own; the message's backoff survives a reclaim.
+async fn a_message_with_its_own_backoff_follows_it_across_retries_and_reclaims(
+    redis: RedisClient,
+    _t: &SharedTopology,
+) {
+    let mut cfg = config("own-backoff");
+    cfg.backoff.base = Duration::from_millis(20);
+    cfg.backoff.jitter = false;
+    cfg.lease = Duration::from_millis(100);
+    let q: Queue<u32> = queue(&redis, cfg);
+    let mut slow = rqueue::Backoff::default();
+    slow.base = Duration::from_millis(300);
+    slow.jitter = false;
+    q.send_batch(&[q.message(&1).backoff(slow), q.message(&2)])
+        .await
+        .expect("enqueue");
+    // A stall first (the reclaim rewrites the message's meta).
+    drop(q.claim(10).await.expect("claim"));
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(q.reclaim(10).await.expect("reclaim"), (2, 0));
+    let failed = Instant::now();
+    for d in q.claim(10).await.expect("claim") {
+        d.nack("fails").await.expect("nack"); // delivery 2: step 2 of each backoff
+    }
+    // Queue's backoff at delivery 2: 40 ms; the message's own: 600 ms.
+    let first = q
+        .claim_wait(10, Duration::from_secs(1))
+        .await
+        .expect("claim");
+    assert_eq!(
+        first.iter().map(|d| *d.message()).collect::<Vec<_>>(),
+        vec![2]
+    );
+    for d in first {
+        d.ack().await.expect("ack");
+    }
+    let second = q
+        .claim_wait(10, Duration::from_secs(3))
+        .await
+        .expect("claim");
+    let waited = failed.elapsed();
+    assert_eq!(
+        second.iter().map(|d| *d.message()).collect::<Vec<_>>(),
+        vec![1]
+    );
+    assert!(
+        waited >= Duration::from_millis(550),
+        "its own backoff (600 ms) was followed: {waited:?}"
+    );
+    for d in second {
+        d.ack().await.expect("ack");
+    }
+}
 
 /// `run_at` (future: delayed until then; past: ready now), the age of the next message, kept
 /// completed messages (`keep_completed = 2`: the newest two, with payloads), and no error text

@@ -6,12 +6,12 @@
 -- wake-up signal (re-armed while messages stay ready, so one signal wakes waiters in turn)
 -- ARGV[1] n, ARGV[2] lease ms, ARGV[3] promotion limit, ARGV[4] claimer id (token prefix)
 -- Returns {ms until the next delayed message is due (-1: none), then per message: id, token,
--- delivery number, payload}.
+-- delivery number, payload, the message's own backoff ('' or '|base_ms:max_ms:jitter')}.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local function parse(m)
-  local p, f, x, s = string.match(m or '', '^(-?%d+)|(%d+)|(%d+)|(%d+)$')
-  return tonumber(p or 0), tonumber(f or 0), tonumber(x or 1), tonumber(s or 0)
+  local p, f, x, s, r = string.match(m or '', '^(-?%d+)|(%d+)|(%d+)|(%d+)(.*)$')
+  return tonumber(p or 0), tonumber(f or 0), tonumber(x or 1), tonumber(s or 0), r or ''
 end
 local due = redis.call('ZRANGE', KEYS[4], '-inf', now, 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[3]))
 for _, id in ipairs(due) do
@@ -27,7 +27,7 @@ for i = 1, #popped, 2 do
   local id = popped[i]
   local payload = redis.call('HGET', KEYS[1], id)
   if payload then
-    local p, f, x, s = parse(redis.call('HGET', KEYS[2], id))
+    local p, f, x, s, r = parse(redis.call('HGET', KEYS[2], id))
     local delivery = f + s + 1
     local token = ARGV[4] .. ':' .. delivery
     redis.call('ZADD', KEYS[5], deadline, id)
@@ -36,6 +36,7 @@ for i = 1, #popped, 2 do
     out[#out + 1] = token
     out[#out + 1] = delivery
     out[#out + 1] = payload
+    out[#out + 1] = r
     claimed = claimed + 1
   else
     redis.call('HDEL', KEYS[2], id)

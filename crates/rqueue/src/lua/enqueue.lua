@@ -4,9 +4,11 @@
 -- KEYS[7] wake-up signal (list holding at most one token), KEYS[8..] dedup keys of the
 -- messages that have one.
 -- ARGV[1] message count, ARGV[2] 'u' or 'm'. 'u' (uniform: the same options, no dedup key):
--- ARGV[3] priority, ARGV[4] delay (ms, or '@<unix ms>' to run at a time), ARGV[5] max attempts, then one payload per message.
--- 'm': 6 per message: payload, priority, delay (as above), max attempts, dedup key index in KEYS
--- (0: none), dedup ttl ms.
+-- ARGV[3] priority, ARGV[4] delay (ms, or '@<unix ms>' to run at a time), ARGV[5] max
+-- attempts, ARGV[6] backoff ('' for the queue's, or '|base_ms:max_ms:jitter'), then one
+-- payload per message.
+-- 'm': 7 per message: payload, priority, delay (as above), max attempts, dedup key index in
+-- KEYS (0: none), dedup ttl ms, backoff (as above).
 -- At most 1000 messages per call (Lua's unpack limit; the client splits larger batches).
 -- Returns, per message, its id and 1 when a live duplicate's id is returned instead.
 -- Ids are "<13-digit server ms>-<6-digit sequence>": fixed width, so their byte order is their
@@ -33,13 +35,13 @@ local function due_at(d)
   return nil
 end
 for i = 0, tonumber(ARGV[1]) - 1 do
-  local base, payload, prio, delay, maxa, di
+  local base, payload, prio, delay, maxa, di, bo
   if uniform then
-    payload, prio, delay, maxa, di = ARGV[6 + i], ARGV[3], ARGV[4], ARGV[5], 0
+    payload, prio, delay, maxa, di, bo = ARGV[7 + i], ARGV[3], ARGV[4], ARGV[5], 0, ARGV[6]
   else
-    base = 3 + i * 6
+    base = 3 + i * 7
     payload, prio, delay = ARGV[base], ARGV[base + 1], ARGV[base + 2]
-    maxa, di = ARGV[base + 3], tonumber(ARGV[base + 4])
+    maxa, di, bo = ARGV[base + 3], tonumber(ARGV[base + 4]), ARGV[base + 6]
   end
   local existing = false
   if di > 0 then
@@ -60,7 +62,7 @@ for i = 0, tonumber(ARGV[1]) - 1 do
     jobs[#jobs + 1] = id
     jobs[#jobs + 1] = payload
     meta[#meta + 1] = id
-    meta[#meta + 1] = prio .. '|0|' .. maxa .. '|0'
+    meta[#meta + 1] = prio .. '|0|' .. maxa .. '|0' .. bo
     local due = due_at(delay)
     if due then
       delayedz[#delayedz + 1] = due

@@ -16,12 +16,12 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREM', KEYS[4], id)
 redis.call('HDEL', KEYS[5], id)
-local p, f, x, s = string.match(redis.call('HGET', KEYS[1], id) or '', '^(-?%d+)|(%d+)|(%d+)|(%d+)$')
+local p, f, x, s, r = string.match(redis.call('HGET', KEYS[1], id) or '', '^(-?%d+)|(%d+)|(%d+)|(%d+)(.*)$')
 local release = ARGV[6] == '1'
-p, f, x, s = tonumber(p or 0), tonumber(f or 0), tonumber(x or 1), tonumber(s or 0)
+p, f, x, s, r = tonumber(p or 0), tonumber(f or 0), tonumber(x or 1), tonumber(s or 0), r or ''
 if not release then
   f = f + 1
-  redis.call('HSET', KEYS[1], id, p .. '|' .. f .. '|' .. x .. '|' .. s)
+  redis.call('HSET', KEYS[1], id, p .. '|' .. f .. '|' .. x .. '|' .. s .. r)
   redis.call('HSET', KEYS[7], id, ARGV[4])
 end
 if ARGV[5] == '1' or (not release and f >= x) then

@@ -12,9 +12,9 @@ local back, dead = 0, 0
 for _, id in ipairs(expired) do
   redis.call('ZREM', KEYS[3], id)
   redis.call('HDEL', KEYS[4], id)
-  local p, f, x, s = string.match(redis.call('HGET', KEYS[1], id) or '', '^(-?%d+)|(%d+)|(%d+)|(%d+)$')
+  local p, f, x, s, r = string.match(redis.call('HGET', KEYS[1], id) or '', '^(-?%d+)|(%d+)|(%d+)|(%d+)(.*)$')
   p, f, x, s = tonumber(p or 0), tonumber(f or 0), tonumber(x or 1), tonumber(s or 0) + 1
-  redis.call('HSET', KEYS[1], id, p .. '|' .. f .. '|' .. x .. '|' .. s)
+  redis.call('HSET', KEYS[1], id, p .. '|' .. f .. '|' .. x .. '|' .. s .. (r or ''))
   if s >= tonumber(ARGV[2]) then
     redis.call('ZADD', KEYS[5], now, id)
     redis.call('HSET', KEYS[6], id, 'stalled')

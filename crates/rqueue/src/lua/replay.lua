@@ -11,9 +11,9 @@ end
 local n = 0
 for _, id in ipairs(ids) do
   if redis.call('ZREM', KEYS[3], id) == 1 then
-    local p, f, x, s = string.match(redis.call('HGET', KEYS[1], id) or '', '^(-?%d+)|(%d+)|(%d+)|(%d+)$')
+    local p, f, x, s, r = string.match(redis.call('HGET', KEYS[1], id) or '', '^(-?%d+)|(%d+)|(%d+)|(%d+)(.*)$')
     p, x = tonumber(p or 0), tonumber(x or 1)
-    redis.call('HSET', KEYS[1], id, p .. '|0|' .. x .. '|0')
+    redis.call('HSET', KEYS[1], id, p .. '|0|' .. x .. '|0' .. (r or ''))
     redis.call('HDEL', KEYS[4], id)
     redis.call('ZADD', KEYS[2], -p, id)
     n = n + 1
