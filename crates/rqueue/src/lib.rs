@@ -27,6 +27,8 @@
 //! | a job finished, its ack still in the worker's batch when the process dies | delivered again after the lease (acks are batched only while one is in flight, so this window is one round trip) |
 //! | Redis restarts | whatever persistence had not written is lost: [`Queue::check_durability`] warns when AOF / RDB are off or the eviction policy can drop queue keys |
 //! | Sentinel fails over | enqueues, claims and acks acknowledged by the old primary but not yet replicated are lost: a lost enqueue is a lost message; a lost claim or ack means the message runs again. Everything acknowledged by the new primary is kept. Measured by `tests/failover.rs` |
+//! | the connection drops while a script is in flight | the client resends it (up to 3 attempts): a resent enqueue can add the message twice (use a dedup key for exactly one), a resent claim leaves the first claim's leases to run out (reclaimed, counted as a stall), a resent ack or nack that had already applied reports [`Error::LeaseLost`] |
+//! | `Worker::run` dropped instead of shut down | its handlers are aborted, its lease renewals stop, and its messages return when their leases end (acks already handed over are still sent) |
 //! | a poison message (handler panics every time) | each panic is a failure; after `max_attempts` it is dead with the panic message as reason |
 //! | an undecodable payload | moved to the dead set with reason `decode: …` by the claim that met it; the worker carries on |
 //!

@@ -29,6 +29,10 @@ static PURGE: Script = Script::new("rqueue_purge", include_str!("lua/purge.lua")
 /// each call is atomic and bounded.
 const DEAD_BATCH: usize = 1000;
 
+/// Longest dedup TTL (100 years): Redis refuses expiries near the end of its clock, and a
+/// refused `SET` in the middle of the enqueue script would leave a partial batch.
+const MAX_DEDUP_TTL_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
+
 /// Messages per enqueue script call (the script's limit).
 const ENQUEUE_BATCH: usize = 1000;
 
@@ -414,6 +418,8 @@ pub struct Delivery<T> {
     id: String,
     token: String,
     delivery: u32,
+    /// Failures before this delivery (stalls not counted): the backoff step.
+    failures: u32,
     /// The message's own backoff, when it was enqueued with one.
     backoff: Option<Backoff>,
     message: T,
@@ -667,7 +673,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
                 let dedup = match &item.dedup {
                     Some((key, ttl)) => {
                         keys.push(format!("{}:dedup:{key}", k.base));
-                        (keys.len() as i64, ms(*ttl).max(1))
+                        (keys.len() as i64, ms(*ttl).clamp(1, MAX_DEDUP_TTL_MS))
                     }
                     None => (0, 0),
                 };
@@ -803,14 +809,24 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
             .instrument(tracing::debug_span!("rqueue.claim", queue = %self.inner.cfg.name, n))
             .await?;
         let mut out = Vec::new();
-        for d in reply.get(1..).unwrap_or_default().chunks(5) {
-            let [id, token, delivery, payload, backoff] = d else {
-                return Err(Error::Protocol(format!("claim reply {d:?}")));
+        // Deliveries already leased are never thrown away for one bad entry: a malformed
+        // entry (or a failed move of an undecodable one) is logged and skipped, and its
+        // lease runs out.
+        for d in reply.get(1..).unwrap_or_default().chunks(6) {
+            let parsed = match d {
+                [id, token, delivery, failures, payload, backoff] => {
+                    match (id.as_string(), token.as_string(), delivery.as_u64()) {
+                        (Some(id), Some(token), Some(delivery)) => {
+                            Some((id, token, delivery, failures, payload, backoff))
+                        }
+                        _ => None,
+                    }
+                }
+                _ => None,
             };
-            let (Some(id), Some(token), Some(delivery)) =
-                (id.as_string(), token.as_string(), delivery.as_u64())
-            else {
-                return Err(Error::Protocol(format!("claim reply {d:?}")));
+            let Some((id, token, delivery, failures, payload, backoff)) = parsed else {
+                tracing::warn!(queue = %self.inner.cfg.name, entry = ?d, "unexpected claim reply entry skipped");
+                continue;
             };
             let bytes = payload.as_bytes().unwrap_or_default();
             match rmp_serde::from_slice::<T>(bytes) {
@@ -819,13 +835,22 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
                     id,
                     token,
                     delivery: u32::try_from(delivery).unwrap_or(u32::MAX),
+                    failures: failures
+                        .as_u64()
+                        .and_then(|f| u32::try_from(f).ok())
+                        .unwrap_or(0),
                     backoff: backoff.as_str().as_deref().and_then(Backoff::decode),
                     message,
                 }),
                 Err(e) => {
                     tracing::warn!(queue = %self.inner.cfg.name, id, error = %e, "undecodable message moved to the dead set");
-                    self.give_back(&id, &token, Duration::ZERO, &format!("decode: {e}"), true)
-                        .await?;
+                    let reason = format!("decode: {e}");
+                    if let Err(e) = self
+                        .give_back(&id, &token, Duration::ZERO, &reason, true)
+                        .await
+                    {
+                        tracing::warn!(queue = %self.inner.cfg.name, id, error = %e, "could not move an undecodable message; it returns when its lease ends");
+                    }
                 }
             }
         }
@@ -1052,15 +1077,19 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
     /// # let _ = n; Ok(()) }
     /// ```
     pub async fn replay_all(&self) -> Result<u64, Error> {
+        // Bounded by the size at the start: messages that die again meanwhile (a replayed
+        // poison message) wait for the next call instead of keeping this one busy forever.
+        let start = self.stats().await?.dead;
         let mut total = 0;
         let batch = DEAD_BATCH.to_string();
-        loop {
+        while total < start {
             let n = self.replay_args(vec!["oldest", batch.as_str()]).await?;
             total += n;
             if n < DEAD_BATCH as u64 {
-                return Ok(total);
+                break;
             }
         }
+        Ok(total)
     }
 
     async fn replay_args(&self, args: Vec<&str>) -> Result<u64, Error> {
@@ -1091,8 +1120,9 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
     /// ```
     pub async fn purge_dead(&self) -> Result<u64, Error> {
         let k = &self.inner.keys;
+        let start = self.stats().await?.dead;
         let mut total = 0;
-        loop {
+        while total < start {
             let n: u64 = PURGE
                 .run(
                     self.inner.redis.pool(),
@@ -1108,9 +1138,10 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
                 .await?;
             total += n;
             if n < DEAD_BATCH as u64 {
-                return Ok(total);
+                break;
             }
         }
+        Ok(total)
     }
 
     /// Acknowledges one delivery.
@@ -1333,8 +1364,9 @@ impl<'a, T: Serialize + DeserializeOwned + Send + Sync + 'static> Enqueue<'a, T>
         self
     }
 
-    /// Idempotent enqueue: while a message enqueued with the same `key` in the last `ttl` still
-    /// exists, its id is returned and nothing is added.
+    /// Idempotent enqueue: while a message enqueued with the same `key` in the last `ttl` is
+    /// still stored (ready, delayed, in flight, dead, or kept as completed), its id is
+    /// returned and nothing is added. A TTL above 100 years counts as 100 years.
     ///
     /// ```no_run
     /// # fn demo(q: rqueue::Queue<u64>) { let _ = q.message(&1).dedup("order:7", std::time::Duration::from_secs(60)); }
@@ -1418,6 +1450,11 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Delivery<T> {
         self.backoff.unwrap_or(self.queue.inner.cfg.backoff)
     }
 
+    /// Failures before this delivery (stalls not counted).
+    pub(crate) fn failures(&self) -> u32 {
+        self.failures
+    }
+
     /// The delivery's lease token.
     pub(crate) fn token(&self) -> &str {
         &self.token
@@ -1438,7 +1475,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Delivery<T> {
     /// # Ok(()) }
     /// ```
     pub async fn nack(self, error: &str) -> Result<bool, Error> {
-        let delay = self.backoff().delay(self.delivery);
+        let delay = self.backoff().delay(self.failures + 1);
         self.retry_after(delay, error).await
     }
 

@@ -95,7 +95,8 @@ pub struct WorkerReport {
     pub dead: u64,
     /// Jobs whose lease was lost before they finished (someone else may run them).
     pub lost: u64,
-    /// Jobs cancelled at shutdown and put back to ready.
+    /// Messages put back to ready at shutdown: jobs cancelled after the grace period and
+    /// prefetched messages that had not started.
     pub released: u64,
 }
 
@@ -132,6 +133,27 @@ pub struct Worker<T> {
 /// a shutdown's grace period.
 type Running = Arc<Mutex<HashMap<String, (String, Option<tokio::task::AbortHandle>)>>>;
 
+/// Drops the entry of `id` only if it still belongs to the delivery `token` (a message
+/// reclaimed and claimed again by this worker has a newer entry that must stay).
+fn forget(running: &Running, id: &str, token: &str) {
+    let mut map = lock(running);
+    if map.get(id).is_some_and(|(t, _)| t == token) {
+        map.remove(id);
+    }
+}
+
+/// Aborts its task when dropped (also when `run` itself is dropped mid-way).
+struct AbortOnDrop<R>(tokio::task::JoinHandle<R>);
+
+impl<R> Drop for AbortOnDrop<R> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Most messages one claim may take ahead of free slots, whatever the configuration says.
+const MAX_PREFETCH: usize = 10_000;
+
 /// What the worker's tasks share.
 struct Shared {
     counts: Arc<Counts>,
@@ -139,6 +161,8 @@ struct Shared {
     mean_job_us: AtomicU64,
     /// Finished jobs whose acknowledgement is due; one task sends them in batches.
     acks: tokio::sync::mpsc::UnboundedSender<(String, String)>,
+    /// Turns true when the shutdown's grace period ends: running handlers are cancelled.
+    cancel: tokio::sync::watch::Receiver<bool>,
 }
 
 /// How a handler ended.
@@ -205,19 +229,34 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Worker<T> {
             tracing::debug!(queue = %queue.config().name, error = %e, "durability check failed");
         }
         let handler = Arc::new(handler);
-        let concurrency = cfg.concurrency.max(1);
+        let concurrency = cfg.concurrency.clamp(1, Semaphore::MAX_PERMITS);
         let slots = Arc::new(Semaphore::new(concurrency));
         let running: Running = Arc::default();
         let (acks, ack_rx) = tokio::sync::mpsc::unbounded_channel();
         let counts = Arc::new(Counts::default());
+        let (cancel_tx, cancel) = tokio::sync::watch::channel(false);
         let shared = Arc::new(Shared {
             counts: counts.clone(),
             mean_job_us: AtomicU64::new(0),
             acks,
+            cancel,
         });
-        let acker = tokio::spawn(acknowledge(queue.clone(), ack_rx, counts.clone()));
         let lease = queue.config().lease;
-        let heartbeat = tokio::spawn(heartbeat(queue.clone(), running.clone(), lease / 3));
+        // The acker is not aborted if `run` is dropped: it flushes what it was given, then
+        // ends with the last sender. The heartbeat is: leases of abandoned messages must run
+        // out so that they are reclaimed.
+        let acker = tokio::spawn(acknowledge(
+            queue.clone(),
+            ack_rx,
+            counts.clone(),
+            running.clone(),
+            lease,
+        ));
+        let heartbeat = AbortOnDrop(tokio::spawn(heartbeat(
+            queue.clone(),
+            running.clone(),
+            lease / 3,
+        )));
         let reclaim_every = cfg.reclaim_every.unwrap_or(lease / 3);
         let mut last_reclaim = Instant::now();
         let mut jobs: JoinSet<()> = JoinSet::new();
@@ -244,8 +283,15 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Worker<T> {
                 }
                 // The claim itself is never cancelled (its messages would stay in flight
                 // until their lease ends); only the wait between claims is.
-                let ahead = prefetch_room(cfg.prefetch, concurrency, &shared.mean_job_us);
-                let want = 1 + slots.available_permits() + ahead;
+                let ahead = prefetch_room(
+                    cfg.prefetch.min(MAX_PREFETCH),
+                    concurrency,
+                    &shared.mean_job_us,
+                );
+                let want = slots
+                    .available_permits()
+                    .saturating_add(1)
+                    .saturating_add(ahead);
                 let (got, next_due) = match queue.claim_some(want).await {
                     Ok(r) => r,
                     Err(e) => {
@@ -265,7 +311,14 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Worker<T> {
                         .max(Duration::from_millis(1));
                     tokio::select! {
                         _ = &mut shutdown => break,
-                        r = queue.wait_signal(wait) => r?,
+                        r = queue.wait_signal(wait) => if let Err(e) = r {
+                            // No wake-up connection (yet): wait out the same time instead.
+                            tracing::warn!(queue = %queue.config().name, error = %e, "wake-up wait failed");
+                            tokio::select! {
+                                _ = &mut shutdown => break,
+                                _ = tokio::time::sleep(wait.min(Duration::from_millis(200))) => {}
+                            }
+                        },
                     }
                     continue;
                 }
@@ -299,10 +352,14 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Worker<T> {
         // the messages back (not as failures).
         for d in held.drain(..) {
             let (queue, id, token, _, _) = d.into_parts();
-            lock(&running).remove(&id);
-            match queue.release(&id, &token).await {
+            let result = queue.release(&id, &token).await;
+            forget(&running, &id, &token);
+            match result {
                 Ok(()) => {
                     shared.counts.released.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(Error::LeaseLost { .. }) => {
+                    shared.counts.lost.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(e) => {
                     tracing::warn!(queue = %queue.config().name, id, error = %e, "could not give back a prefetched message; it returns when its lease ends")
@@ -315,17 +372,15 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Worker<T> {
             tokio::select! {
                 next = jobs.join_next() => if next.is_none() { break },
                 _ = &mut grace => {
-                    for (_, (_, task)) in lock(&running).iter() {
-                        if let Some(task) = task {
-                            task.abort();
-                        }
-                    }
+                    // Every job, registered or just starting, sees this and cancels its
+                    // handler.
+                    let _ = cancel_tx.send(true);
                     while jobs.join_next().await.is_some() {}
                     break;
                 }
             }
         }
-        heartbeat.abort();
+        drop(heartbeat);
         // The last acknowledgements: the acker ends once every sender is gone (the jobs,
         // holding the other copies, have all ended).
         drop(shared);
@@ -359,29 +414,48 @@ fn prefetch_room(max: usize, concurrency: usize, mean_job_us: &AtomicU64) -> usi
 
 /// Sends the acknowledgements of finished jobs, batching those that finish while a call is
 /// in flight. Ends when every sender is gone.
+/// Finished jobs stay in `running` (their leases renewed) until their ack is answered; a
+/// failed call is retried for up to `give_up_after` (a lease), then they are left to be
+/// delivered again.
 async fn acknowledge<T>(
     queue: Queue<T>,
     mut rx: tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
     counts: Arc<Counts>,
+    running: Running,
+    give_up_after: Duration,
 ) where
     T: Serialize + DeserializeOwned + Send + Sync + 'static,
 {
     let mut batch = Vec::new();
     while rx.recv_many(&mut batch, 500).await > 0 {
-        match queue.ack_many(&batch).await {
-            Ok(ok) => {
-                for ((id, _), ok) in batch.iter().zip(ok) {
-                    if ok {
-                        counts.acked.fetch_add(1, Ordering::Relaxed);
-                    } else {
-                        counts.lost.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(queue = %queue.config().name, id, "job finished after its lease was lost");
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(20);
+        loop {
+            match queue.ack_many(&batch).await {
+                Ok(ok) => {
+                    for ((id, _), ok) in batch.iter().zip(ok) {
+                        if ok {
+                            counts.acked.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            counts.lost.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(queue = %queue.config().name, id, "job finished after its lease was lost");
+                        }
                     }
+                    break;
+                }
+                Err(e) if started.elapsed() < give_up_after => {
+                    tracing::warn!(queue = %queue.config().name, n = batch.len(), error = %e, "acknowledgement failed; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                }
+                Err(e) => {
+                    tracing::warn!(queue = %queue.config().name, n = batch.len(), error = %e, "could not acknowledge finished jobs; they will be delivered again");
+                    break;
                 }
             }
-            Err(e) => {
-                tracing::warn!(queue = %queue.config().name, n = batch.len(), error = %e, "could not acknowledge finished jobs; they will be delivered again");
-            }
+        }
+        for (id, token) in &batch {
+            forget(&running, id, token);
         }
         batch.clear();
     }
@@ -402,25 +476,29 @@ async fn run_job<T, H, Fut, E>(
     E: Display + Send + 'static,
 {
     let backoff = d.backoff();
+    let failures = d.failures();
     let (queue, id, token, delivery, message) = d.into_parts();
     let info = JobInfo {
         id: id.clone(),
         delivery,
     };
     let started = Instant::now();
-    let mut task = tokio::spawn(handler(message, info));
-    lock(&running).insert(id.clone(), (token.clone(), Some(task.abort_handle())));
-    let outcome = match timeout {
-        Some(t) => match tokio::time::timeout(t, &mut task).await {
-            Ok(joined) => joined_outcome(joined),
-            Err(_) => {
-                task.abort();
-                Outcome::Failed(format!("timed out after {t:?}"))
+    // The error is turned into text inside the task: a panicking `Display` is a panic there.
+    let fut = handler(message, info);
+    let mut task = AbortOnDrop(tokio::spawn(
+        async move { fut.await.map_err(|e| e.to_string()) },
+    ));
+    lock(&running).insert(id.clone(), (token.clone(), Some(task.0.abort_handle())));
+    let mut cancel = shared.cancel.clone();
+    let outcome = tokio::select! {
+        o = wait_job(&mut task.0, timeout) => o,
+        _ = async {
+            if cancel.wait_for(|c| *c).await.is_err() {
+                std::future::pending::<()>().await;
             }
-        },
-        None => joined_outcome((&mut task).await),
+        } => Outcome::Cancelled,
     };
-    lock(&running).remove(&id);
+    task.0.abort();
     let elapsed = started.elapsed();
     queue.metrics().job_seconds.record(elapsed.as_secs_f64());
     // A running mean (7/8 old, 1/8 new; racy updates only blur it), at least 1 µs.
@@ -436,17 +514,19 @@ async fn run_job<T, H, Fut, E>(
     shared.mean_job_us.store(mean.max(1), Ordering::Relaxed);
     let counts = &shared.counts;
     let result = match &outcome {
+        // The acker forgets the entry once the ack is answered.
         Outcome::Done => match shared.acks.send((id, token)) {
             Ok(()) => return,
             // The acknowledging task is gone (cannot happen while `shared` lives): ack here.
             Err(tokio::sync::mpsc::error::SendError((id, token))) => {
                 let r = queue.ack_one(&id, &token).await.map(|()| &counts.acked);
+                forget(&running, &id, &token);
                 return record(&queue, &id, r, counts);
             }
         },
         Outcome::Cancelled => queue.release(&id, &token).await.map(|()| &counts.released),
         Outcome::Failed(error) => {
-            let delay = backoff.delay(delivery);
+            let delay = backoff.delay(failures + 1);
             queue
                 .give_back(&id, &token, delay, error, false)
                 .await
@@ -459,7 +539,22 @@ async fn run_job<T, H, Fut, E>(
                 })
         }
     };
+    forget(&running, &id, &token);
     record(&queue, &id, result, counts);
+}
+
+/// Waits for a handler task, bounded by the job timeout.
+async fn wait_job(
+    task: &mut tokio::task::JoinHandle<Result<(), String>>,
+    timeout: Option<Duration>,
+) -> Outcome {
+    match timeout {
+        Some(t) => match tokio::time::timeout(t, &mut *task).await {
+            Ok(joined) => joined_outcome(joined),
+            Err(_) => Outcome::Failed(format!("timed out after {t:?}")),
+        },
+        None => joined_outcome(task.await),
+    }
 }
 
 /// Counts a job's recorded result.
@@ -481,10 +576,10 @@ where
     }
 }
 
-fn joined_outcome<E: Display>(joined: Result<Result<(), E>, tokio::task::JoinError>) -> Outcome {
+fn joined_outcome(joined: Result<Result<(), String>, tokio::task::JoinError>) -> Outcome {
     match joined {
         Ok(Ok(())) => Outcome::Done,
-        Ok(Err(e)) => Outcome::Failed(e.to_string()),
+        Ok(Err(e)) => Outcome::Failed(e),
         Err(e) if e.is_panic() => {
             let panic = e.into_panic();
             let text = panic
@@ -517,8 +612,10 @@ where
         }
         match queue.extend_many(&held).await {
             Ok(ok) => {
-                for ((id, _), ok) in held.iter().zip(ok) {
-                    if !ok {
+                for ((id, token), ok) in held.iter().zip(ok) {
+                    // Not a loss when the job was acknowledged meanwhile.
+                    let still_held = lock(&running).get(id).is_some_and(|(t, _)| t == token);
+                    if !ok && still_held {
                         tracing::warn!(queue = %queue.config().name, id, "lease lost while the job runs");
                     }
                 }

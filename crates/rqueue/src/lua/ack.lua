@@ -33,7 +33,8 @@ for i = 2, #ARGV, 2 do
 end
 if acked > 0 then redis.call('HINCRBY', KEYS[5], 'acked', acked) end
 if keep > 0 and acked > 0 then
-  local over = redis.call('ZCARD', KEYS[7]) - keep
+  -- At most 1,000 per call (bounded work when keep_completed was lowered).
+  local over = math.min(redis.call('ZCARD', KEYS[7]) - keep, 1000)
   if over > 0 then
     local old = redis.call('ZPOPMIN', KEYS[7], over)
     for i = 1, #old, 2 do

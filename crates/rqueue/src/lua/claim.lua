@@ -6,7 +6,8 @@
 -- wake-up signal (re-armed while messages stay ready, so one signal wakes waiters in turn)
 -- ARGV[1] n, ARGV[2] lease ms, ARGV[3] promotion limit, ARGV[4] claimer id (token prefix)
 -- Returns {ms until the next delayed message is due (-1: none), then per message: id, token,
--- delivery number, payload, the message's own backoff ('' or '|base_ms:max_ms:jitter')}.
+-- delivery number, failures so far, payload, the message's own backoff ('' or
+-- '|base_ms:max_ms:jitter')}.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local function parse(m)
@@ -23,18 +24,22 @@ local out = {-1}
 local popped = redis.call('ZPOPMIN', KEYS[3], tonumber(ARGV[1]))
 local deadline = now + tonumber(ARGV[2])
 local claimed = 0
+-- Tokens carry a serial (the claimed counter, which only grows) so that no two deliveries
+-- ever share one, even after a replay resets the message's counts.
+local serial = tonumber(redis.call('HGET', KEYS[7], 'claimed') or '0') or 0
 for i = 1, #popped, 2 do
   local id = popped[i]
   local payload = redis.call('HGET', KEYS[1], id)
   if payload then
     local p, f, x, s, r = parse(redis.call('HGET', KEYS[2], id))
     local delivery = f + s + 1
-    local token = ARGV[4] .. ':' .. delivery
+    local token = ARGV[4] .. ':' .. delivery .. ':' .. (serial + claimed + 1)
     redis.call('ZADD', KEYS[5], deadline, id)
     redis.call('HSET', KEYS[6], id, token)
     out[#out + 1] = id
     out[#out + 1] = token
     out[#out + 1] = delivery
+    out[#out + 1] = f
     out[#out + 1] = payload
     out[#out + 1] = r
     claimed = claimed + 1
