@@ -691,6 +691,28 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
             .instrument(tracing::debug_span!("rqueue.enqueue", queue = %self.inner.cfg.name, n = items.len()))
             .await?;
         let mut out = Vec::with_capacity(items.len());
+        if uniform {
+            // Only the first id comes back; the rest follow it as the script made them.
+            let first = reply.first().and_then(Value::as_string);
+            let parsed = first.as_deref().and_then(|id| {
+                let (ms, seq) = id.split_once('-')?;
+                Some((ms.parse::<u64>().ok()?, seq.parse::<u32>().ok()?))
+            });
+            let Some((mut ms, mut seq)) = parsed else {
+                return Err(Error::Protocol(format!("enqueue reply {reply:?}")));
+            };
+            for i in 0..items.len() {
+                if i > 0 {
+                    seq += 1;
+                    if seq > 999_999 {
+                        ms += 1;
+                        seq = 0;
+                    }
+                }
+                out.push((format!("{ms:013}-{seq:06}"), false));
+            }
+            return Ok(out);
+        }
         for pair in reply.chunks(2) {
             match pair {
                 [id, dup] => out.push((

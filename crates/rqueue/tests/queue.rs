@@ -40,7 +40,57 @@ testkit::topology_tests!(
     run_at_head_age_kept_completed_and_no_leftover_reasons,
     a_message_with_its_own_backoff_follows_it_across_retries_and_reclaims,
     a_stale_delivery_cannot_ack_after_its_message_was_replayed,
+    batch_ids_are_the_stored_ids_even_across_a_sequence_rollover,
 );
+
+/// A uniform batch gets only its first id back and derives the rest: they must be exactly the
+/// ids stored, also when the per-millisecond sequence rolls over (forced by setting the last
+/// id to a future millisecond at sequence 999,998).
+async fn batch_ids_are_the_stored_ids_even_across_a_sequence_rollover(
+    redis: RedisClient,
+    _t: &SharedTopology,
+) {
+    let q: Queue<u32> = queue(&redis, config("ids"));
+    let future_ms = 9_000_000_000_000u64;
+    let _: () = redis
+        .pool()
+        .set(
+            format!("t:rq:{{{}}}:seq", q.config().name),
+            format!("{future_ms:013}-999998"),
+            None,
+            None,
+            false,
+        )
+        .await
+        .expect("SET");
+    let ids = q.enqueue_batch(&[1, 2, 3, 4]).await.expect("enqueue");
+    assert_eq!(
+        ids,
+        vec![
+            format!("{future_ms:013}-999999"),
+            format!("{:013}-000000", future_ms + 1),
+            format!("{:013}-000001", future_ms + 1),
+            format!("{:013}-000002", future_ms + 1),
+        ]
+    );
+    let claimed: Vec<String> = q
+        .claim(10)
+        .await
+        .expect("claim")
+        .iter()
+        .map(|d| d.id().to_string())
+        .collect();
+    assert_eq!(claimed, ids, "the ids returned are the ids stored");
+    let more = q.enqueue_batch(&[5, 6]).await.expect("enqueue");
+    let claimed: Vec<String> = q
+        .claim(10)
+        .await
+        .expect("claim")
+        .iter()
+        .map(|d| d.id().to_string())
+        .collect();
+    assert_eq!(claimed, more);
+}
 
 /// Delivery 1 of a message stalls and dies; the message is replayed (its counts reset) and
 /// the SAME client claims it again, as delivery 1 again: the first handle's late ack must

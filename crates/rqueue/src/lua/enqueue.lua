@@ -10,7 +10,9 @@
 -- 'm': 7 per message: payload, priority, delay (as above), max attempts, dedup key index in
 -- KEYS (0: none), dedup ttl ms, backoff (as above).
 -- At most 1000 messages per call (Lua's unpack limit; the client splits larger batches).
--- Returns, per message, its id and 1 when a live duplicate's id is returned instead.
+-- Returns, per message, its id and 1 when a live duplicate's id is returned instead; in 'u'
+-- mode only the first (id, 0): the others follow it (sequence + 1, after 999999 the next ms
+-- at sequence 0), so the client derives them.
 -- Ids are "<13-digit server ms>-<6-digit sequence>": fixed width, so their byte order is their
 -- time order (FIFO among equal priorities), and never going back (the last id is kept).
 local t = redis.call('TIME')
@@ -78,8 +80,10 @@ for i = 0, tonumber(ARGV[1]) - 1 do
       redis.call('SET', KEYS[di], id, 'PX', ARGV[base + 5])
     end
     added = added + 1
-    out[#out + 1] = id
-    out[#out + 1] = 0
+    if not uniform or added == 1 then
+      out[#out + 1] = id
+      out[#out + 1] = 0
+    end
   end
 end
 if #jobs > 0 then redis.call('HSET', KEYS[1], unpack(jobs)) end
