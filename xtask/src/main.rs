@@ -84,7 +84,9 @@ enum Cmd {
         #[arg(last = true)]
         extra: Vec<String>,
     },
-    /// Run the examples against throwaway servers (or REDIS_URL / REDIS_MODE when set).
+    /// The shop story (cache, lock and queue together, then a flash sale) on a throwaway
+    /// standalone server, and the production setup example on every topology (or both
+    /// against REDIS_URL / REDIS_MODE when set).
     Demo,
     /// Everything CI checks: fmt, clippy -D warnings, docs, the whole test matrix.
     Ci,
@@ -463,16 +465,9 @@ fn demo() -> Result {
     let user_env = ["REDIS_URL", "REDIS_MODE"]
         .iter()
         .any(|v| std::env::var_os(v).is_some());
-    let example = |envs: &[(&str, String)]| -> Result {
+    let example = |name: &str, envs: &[(&str, String)]| -> Result {
         let mut cmd = cargo();
-        cmd.args([
-            "run",
-            "--quiet",
-            "-p",
-            "examples",
-            "--example",
-            "production_setup",
-        ]);
+        cmd.args(["run", "--quiet", "-p", "examples", "--example", name]);
         for (k, v) in envs {
             cmd.env(k, v);
         }
@@ -480,7 +475,8 @@ fn demo() -> Result {
     };
     if user_env {
         p.say("REDIS_URL / REDIS_MODE set: running against your Redis");
-        return example(&[]);
+        example("shop_demo", &[])?;
+        return example("production_setup", &[]);
     }
     ensure_redis(&p)?;
     for kind in Kind::ALL {
@@ -524,7 +520,12 @@ fn demo() -> Result {
                 .collect::<Vec<_>>()
                 .join(" ")
         ));
-        example(&envs)?;
+        if kind == Kind::Standalone {
+            p.say("the shop: cache, lock and queue together");
+            example("shop_demo", &envs)?;
+            p.say("production setup from the environment, on each topology");
+        }
+        example("production_setup", &envs)?;
     }
     Ok(())
 }

@@ -1,0 +1,150 @@
+//! The e-commerce service end to end on every topology: a flash sale with 200 concurrent
+//! buyers over 4 client instances for a product with 50 units.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use examples::shop::{OrderMessage, Placed, Product, Shop};
+use redis_conn::{RedisClient, RedisConfig};
+use testkit::{Kind, SharedTopology};
+
+async fn shared(kind: Kind) -> (RedisClient, &'static SharedTopology) {
+    let topo =
+        tokio::task::block_in_place(|| testkit::shared(kind)).unwrap_or_else(|e| panic!("{e}"));
+    (connect(topo.url()).await, topo)
+}
+
+async fn connect(url: &str) -> RedisClient {
+    RedisClient::connect(RedisConfig::from_url(url).expect("url"))
+        .await
+        .unwrap_or_else(|e| panic!("connect {url}: {e}"))
+}
+
+testkit::topology_tests!(a_flash_sale_sells_exactly_the_stock_and_processes_each_order_once);
+
+async fn a_flash_sale_sells_exactly_the_stock_and_processes_each_order_once(
+    _redis: RedisClient,
+    t: &SharedTopology,
+) {
+    const BUYERS: u64 = 200;
+    const STOCK: i64 = 50;
+    const PRODUCT: u64 = 123;
+    let ns = testkit::unique_name("t:shop");
+    let mut shops = Vec::new();
+    for _ in 0..4 {
+        shops.push(Shop::new(connect(t.url()).await, &ns).expect("shop"));
+    }
+    shops[0]
+        .add_product(&Product {
+            id: PRODUCT,
+            name: "Limited teapot".into(),
+            price_cents: 4999,
+            stock: STOCK,
+        })
+        .await
+        .expect("add product");
+    // Two workers (in two of the instances) process orders while the sale runs.
+    let stop = Arc::new(AtomicBool::new(false));
+    let duplicates = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = shops[2..]
+        .iter()
+        .map(|shop| {
+            let (shop, stop, duplicates) = (shop.clone(), stop.clone(), duplicates.clone());
+            tokio::spawn(async move {
+                shop.run_worker(8, duplicates, async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                })
+                .await
+                .expect("worker")
+            })
+        })
+        .collect();
+    let buyers: Vec<_> = (0..BUYERS)
+        .map(|user| {
+            let shop = shops[user as usize % shops.len()].clone();
+            tokio::spawn(async move {
+                // Everyone looks at the product first (cache-aside, one build).
+                let p = shop.get_product(PRODUCT).await.expect("product");
+                assert!(p.is_some());
+                shop.place_order(user, PRODUCT, 1)
+                    .await
+                    .expect("place order")
+            })
+        })
+        .collect();
+    let mut accepted = Vec::new();
+    let mut rejected = 0;
+    for (user, b) in buyers.into_iter().enumerate() {
+        match b.await.expect("buyer") {
+            Placed::Accepted(order) => accepted.push((user as u64, order)),
+            Placed::OutOfStock { left } => {
+                assert_eq!(left, 0, "rejected only when sold out");
+                rejected += 1;
+            }
+        }
+    }
+    assert_eq!(accepted.len() as i64, STOCK, "exactly the stock is sold");
+    assert_eq!(rejected, BUYERS as i64 - STOCK);
+    assert_eq!(shops[1].stock(PRODUCT).await.expect("stock"), 0);
+
+    // A redelivery (as after a worker crash before its ack) is absorbed.
+    let (user, order) = accepted[0].clone();
+    let raw: rqueue::Queue<OrderMessage> = shops[0].queue().clone();
+    raw.enqueue(&OrderMessage {
+        order: order.clone(),
+        product: PRODUCT,
+        user,
+    })
+    .await
+    .expect("duplicate message");
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = shops[0].queue().stats().await.expect("stats");
+        let processed = shops[0].processed_orders(PRODUCT).await.expect("processed");
+        if processed == STOCK as u64 && s.ready + s.in_flight + s.delayed == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{processed} of {STOCK} processed: {s:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.await.expect("worker task");
+    }
+    for (_, order) in &accepted {
+        assert_eq!(
+            shops[0]
+                .times_processed(PRODUCT, order)
+                .await
+                .expect("order"),
+            1,
+            "order {order} processed exactly once"
+        );
+    }
+    assert_eq!(
+        duplicates.load(Ordering::Relaxed),
+        1,
+        "the redelivery was absorbed"
+    );
+    let s = shops[0].queue().stats().await.expect("stats");
+    assert_eq!(s.dead, 0, "{s:?}");
+    // The buyer's cached order list shows the processed order.
+    let orders = shops[3].get_user_orders(user).await.expect("orders");
+    assert_eq!(orders.len(), 1);
+    assert_eq!(
+        (orders[0].id.as_str(), orders[0].status.as_str()),
+        (order.as_str(), "processed")
+    );
+    let builds: u64 = shops.iter().map(|s| s.product_cache_stats().builds).sum();
+    assert!(
+        builds <= 4,
+        "product details built {builds} times for 200 readers"
+    );
+}
