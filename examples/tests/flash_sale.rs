@@ -21,7 +21,81 @@ async fn connect(url: &str) -> RedisClient {
         .unwrap_or_else(|e| panic!("connect {url}: {e}"))
 }
 
-testkit::topology_tests!(a_flash_sale_sells_exactly_the_stock_and_processes_each_order_once);
+testkit::topology_tests!(
+    a_flash_sale_sells_exactly_the_stock_and_processes_each_order_once,
+    a_write_fenced_by_a_newer_token_is_refused_and_unknown_products_are_typed_errors,
+);
+
+/// The reserve step compares the lock's token with the last one written: when a newer holder
+/// already wrote (simulated by a fence far in the future), the order is refused with a typed
+/// error and nothing changes. An unknown product is a typed error too.
+async fn a_write_fenced_by_a_newer_token_is_refused_and_unknown_products_are_typed_errors(
+    redis: RedisClient,
+    _t: &SharedTopology,
+) {
+    use fred::interfaces::HashesInterface;
+    let ns = testkit::unique_name("t:shop");
+    let shop = Shop::new(redis.clone(), &ns).expect("shop");
+    shop.add_product(&Product {
+        id: 5,
+        name: "Mug".into(),
+        price_cents: 900,
+        stock: 3,
+    })
+    .await
+    .expect("add");
+    assert!(matches!(
+        shop.place_order(1, 5, 1).await.expect("order"),
+        Placed::Accepted(_)
+    ));
+    let _: () = redis
+        .pool()
+        .hset(
+            format!("{ns}:{{p5}}:product"),
+            ("fence", "9000000000000000"),
+        )
+        .await
+        .expect("HSET");
+    let refused = shop.place_order(2, 5, 1).await;
+    assert!(
+        matches!(refused, Err(examples::shop::ShopError::Fenced(5))),
+        "{refused:?}"
+    );
+    assert_eq!(shop.stock(5).await.expect("stock"), 2, "nothing changed");
+    let unknown = shop.place_order(1, 404, 1).await;
+    assert!(
+        matches!(unknown, Err(examples::shop::ShopError::NoSuchProduct(404))),
+        "{unknown:?}"
+    );
+    assert_eq!(shop.get_product(404).await.expect("lookup"), None);
+
+    // A process that died between reserving and enqueueing: the message is gone (claimed and
+    // acknowledged here without processing), the order still pending. The recovery sweep
+    // sends it again and the worker's step processes it.
+    for d in shop.queue().claim(10).await.expect("claim") {
+        d.ack().await.expect("ack");
+    }
+    assert_eq!(
+        shop.requeue_stale_orders(5, Duration::ZERO)
+            .await
+            .expect("requeue"),
+        1
+    );
+    let again = shop.queue().claim(10).await.expect("claim");
+    assert_eq!(again.len(), 1);
+    for d in again {
+        assert!(shop.process_order(d.message()).await.expect("process"));
+        d.ack().await.expect("ack");
+    }
+    assert_eq!(shop.processed_orders(5).await.expect("processed"), 1);
+    assert_eq!(
+        shop.requeue_stale_orders(5, Duration::ZERO)
+            .await
+            .expect("requeue"),
+        0,
+        "a processed order is no longer pending"
+    );
+}
 
 async fn a_flash_sale_sells_exactly_the_stock_and_processes_each_order_once(
     _redis: RedisClient,
@@ -62,6 +136,19 @@ async fn a_flash_sale_sells_exactly_the_stock_and_processes_each_order_once(
             })
         })
         .collect();
+    // Someone watches the stock during the sale: it must never be seen below zero.
+    let lowest = Arc::new(std::sync::atomic::AtomicI64::new(STOCK));
+    let watcher = {
+        let (shop, stop, lowest) = (shops[1].clone(), stop.clone(), lowest.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(s) = shop.stock(PRODUCT).await {
+                    lowest.fetch_min(s, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+    };
     let buyers: Vec<_> = (0..BUYERS)
         .map(|user| {
             let shop = shops[user as usize % shops.len()].clone();
@@ -118,6 +205,8 @@ async fn a_flash_sale_sells_exactly_the_stock_and_processes_each_order_once(
     for w in workers {
         w.await.expect("worker task");
     }
+    watcher.await.expect("watcher");
+    assert_eq!(lowest.load(Ordering::Relaxed), 0, "stock never below zero");
     for (_, order) in &accepted {
         assert_eq!(
             shops[0]
