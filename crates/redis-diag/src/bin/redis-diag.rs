@@ -1,0 +1,94 @@
+//! `redis-diag`: check a Redis deployment (every node) for security and health problems.
+//!
+//! ```text
+//! redis-diag [--url URL] [--format table|json] check      # security + health
+//! redis-diag security | health
+//! ```
+//! Without `--url`, the connection comes from the same variables as redis-conn
+//! (`REDIS_URL`, `REDIS_MODE`, `REDIS_HOST`, … — see `RedisConfig::from_env`). Exit code: 0
+//! when the worst finding is ok or info, 1 warning, 2 critical, 3 when nothing could be
+//! checked.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "redis-diag",
+    version,
+    about = "A doctor for Redis deployments: security and health on every node"
+)]
+struct Cli {
+    /// The deployment (redis://, rediss://, redis-sentinel://, redis-cluster:// URLs);
+    /// default: the REDIS_* variables.
+    #[arg(long, global = true)]
+    url: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table", global = true)]
+    format: Format,
+    /// Table width in columns.
+    #[arg(long, default_value_t = 80, global = true)]
+    width: usize,
+    /// Slow log entries at least this many milliseconds long are reported.
+    #[arg(long, default_value_t = 10, global = true)]
+    slow_ms: u64,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Security and health checks.
+    Check,
+    /// Security checks only.
+    Security,
+    /// Health checks only.
+    Health,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match &cli.url {
+        Some(url) => redis_conn::RedisConfig::from_url(url),
+        None => redis_conn::RedisConfig::from_env(),
+    };
+    let config = match config {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("redis-diag: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    let scope = match cli.command {
+        Command::Check => redis_diag::Scope::All,
+        Command::Security => redis_diag::Scope::Security,
+        Command::Health => redis_diag::Scope::Health,
+    };
+    let mut opts = redis_diag::Options::default();
+    opts.slow_command = std::time::Duration::from_millis(cli.slow_ms);
+    match redis_diag::diagnose(&config, scope, &opts).await {
+        Ok(report) => {
+            match cli.format {
+                Format::Table => print!("{}", redis_diag::render_table(&report, cli.width)),
+                Format::Json => println!("{}", redis_diag::render_json(&report)),
+            }
+            let reachable = report.nodes.iter().any(|n| n.reachable);
+            if !reachable {
+                return ExitCode::from(3);
+            }
+            ExitCode::from(u8::try_from(report.exit_code()).unwrap_or(2))
+        }
+        Err(e) => {
+            eprintln!("redis-diag: {e}");
+            ExitCode::from(3)
+        }
+    }
+}

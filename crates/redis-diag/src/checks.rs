@@ -1,0 +1,1013 @@
+//! The checks. Each looks at what one node answers (or the topology as a whole) and returns
+//! findings; the judging parts are pure functions, tested without a server.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use fred::clients::Client;
+use fred::interfaces::ClientLike;
+use fred::types::Value;
+use redis_conn::{Mode, RedisConfig};
+
+use crate::node::{self, NodeRole, Target, call};
+use crate::{Finding, NodeSummary, Options, Scope, Severity};
+
+/// Commands a checker must know the reach of, with the arguments `ACL DRYRUN` needs to judge
+/// them (never executed).
+const DANGEROUS: &[(&str, &[&str])] = &[
+    ("flushall", &[]),
+    ("flushdb", &[]),
+    ("keys", &["*"]),
+    ("config", &["SET", "dir", "/tmp"]),
+    ("shutdown", &[]),
+    ("debug", &["SLEEP", "0"]),
+    ("module", &["LIST"]),
+    ("monitor", &[]),
+    ("replicaof", &["NO", "ONE"]),
+    ("save", &[]),
+    ("bgsave", &[]),
+    ("acl", &["SETUSER", "redis-diag-probe"]),
+];
+
+/// `INFO` text → fields.
+pub(crate) fn parse_info(text: &str) -> HashMap<String, String> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+/// One node's answers, gathered once for all checks.
+struct Probe<'a> {
+    client: &'a Client,
+    addr: String,
+    role: String,
+    info: HashMap<String, String>,
+    /// `CONFIG GET` results (`None` when CONFIG is renamed, disabled or denied).
+    config: Option<HashMap<String, String>>,
+    config_error: Option<String>,
+}
+
+impl Probe<'_> {
+    fn info_u64(&self, k: &str) -> Option<u64> {
+        self.info.get(k).and_then(|v| v.parse().ok())
+    }
+
+    fn info_f64(&self, k: &str) -> Option<f64> {
+        self.info.get(k).and_then(|v| v.parse().ok())
+    }
+
+    fn conf(&self, k: &str) -> Option<&str> {
+        self.config.as_ref()?.get(k).map(String::as_str)
+    }
+
+    fn finding(&self, check: &str, severity: Severity, title: impl Into<String>) -> Finding {
+        let mut f = Finding::new(check, severity, &self.addr, title);
+        f.role = self.role.clone();
+        f
+    }
+}
+
+fn text(v: &Value) -> Option<String> {
+    v.as_string()
+}
+
+/// `CONFIG GET` of many parameters (one call each pattern keeps replies small).
+async fn config_get(client: &Client, names: &[&str]) -> Result<HashMap<String, String>, String> {
+    let mut out = HashMap::new();
+    for n in names {
+        let v = call(client, "CONFIG", vec!["GET".into(), (*n).into()])
+            .await
+            .map_err(|e| e.to_string())?;
+        let pairs: Vec<String> = match v {
+            Value::Array(a) => a.iter().filter_map(text).collect(),
+            Value::Map(m) => m
+                .inner()
+                .iter()
+                .flat_map(|(k, v)| [k.as_str().map(|s| s.to_string()), text(v)])
+                .flatten()
+                .collect(),
+            _ => Vec::new(),
+        };
+        for kv in pairs.chunks(2) {
+            if let [k, v] = kv {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Runs the node's checks; a node that does not answer is one critical finding.
+pub(crate) async fn run_node(
+    config: &RedisConfig,
+    target: &Target,
+    scope: Scope,
+    opts: &Options,
+) -> (NodeSummary, Vec<Finding>) {
+    let addr = target.addr();
+    let sentinel = target.role == NodeRole::Sentinel;
+    let client = match node::connect(config, &target.endpoint, sentinel, opts.probe_timeout).await {
+        Ok(c) => c,
+        Err(e) => {
+            let mut f = Finding::new(
+                "node.reachable",
+                Severity::Critical,
+                &addr,
+                "the node does not answer",
+            )
+            .evidence(e)
+            .fix("check that the process runs and the address is reachable from here");
+            f.role = target.role.name().into();
+            let summary = NodeSummary {
+                addr,
+                role: target.role.name().into(),
+                reachable: false,
+                version: None,
+            };
+            return (summary, vec![f]);
+        }
+    };
+    let info = match call(&client, "INFO", vec!["everything".into()]).await {
+        Ok(v) => parse_info(&text(&v).unwrap_or_default()),
+        Err(_) => match call(&client, "INFO", vec![]).await {
+            Ok(v) => parse_info(&text(&v).unwrap_or_default()),
+            Err(_) => HashMap::new(),
+        },
+    };
+    let role = match (target.role, info.get("role").map(String::as_str)) {
+        (NodeRole::Sentinel, _) => "sentinel",
+        (_, Some("master")) => "primary",
+        (_, Some("slave")) => "replica",
+        (r, _) => r.name(),
+    }
+    .to_string();
+    let (config_map, config_error) = if sentinel {
+        (None, None)
+    } else {
+        match config_get(
+            &client,
+            &[
+                "protected-mode",
+                "bind",
+                "port",
+                "tls-port",
+                "maxmemory",
+                "maxmemory-policy",
+                "save",
+                "appendonly",
+                "dir",
+                "dbfilename",
+                "enable-debug-command",
+                "enable-module-command",
+                "enable-protected-configs",
+                "latency-monitor-threshold",
+                "slowlog-log-slower-than",
+            ],
+        )
+        .await
+        {
+            Ok(m) => (Some(m), None),
+            Err(e) => (None, Some(e)),
+        }
+    };
+    let probe = Probe {
+        client: &client,
+        addr: addr.clone(),
+        role: role.clone(),
+        info,
+        config: config_map,
+        config_error,
+    };
+    let mut found = Vec::new();
+    if probe.info.is_empty() {
+        found.push(
+            probe
+                .finding(
+                    "info.unavailable",
+                    Severity::Info,
+                    "INFO cannot be run by this user: memory, persistence and replication checks are skipped",
+                )
+                .fix("give the diagnosing user +info (INFO is in the @dangerous category)"),
+        );
+    }
+    if let Some(e) = &probe.config_error {
+        found.push(
+            probe
+                .finding(
+                    "config.unavailable",
+                    Severity::Info,
+                    "CONFIG cannot be read: configuration checks use INFO only",
+                )
+                .evidence(e.clone()),
+        );
+    }
+    if sentinel {
+        if scope != Scope::Security {
+            found.extend(sentinel_checks(&probe, config).await);
+        }
+    } else {
+        if scope != Scope::Health {
+            found.extend(security_checks(&probe).await);
+        }
+        if scope != Scope::Security {
+            found.extend(health_checks(&probe, opts).await);
+        }
+    }
+    let summary = NodeSummary {
+        addr,
+        role,
+        reachable: true,
+        version: probe.info.get("redis_version").cloned(),
+    };
+    let _ = client.quit().await;
+    (summary, found)
+}
+
+// ---------------------------------------------------------------------------------------
+// Security
+
+/// Whether every address in a `bind` value is loopback (an empty value means all
+/// interfaces).
+pub(crate) fn loopback_only(bind: &str) -> bool {
+    let addrs: Vec<&str> = bind.split_whitespace().collect();
+    !addrs.is_empty()
+        && addrs.iter().all(|a| {
+            let a = a.trim_start_matches('-');
+            a == "localhost" || a == "::1" || a.starts_with("127.")
+        })
+}
+
+/// A `dir` / `dbfilename` an attacker would pick to plant files through `CONFIG SET`.
+pub(crate) fn suspicious_path(dir: &str, file: &str) -> bool {
+    let dir = dir.to_ascii_lowercase();
+    let file = file.to_ascii_lowercase();
+    [
+        "/.ssh",
+        "/etc/cron",
+        "/var/spool/cron",
+        "/etc/",
+        "/var/www",
+        "/usr/share/nginx",
+        "/root",
+    ]
+    .iter()
+    .any(|p| dir.contains(p))
+        || ["authorized_keys", "crontab", ".php", ".jsp", ".sh", "root"]
+            .iter()
+            .any(|p| file.contains(p))
+}
+
+/// How a dangerous command stands for the connected user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reach {
+    Usable,
+    Renamed,
+    Disabled,
+    Denied,
+    Unknown,
+}
+
+/// Renamed vs disabled: `COMMAND INFO` looks the live table up by name; `COMMAND LIST` prints
+/// original names, renamed ones included.
+pub(crate) fn classify(live: bool, listed: bool) -> Reach {
+    match (live, listed) {
+        (true, _) => Reach::Usable,
+        (false, true) => Reach::Renamed,
+        (false, false) => Reach::Disabled,
+    }
+}
+
+async fn security_checks(p: &Probe<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    // Who are we, and what does the default user allow?
+    let whoami = call(p.client, "ACL", vec!["WHOAMI".into()])
+        .await
+        .ok()
+        .and_then(|v| text(&v))
+        .unwrap_or_else(|| "default".into());
+    let users: Option<Vec<String>> = match call(p.client, "ACL", vec!["LIST".into()]).await {
+        Ok(Value::Array(a)) => Some(a.iter().filter_map(text).collect()),
+        _ => None,
+    };
+    let mut default_nopass = false;
+    match &users {
+        Some(users) => {
+            for rule in users {
+                let words: Vec<&str> = rule.split_whitespace().collect();
+                let name = words.get(1).copied().unwrap_or("?");
+                let on = words.contains(&"on");
+                let nopass = words.contains(&"nopass");
+                let all_cmds = words.contains(&"+@all") || words.contains(&"allcommands");
+                let minus_dangerous = words.contains(&"-@dangerous");
+                let all_keys = words.contains(&"~*") || words.contains(&"allkeys");
+                if !on {
+                    continue;
+                }
+                if nopass {
+                    if name == "default" {
+                        default_nopass = true;
+                    }
+                    out.push(
+                        p.finding(
+                            "auth.nopass",
+                            Severity::Critical,
+                            format!("user {name:?} needs no password"),
+                        )
+                        .evidence(format!("ACL user {name} is on with nopass (anyone who connects is {name})"))
+                        .fix("set a password (ACL SETUSER <user> resetpass >secret) or `requirepass`; disable unused users"),
+                    );
+                } else if all_cmds && all_keys && !minus_dangerous {
+                    out.push(
+                        p.finding(
+                            "acl.broad-user",
+                            Severity::Warning,
+                            format!("user {name:?} may run every command on every key"),
+                        )
+                        .evidence(format!("ACL user {name}: +@all ~* without -@dangerous"))
+                        .fix(
+                            "grant applications only what they need, e.g. +@all -@dangerous ~app:*",
+                        ),
+                    );
+                }
+            }
+            if !out.iter().any(|f| f.check == "auth.nopass") {
+                out.push(p.finding(
+                    "auth.nopass",
+                    Severity::Ok,
+                    "every enabled user needs a password",
+                ));
+            }
+        }
+        None => out.push(
+            p.finding(
+                "acl.unavailable",
+                Severity::Info,
+                "the ACL cannot be read by this user: users were not audited",
+            )
+            .evidence(format!("ACL LIST refused for {whoami}")),
+        ),
+    }
+
+    // Network exposure.
+    if let (Some(pm), Some(bind)) = (p.conf("protected-mode"), p.conf("bind")) {
+        let exposed = !loopback_only(bind);
+        if pm == "no" && exposed {
+            let severity = if default_nopass {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            };
+            out.push(
+                p.finding(
+                    "network.protected-mode",
+                    severity,
+                    "protected mode is off and the server listens beyond loopback",
+                )
+                .evidence(format!("protected-mode no, bind {bind:?}{}", if default_nopass { ", default user without password" } else { "" }))
+                .fix("turn protected-mode on, bind to the interfaces that need it, require a password, firewall the port"),
+            );
+        } else {
+            out.push(
+                p.finding(
+                    "network.protected-mode",
+                    Severity::Ok,
+                    "not exposed by protected-mode and bind",
+                )
+                .evidence(format!("protected-mode {pm}, bind {bind:?}")),
+            );
+        }
+        let tls = p.conf("tls-port").is_some_and(|t| t != "0");
+        if exposed && !tls {
+            out.push(
+                p.finding(
+                    "network.tls",
+                    Severity::Warning,
+                    "no TLS while listening beyond loopback: passwords and data cross the network in clear",
+                )
+                .evidence(format!("tls-port {}, bind {bind:?}", p.conf("tls-port").unwrap_or("0")))
+                .fix("enable tls-port (and tls-replication / tls-cluster), or keep the traffic on a private network"),
+            );
+        }
+    }
+
+    // Debug and module commands.
+    for (param, what) in [
+        ("enable-debug-command", "DEBUG"),
+        ("enable-module-command", "MODULE"),
+    ] {
+        match p.conf(param) {
+            Some("yes") => out.push(
+                p.finding(
+                    &format!("config.{param}"),
+                    Severity::Critical,
+                    format!("{what} is enabled for every connection"),
+                )
+                .evidence(format!("{param} yes"))
+                .fix(format!("set {param} no (or local) in redis.conf")),
+            ),
+            Some(v) => out.push(
+                p.finding(
+                    &format!("config.{param}"),
+                    Severity::Ok,
+                    format!("{what} is not enabled remotely"),
+                )
+                .evidence(format!("{param} {v}")),
+            ),
+            None => {}
+        }
+    }
+
+    // Where RDB files are written.
+    if let (Some(dir), Some(file)) = (p.conf("dir"), p.conf("dbfilename"))
+        && suspicious_path(dir, file)
+    {
+        out.push(
+            p.finding(
+                "files.suspicious-dir",
+                Severity::Critical,
+                "the RDB file is written where an attacker would plant one",
+            )
+            .evidence(format!("dir {dir:?}, dbfilename {file:?}"))
+            .fix("restore dir / dbfilename, look for planted files (authorized_keys, crontabs), rotate credentials; deny CONFIG"),
+        );
+    }
+
+    // An unexpected replication source.
+    if p.role == "replica" && p.info.contains_key("master_host") {
+        out.push(
+            p.finding(
+                "replication.source",
+                Severity::Info,
+                "this node replicates from another",
+            )
+            .evidence(format!(
+                "master {}:{}",
+                p.info.get("master_host").map(String::as_str).unwrap_or("?"),
+                p.info.get("master_port").map(String::as_str).unwrap_or("?")
+            ))
+            .fix("if this node is not meant to be a replica, someone ran REPLICAOF: investigate"),
+        );
+    }
+
+    out.extend(dangerous_commands(p, &whoami).await);
+    out
+}
+
+async fn dangerous_commands(p: &Probe<'_>, user: &str) -> Vec<Finding> {
+    let listed: Vec<String> = match call(p.client, "COMMAND", vec!["LIST".into()]).await {
+        Ok(Value::Array(a)) => a
+            .iter()
+            .filter_map(text)
+            .map(|s| s.to_lowercase())
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut usable = Vec::new();
+    let mut other = Vec::new();
+    for (name, args) in DANGEROUS {
+        let live = match call(p.client, "COMMAND", vec!["INFO".into(), (*name).into()]).await {
+            Ok(Value::Array(a)) => a.first().is_some_and(|v| !matches!(v, Value::Null)),
+            _ => false,
+        };
+        let mut reach = classify(live, listed.iter().any(|l| l == name));
+        if reach == Reach::Usable {
+            let mut dry = vec!["DRYRUN".to_string(), user.to_string(), (*name).to_string()];
+            dry.extend(args.iter().map(|a| a.to_string()));
+            reach = match call(p.client, "ACL", dry).await {
+                Ok(v) if text(&v).as_deref() == Some("OK") => Reach::Usable,
+                Ok(_) => Reach::Denied,
+                // DRYRUN itself refused (older server, or no ACL permission).
+                Err(_) => Reach::Unknown,
+            };
+        }
+        match reach {
+            Reach::Usable => usable.push(name.to_uppercase()),
+            r => other.push(format!(
+                "{} {}",
+                name.to_uppercase(),
+                format!("{r:?}").to_lowercase()
+            )),
+        }
+    }
+    let mut out = Vec::new();
+    let unknown = other.iter().filter(|o| o.ends_with(" unknown")).count();
+    if usable.is_empty() && unknown > 0 {
+        out.push(
+            p.finding(
+                "commands.dangerous",
+                Severity::Info,
+                format!("{unknown} dangerous commands could not be verified (ACL DRYRUN is not permitted); none is known usable"),
+            )
+            .evidence(other.join(", "))
+            .fix("run the security check as a user allowed ACL DRYRUN for a complete answer"),
+        );
+    } else if usable.is_empty() {
+        out.push(
+            p.finding(
+                "commands.dangerous",
+                Severity::Ok,
+                "no dangerous command is usable by this user",
+            )
+            .evidence(other.join(", ")),
+        );
+    } else {
+        out.push(
+            p.finding(
+                "commands.dangerous",
+                Severity::Warning,
+                format!("{} dangerous commands are usable by {user:?}", usable.len()),
+            )
+            .evidence(format!(
+                "usable: {}{}",
+                usable.join(" "),
+                if other.is_empty() { String::new() } else { format!("; {}", other.join(", ")) }
+            ))
+            .fix("deny them by ACL (+@all -@dangerous) for application users, or rename-command / disable them"),
+        );
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// Health
+
+/// Latency percentiles of a sample, in ms: (p50, p99, max).
+pub(crate) fn percentiles(mut samples: Vec<Duration>) -> (f64, f64, f64) {
+    if samples.is_empty() {
+        return (0.0, 0.0, 0.0);
+    }
+    samples.sort();
+    let at = |q: f64| {
+        let i = ((samples.len() as f64 - 1.0) * q).round() as usize;
+        samples[i.min(samples.len() - 1)].as_secs_f64() * 1000.0
+    };
+    (at(0.5), at(0.99), at(1.0))
+}
+
+async fn health_checks(p: &Probe<'_>, opts: &Options) -> Vec<Finding> {
+    let mut out = Vec::new();
+    // Latency.
+    let mut samples = Vec::new();
+    for _ in 0..opts.pings.max(1) {
+        let t = Instant::now();
+        if call(p.client, "PING", vec![]).await.is_ok() {
+            samples.push(t.elapsed());
+        }
+    }
+    let (p50, p99, max) = percentiles(samples);
+    let severity = if p99 > 100.0 {
+        Severity::Warning
+    } else {
+        Severity::Ok
+    };
+    out.push(
+        p.finding(
+            "latency.ping",
+            severity,
+            format!("PING p50 {p50:.2} ms, p99 {p99:.2} ms"),
+        )
+        .evidence(format!(
+            "{} pings from here: p50 {p50:.3} ms, p99 {p99:.3} ms, max {max:.3} ms",
+            opts.pings
+        ))
+        .fix(if severity == Severity::Ok {
+            ""
+        } else {
+            "look for slow commands, swapping, a saturated network or CPU"
+        }),
+    );
+
+    // Memory (needs INFO).
+    if p.info.contains_key("used_memory") {
+        let used = p.info_u64("used_memory").unwrap_or(0);
+        let max_mem = p
+            .info_u64("maxmemory")
+            .or_else(|| p.conf("maxmemory").and_then(|v| v.parse().ok()))
+            .unwrap_or(0);
+        let policy = p
+            .info
+            .get("maxmemory_policy")
+            .cloned()
+            .or_else(|| p.conf("maxmemory-policy").map(str::to_string))
+            .unwrap_or_default();
+        if max_mem > 0 {
+            let ratio = used as f64 / max_mem as f64;
+            let severity = if ratio >= 0.98 {
+                Severity::Critical
+            } else if ratio >= 0.9 {
+                Severity::Warning
+            } else {
+                Severity::Ok
+            };
+            out.push(
+                p.finding("memory.maxmemory", severity, format!("memory at {:.0}% of maxmemory", ratio * 100.0))
+                    .evidence(format!("used_memory {used} B, maxmemory {max_mem} B, policy {policy}"))
+                    .fix(if severity == Severity::Ok {
+                        ""
+                    } else if policy == "noeviction" {
+                        "writes fail when full: raise maxmemory, delete data, or pick an eviction policy for cache-only data"
+                    } else {
+                        "keys are being (or about to be) evicted: raise maxmemory or reduce the data"
+                    }),
+            );
+        } else {
+            out.push(
+                p.finding(
+                    "memory.maxmemory",
+                    Severity::Info,
+                    "no maxmemory: Redis may use all of the machine's memory",
+                )
+                .evidence(format!("used_memory {used} B, maxmemory 0"))
+                .fix("set maxmemory below the machine's memory (leave room for forks and buffers)"),
+            );
+        }
+        if policy.starts_with("allkeys") {
+            out.push(
+                p.finding(
+                    "memory.eviction-policy",
+                    Severity::Warning,
+                    format!("{policy} may evict ANY key, including queues and locks"),
+                )
+                .evidence(format!("maxmemory-policy {policy}"))
+                .fix("use volatile-* (only keys with a TTL) or noeviction where the data must not be evicted; keep caches on their own instance"),
+            );
+        }
+        let frag = p.info_f64("mem_fragmentation_ratio").unwrap_or(1.0);
+        let rss = p.info_u64("used_memory_rss").unwrap_or(0);
+        if frag > 1.5 && rss > 100 * 1024 * 1024 {
+            out.push(
+                p.finding(
+                    "memory.fragmentation",
+                    Severity::Warning,
+                    format!("memory fragmentation {frag:.2}"),
+                )
+                .evidence(format!(
+                    "mem_fragmentation_ratio {frag}, used_memory_rss {rss} B"
+                ))
+                .fix("enable activedefrag, or restart the node during a quiet period"),
+            );
+        }
+    }
+
+    // Pressure counters.
+    for (field, check, title, fix) in [
+        (
+            "evicted_keys",
+            "stats.evictions",
+            "keys were evicted",
+            "raise maxmemory or reduce the data; check that evicted keys were cache-only",
+        ),
+        (
+            "rejected_connections",
+            "stats.rejected-connections",
+            "connections were rejected (maxclients)",
+            "raise maxclients or fix a connection leak",
+        ),
+    ] {
+        let n = p.info_u64(field).unwrap_or(0);
+        if n > 0 {
+            out.push(
+                p.finding(check, Severity::Warning, format!("{n} {title}"))
+                    .evidence(format!("{field} {n} since start"))
+                    .fix(fix),
+            );
+        }
+    }
+    let blocked = p.info_u64("blocked_clients").unwrap_or(0);
+    if blocked > 0 {
+        out.push(
+            p.finding(
+                "stats.blocked-clients",
+                Severity::Info,
+                format!("{blocked} clients blocked (BLPOP, WAIT …)"),
+            )
+            .evidence(format!("blocked_clients {blocked}")),
+        );
+    }
+
+    // Persistence.
+    let aof = p.info.get("aof_enabled").map(String::as_str) == Some("1");
+    let save = p.conf("save").map(str::to_string);
+    if p.info
+        .get("rdb_last_bgsave_status")
+        .is_some_and(|s| s != "ok")
+    {
+        out.push(
+            p.finding(
+                "persistence.rdb",
+                Severity::Critical,
+                "the last RDB save failed",
+            )
+            .evidence("rdb_last_bgsave_status err")
+            .fix("check disk space and permissions of dir; see the server log"),
+        );
+    }
+    if p.info
+        .get("aof_last_write_status")
+        .is_some_and(|s| s != "ok")
+    {
+        out.push(
+            p.finding(
+                "persistence.aof",
+                Severity::Critical,
+                "the last AOF write failed",
+            )
+            .evidence("aof_last_write_status err")
+            .fix("check disk space; see the server log"),
+        );
+    }
+    if !p.info.contains_key("aof_enabled") || save.is_none() {
+        // Not enough known to judge (INFO or CONFIG unavailable).
+    } else if !aof && save.as_deref() == Some("") {
+        out.push(
+            p.finding(
+                "persistence.off",
+                Severity::Warning,
+                "no persistence: a restart loses every key",
+            )
+            .evidence("appendonly no, save \"\"")
+            .fix("enable appendonly (everysec) or RDB snapshots, unless this is a pure cache"),
+        );
+    } else {
+        out.push(
+            p.finding("persistence.off", Severity::Ok, "persistence is on")
+                .evidence(format!(
+                    "appendonly {}, save {:?}",
+                    if aof { "yes" } else { "no" },
+                    save.as_deref().unwrap_or("")
+                )),
+        );
+    }
+
+    // Slow log.
+    let threshold_us = u64::try_from(opts.slow_command.as_micros()).unwrap_or(u64::MAX);
+    if let Ok(Value::Array(entries)) =
+        call(p.client, "SLOWLOG", vec!["GET".into(), "128".into()]).await
+    {
+        let mut by_cmd: HashMap<String, (u64, u64)> = HashMap::new();
+        for e in &entries {
+            let Value::Array(f) = e else { continue };
+            let us = f.get(2).and_then(Value::as_u64).unwrap_or(0);
+            if us < threshold_us {
+                continue;
+            }
+            let cmd = match f.get(3) {
+                Some(Value::Array(args)) => args
+                    .iter()
+                    .take(2)
+                    .filter_map(text)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .to_uppercase(),
+                _ => "?".into(),
+            };
+            let slot = by_cmd.entry(cmd).or_default();
+            slot.0 += 1;
+            slot.1 = slot.1.max(us);
+        }
+        if by_cmd.is_empty() {
+            out.push(p.finding(
+                "slowlog",
+                Severity::Ok,
+                format!("no command over {:?} in the slow log", opts.slow_command),
+            ));
+        } else {
+            let mut top: Vec<(String, (u64, u64))> = by_cmd.into_iter().collect();
+            top.sort_by_key(|t| std::cmp::Reverse(t.1.1));
+            let n: u64 = top.iter().map(|t| t.1.0).sum();
+            out.push(
+                p.finding("slowlog", Severity::Warning, format!("{n} slow commands (over {:?})", opts.slow_command))
+                    .evidence(
+                        top.iter()
+                            .take(5)
+                            .map(|(c, (k, us))| format!("{c} ×{k} (max {:.1} ms)", *us as f64 / 1000.0))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    )
+                    .fix("avoid O(N) commands on big keys (KEYS, SMEMBERS, HGETALL, LRANGE 0 -1, …); use SCAN-style iteration"),
+            );
+        }
+    }
+
+    // Latency monitor.
+    match p.conf("latency-monitor-threshold") {
+        Some("0") => out.push(
+            p.finding("latency.monitor", Severity::Info, "the latency monitor is off")
+                .fix("CONFIG SET latency-monitor-threshold 100 to record latency spikes (LATENCY DOCTOR)"),
+        ),
+        Some(_) => {
+            if let Ok(Value::Array(events)) = call(p.client, "LATENCY", vec!["LATEST".into()]).await
+                && !events.is_empty()
+            {
+                let names: Vec<String> = events
+                    .iter()
+                    .filter_map(|e| match e {
+                        Value::Array(f) => Some(format!(
+                            "{} (max {} ms)",
+                            f.first().and_then(text).unwrap_or_default(),
+                            f.get(3).and_then(Value::as_u64).unwrap_or(0)
+                        )),
+                        _ => None,
+                    })
+                    .collect();
+                out.push(
+                    p.finding("latency.monitor", Severity::Warning, "latency spikes were recorded")
+                        .evidence(names.join(", "))
+                        .fix("run LATENCY DOCTOR on the node for advice"),
+                );
+            }
+        }
+        None => {}
+    }
+
+    // Replication link.
+    if p.role == "replica" {
+        let link = p
+            .info
+            .get("master_link_status")
+            .cloned()
+            .unwrap_or_default();
+        if link != "up" {
+            out.push(
+                p.finding(
+                    "replication.link",
+                    Severity::Critical,
+                    "the replica's link to its primary is down",
+                )
+                .evidence(format!(
+                    "master_link_status {link}, master {}:{}, down for {} s",
+                    p.info.get("master_host").map(String::as_str).unwrap_or("?"),
+                    p.info.get("master_port").map(String::as_str).unwrap_or("?"),
+                    p.info
+                        .get("master_link_down_since_seconds")
+                        .map(String::as_str)
+                        .unwrap_or("?")
+                ))
+                .fix("check the primary and the network between them; a failover may be needed"),
+            );
+        } else {
+            let io = p.info_u64("master_last_io_seconds_ago").unwrap_or(0);
+            let severity = if io > 10 {
+                Severity::Warning
+            } else {
+                Severity::Ok
+            };
+            out.push(
+                p.finding(
+                    "replication.link",
+                    severity,
+                    format!("link up, last I/O {io} s ago"),
+                )
+                .evidence(format!(
+                    "master_link_status up, master_last_io_seconds_ago {io}"
+                )),
+            );
+        }
+    }
+
+    // Hit ratio.
+    let hits = p.info_u64("keyspace_hits").unwrap_or(0);
+    let misses = p.info_u64("keyspace_misses").unwrap_or(0);
+    if hits + misses >= 1000 {
+        let ratio = hits as f64 / (hits + misses) as f64;
+        let severity = if ratio < 0.8 {
+            Severity::Warning
+        } else {
+            Severity::Ok
+        };
+        out.push(
+            p.finding("keyspace.hit-ratio", severity, format!("keyspace hit ratio {:.1}%", ratio * 100.0))
+                .evidence(format!("keyspace_hits {hits}, keyspace_misses {misses}"))
+                .fix(if severity == Severity::Ok { "" } else { "if this is a cache: check TTLs, key design and whether misses are for ids that do not exist" }),
+        );
+    }
+
+    // Cluster state, as this node sees it.
+    if p.info.get("cluster_enabled").map(String::as_str) == Some("1")
+        && let Ok(v) = call(p.client, "CLUSTER", vec!["INFO".into()]).await
+    {
+        let ci = parse_info(&text(&v).unwrap_or_default());
+        let state = ci.get("cluster_state").cloned().unwrap_or_default();
+        let assigned: u64 = ci
+            .get("cluster_slots_assigned")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let fail: u64 = ci
+            .get("cluster_slots_fail")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let pfail: u64 = ci
+            .get("cluster_slots_pfail")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let severity = if state != "ok" || assigned < 16384 || fail > 0 {
+            Severity::Critical
+        } else if pfail > 0 {
+            Severity::Warning
+        } else {
+            Severity::Ok
+        };
+        out.push(
+            p.finding("cluster.state", severity, format!("cluster state {state}"))
+                .evidence(format!("cluster_state {state}, slots assigned {assigned}/16384, fail {fail}, pfail {pfail}"))
+                .fix(if severity == Severity::Ok { "" } else { "bring failed nodes back or fail over to their replicas; assign uncovered slots" }),
+        );
+    }
+    out
+}
+
+async fn sentinel_checks(p: &Probe<'_>, config: &RedisConfig) -> Vec<Finding> {
+    let Mode::Sentinel { service_name, .. } = &config.mode else {
+        return Vec::new();
+    };
+    match call(
+        p.client,
+        "SENTINEL",
+        vec!["CKQUORUM".into(), service_name.clone()],
+    )
+    .await
+    {
+        Ok(v) => vec![
+            p.finding(
+                "sentinel.quorum",
+                Severity::Ok,
+                format!("quorum reachable for {service_name:?}"),
+            )
+            .evidence(text(&v).unwrap_or_default()),
+        ],
+        Err(e) => vec![
+            p.finding(
+                "sentinel.quorum",
+                Severity::Critical,
+                format!("no usable quorum for {service_name:?}"),
+            )
+            .evidence(e.to_string())
+            .fix("start the missing sentinels or lower the quorum; a failover cannot happen now"),
+        ],
+    }
+}
+
+/// Findings about the topology as a whole (nodes it marks as failed).
+pub(crate) async fn topology_checks(
+    _config: &RedisConfig,
+    targets: &[Target],
+    _opts: &Options,
+) -> Vec<Finding> {
+    targets
+        .iter()
+        .filter(|t| t.marked_failed)
+        .map(|t| {
+            let mut f = Finding::new(
+                "topology.failed-node",
+                Severity::Critical,
+                &t.addr(),
+                "the topology marks this node as failed",
+            )
+            .evidence(format!(
+                "{} flagged fail / down by its peers",
+                t.role.name()
+            ))
+            .fix("restart it or replace it; until then it serves nothing");
+            f.role = t.role.name().into();
+            f
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_binds_are_recognised() {
+        assert!(loopback_only("127.0.0.1 -::1"));
+        assert!(loopback_only("127.0.0.1"));
+        assert!(!loopback_only("0.0.0.0"));
+        assert!(!loopback_only("* -::*"));
+        assert!(!loopback_only("127.0.0.1 10.0.0.5"));
+        assert!(!loopback_only(""));
+    }
+
+    #[test]
+    fn suspicious_rdb_locations_are_flagged() {
+        assert!(suspicious_path("/root/.ssh", "authorized_keys"));
+        assert!(suspicious_path("/var/spool/cron", "root"));
+        assert!(!suspicious_path("/var/lib/redis", "dump.rdb"));
+    }
+
+    #[test]
+    fn renamed_and_disabled_commands_are_told_apart() {
+        assert_eq!(classify(true, true), Reach::Usable);
+        assert_eq!(classify(false, true), Reach::Renamed);
+        assert_eq!(classify(false, false), Reach::Disabled);
+    }
+
+    #[test]
+    fn percentiles_of_a_sample() {
+        let s: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        let (p50, p99, max) = percentiles(s);
+        assert!((p50 - 50.0).abs() <= 1.0 && (p99 - 99.0).abs() <= 1.0 && max == 100.0);
+    }
+}

@@ -1,0 +1,323 @@
+//! A doctor for Redis deployments: read-only security and health checks run on EVERY node of
+//! a topology (a standalone server; Sentinel's primary, replicas and the sentinels
+//! themselves; every cluster primary and replica), reported as findings with a severity, the
+//! node, evidence and a remediation. Secrets are never printed.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), redis_diag::Error> {
+//! let config = redis_conn::RedisConfig::from_url("redis://127.0.0.1:6379").map_err(redis_diag::Error::from)?;
+//! let report = redis_diag::diagnose(&config, redis_diag::Scope::All, &redis_diag::Options::default()).await?;
+//! for f in &report.findings {
+//!     println!("{:?} {} {}: {}", f.severity, f.node, f.check, f.title);
+//! }
+//! std::process::exit(report.exit_code());
+//! # }
+//! ```
+//!
+//! Probes are read-only: configuration, `INFO`, `ACL GETUSER` / `ACL LIST` / `ACL DRYRUN`,
+//! `COMMAND INFO` / `COMMAND LIST`, `SLOWLOG GET`, `LATENCY LATEST`, `CLUSTER INFO` /
+//! `CLUSTER NODES`, `SENTINEL …` queries and `PING`. A dangerous command is never executed to
+//! find out whether it is allowed: renamed vs disabled is told apart by comparing the live
+//! command table (`COMMAND INFO`) with the original names (`COMMAND LIST`), and ACL
+//! permission by `ACL DRYRUN`.
+
+mod checks;
+mod node;
+mod output;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use node::{NodeRole, Target};
+pub use output::{render_json, render_table};
+
+/// The report format's identifier (bumped on incompatible changes; see
+/// `schema/report.v1.json`).
+pub const SCHEMA: &str = "redkit.redis-diag.report/v1";
+
+/// How bad a finding is. Ordered: `Ok < Info < Warning < Critical`.
+///
+/// ```
+/// use redis_diag::Severity;
+/// assert!(Severity::Critical > Severity::Warning);
+/// assert_eq!(Severity::Warning.exit_code(), 1);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Checked and fine.
+    Ok,
+    /// Worth knowing; nothing to fix.
+    Info,
+    /// Should be fixed.
+    Warning,
+    /// Fix now: data or the server is at risk.
+    Critical,
+}
+
+impl Severity {
+    /// The process exit code for a report whose worst finding has this severity: 0 for ok
+    /// and info, 1 warning, 2 critical (3 is used when nothing could be checked).
+    ///
+    /// ```
+    /// assert_eq!(redis_diag::Severity::Info.exit_code(), 0);
+    /// ```
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Severity::Ok | Severity::Info => 0,
+            Severity::Warning => 1,
+            Severity::Critical => 2,
+        }
+    }
+
+    /// `ok`, `info`, `warning` or `critical`.
+    ///
+    /// ```
+    /// assert_eq!(redis_diag::Severity::Critical.name(), "critical");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Ok => "ok",
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// One result of one check on one node.
+///
+/// ```
+/// let f = redis_diag::Finding::new("memory.maxmemory", redis_diag::Severity::Ok, "127.0.0.1:6379", "memory below maxmemory");
+/// assert_eq!(f.check, "memory.maxmemory");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Stable check id, `area.name` (e.g. `auth.default-nopass`).
+    pub check: String,
+    /// How bad it is.
+    pub severity: Severity,
+    /// The node (`host:port`) it was found on.
+    pub node: String,
+    /// The node's role (`primary`, `replica`, `sentinel`, `unknown`).
+    pub role: String,
+    /// One line for humans.
+    pub title: String,
+    /// What was observed (values, never secrets).
+    pub evidence: String,
+    /// What to do about it (empty when nothing).
+    pub remediation: String,
+}
+
+impl Finding {
+    /// A finding with empty evidence and remediation (role `unknown`).
+    ///
+    /// ```
+    /// let f = redis_diag::Finding::new("x.y", redis_diag::Severity::Info, "n:1", "t").evidence("e");
+    /// assert_eq!(f.evidence, "e");
+    /// ```
+    pub fn new(check: &str, severity: Severity, node: &str, title: impl Into<String>) -> Finding {
+        Finding {
+            check: check.into(),
+            severity,
+            node: node.into(),
+            role: "unknown".into(),
+            title: title.into(),
+            evidence: String::new(),
+            remediation: String::new(),
+        }
+    }
+
+    /// With evidence.
+    ///
+    /// ```
+    /// let f = redis_diag::Finding::new("x.y", redis_diag::Severity::Info, "n:1", "t").evidence("seen");
+    /// assert_eq!(f.evidence, "seen");
+    /// ```
+    pub fn evidence(mut self, e: impl Into<String>) -> Finding {
+        self.evidence = e.into();
+        self
+    }
+
+    /// With a remediation.
+    ///
+    /// ```
+    /// let f = redis_diag::Finding::new("x.y", redis_diag::Severity::Warning, "n:1", "t").fix("do this");
+    /// assert_eq!(f.remediation, "do this");
+    /// ```
+    pub fn fix(mut self, r: impl Into<String>) -> Finding {
+        self.remediation = r.into();
+        self
+    }
+}
+
+/// A node as the report lists it.
+///
+/// ```
+/// # fn show(n: &redis_diag::NodeSummary) { println!("{} {} reachable={}", n.addr, n.role, n.reachable); }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeSummary {
+    /// `host:port`.
+    pub addr: String,
+    /// `primary`, `replica`, `sentinel` or `unknown`.
+    pub role: String,
+    /// Whether it answered.
+    pub reachable: bool,
+    /// `redis_version` from `INFO`, when known.
+    pub version: Option<String>,
+}
+
+/// The whole result.
+///
+/// ```no_run
+/// # fn show(r: &redis_diag::Report) {
+/// println!("{} findings, worst {:?}", r.findings.len(), r.worst());
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// [`SCHEMA`].
+    pub schema: String,
+    /// `standalone`, `sentinel` or `cluster`.
+    pub mode: String,
+    /// The nodes checked.
+    pub nodes: Vec<NodeSummary>,
+    /// Every finding, worst first.
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    /// The worst severity found (`Ok` when there is no finding).
+    ///
+    /// ```
+    /// let r = redis_diag::Report { schema: redis_diag::SCHEMA.into(), mode: "standalone".into(), nodes: vec![], findings: vec![] };
+    /// assert_eq!(r.worst(), redis_diag::Severity::Ok);
+    /// ```
+    pub fn worst(&self) -> Severity {
+        self.findings
+            .iter()
+            .map(|f| f.severity)
+            .max()
+            .unwrap_or(Severity::Ok)
+    }
+
+    /// The exit code for this report (see [`Severity::exit_code`]).
+    ///
+    /// ```
+    /// let r = redis_diag::Report { schema: redis_diag::SCHEMA.into(), mode: "standalone".into(), nodes: vec![], findings: vec![] };
+    /// assert_eq!(r.exit_code(), 0);
+    /// ```
+    pub fn exit_code(&self) -> i32 {
+        self.worst().exit_code()
+    }
+
+    /// The findings of `check` (on any node).
+    ///
+    /// ```
+    /// let r = redis_diag::Report { schema: redis_diag::SCHEMA.into(), mode: "standalone".into(), nodes: vec![], findings: vec![] };
+    /// assert!(r.of("auth.default-nopass").is_empty());
+    /// ```
+    pub fn of(&self, check: &str) -> Vec<&Finding> {
+        self.findings.iter().filter(|f| f.check == check).collect()
+    }
+}
+
+/// Which checks to run.
+///
+/// ```
+/// assert_ne!(redis_diag::Scope::Security, redis_diag::Scope::Health);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Security and health.
+    All,
+    /// Security only.
+    Security,
+    /// Health only.
+    Health,
+}
+
+/// Thresholds and probe settings.
+///
+/// ```
+/// let o = redis_diag::Options::default();
+/// assert_eq!(o.slow_command, std::time::Duration::from_millis(10));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Options {
+    /// A slowlog entry at least this long is reported. Default 10 ms.
+    pub slow_command: Duration,
+    /// PINGs per node for the latency percentiles. Default 20.
+    pub pings: u32,
+    /// How long one probe may take. Default 3 s.
+    pub probe_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            slow_command: Duration::from_millis(10),
+            pings: 20,
+            probe_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// What can stop a diagnosis altogether (a node that does not answer is a finding, not an
+/// error).
+///
+/// ```
+/// let e = redis_diag::Error::Discovery("no sentinel answered".into());
+/// assert!(e.to_string().contains("sentinel"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Configuration or connection setup failed.
+    #[error(transparent)]
+    Redis(#[from] redis_conn::Error),
+    /// The topology's nodes could not be found.
+    #[error("cannot discover the topology: {0}")]
+    Discovery(String),
+}
+
+/// Runs the checks of `scope` on every node of the deployment `config` describes.
+///
+/// ```no_run
+/// # async fn demo(cfg: redis_conn::RedisConfig) -> Result<(), redis_diag::Error> {
+/// let report = redis_diag::diagnose(&cfg, redis_diag::Scope::Security, &redis_diag::Options::default()).await?;
+/// println!("{}", redis_diag::render_table(&report, 80));
+/// # Ok(()) }
+/// ```
+pub async fn diagnose(
+    config: &redis_conn::RedisConfig,
+    scope: Scope,
+    opts: &Options,
+) -> Result<Report, Error> {
+    let targets = node::discover(config, opts).await?;
+    let mut nodes = Vec::new();
+    let mut findings = Vec::new();
+    for target in &targets {
+        let (summary, mut found) = checks::run_node(config, target, scope, opts).await;
+        nodes.push(summary);
+        findings.append(&mut found);
+    }
+    if scope != Scope::Security {
+        findings.extend(checks::topology_checks(config, &targets, opts).await);
+    }
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.node.cmp(&b.node))
+            .then_with(|| a.check.cmp(&b.check))
+    });
+    Ok(Report {
+        schema: SCHEMA.into(),
+        mode: config.mode.name().into(),
+        nodes,
+        findings,
+    })
+}

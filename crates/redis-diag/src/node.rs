@@ -1,0 +1,327 @@
+//! Finding every node of a topology, and connecting to one node at a time.
+
+use std::time::Duration;
+
+use fred::clients::Client;
+use fred::interfaces::ClientLike;
+use fred::types::{CustomCommand, Value};
+use redis_conn::{Dedicated, Endpoint, Mode, RedisConfig};
+
+use crate::{Error, Options};
+
+/// What a node is in its topology.
+///
+/// ```
+/// assert_eq!(redis_diag::NodeRole::Sentinel.name(), "sentinel");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeRole {
+    /// A data node that accepts writes.
+    Primary,
+    /// A replica.
+    Replica,
+    /// A Sentinel process.
+    Sentinel,
+    /// Not known before asking it (standalone mode).
+    Unknown,
+}
+
+impl NodeRole {
+    /// `primary`, `replica`, `sentinel` or `unknown`.
+    ///
+    /// ```
+    /// assert_eq!(redis_diag::NodeRole::Replica.name(), "replica");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            NodeRole::Primary => "primary",
+            NodeRole::Replica => "replica",
+            NodeRole::Sentinel => "sentinel",
+            NodeRole::Unknown => "unknown",
+        }
+    }
+}
+
+/// A node to check.
+///
+/// ```
+/// # fn show(t: &redis_diag::Target) { println!("{} ({})", t.addr(), t.role.name()); }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Where it listens.
+    pub endpoint: Endpoint,
+    /// Its role as the topology reports it.
+    pub role: NodeRole,
+    /// The cluster (or sentinel) marks it as failed.
+    pub marked_failed: bool,
+}
+
+impl Target {
+    /// `host:port`.
+    ///
+    /// ```
+    /// let t = redis_diag::Target { endpoint: redis_conn::Endpoint { host: "10.0.0.1".into(), port: 6379 }, role: redis_diag::NodeRole::Primary, marked_failed: false };
+    /// assert_eq!(t.addr(), "10.0.0.1:6379");
+    /// ```
+    pub fn addr(&self) -> String {
+        self.endpoint.to_string()
+    }
+}
+
+/// Sends one command (read-only probes only).
+pub(crate) async fn call(
+    client: &Client,
+    name: &'static str,
+    args: Vec<String>,
+) -> Result<Value, fred::error::Error> {
+    client
+        .custom::<Value, _>(CustomCommand::new_static(name, None, false), args)
+        .await
+}
+
+/// A client for exactly this node (no topology following), failing fast.
+pub(crate) async fn connect(
+    base: &RedisConfig,
+    endpoint: &Endpoint,
+    sentinel: bool,
+    timeout: Duration,
+) -> Result<Client, String> {
+    let mut cfg = base.clone();
+    if let Mode::Sentinel {
+        sentinel_username,
+        sentinel_password,
+        ..
+    } = &base.mode
+        && sentinel
+    {
+        cfg.username = sentinel_username.clone();
+        cfg.password = sentinel_password.clone();
+        cfg.database = None;
+    }
+    cfg.mode = Mode::Standalone {
+        server: endpoint.clone(),
+    };
+    cfg.connect_timeout = timeout;
+    cfg.command_timeout = timeout;
+    let client = redis_conn::builder(&cfg, Dedicated::Plain)
+        .and_then(|b| b.build().map_err(redis_conn::Error::from))
+        .map_err(|e| e.to_string())?;
+    match tokio::time::timeout(timeout, client.init()).await {
+        Ok(Ok(_)) => Ok(client),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {timeout:?}")),
+    }
+}
+
+fn endpoint(host: &str, port: &str) -> Option<Endpoint> {
+    Some(Endpoint {
+        host: host.to_string(),
+        port: port.parse().ok()?,
+    })
+}
+
+/// `ip:port@bus,hostname` → endpoint.
+fn cluster_addr(field: &str) -> Option<Endpoint> {
+    let addr = field.split(['@', ',']).next()?;
+    let (host, port) = addr.rsplit_once(':')?;
+    endpoint(host.trim_start_matches('[').trim_end_matches(']'), port)
+}
+
+/// Parses `CLUSTER NODES` into targets.
+pub(crate) fn parse_cluster_nodes(text: &str) -> Vec<Target> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 8 {
+            continue;
+        }
+        let Some(ep) = cluster_addr(f[1]) else {
+            continue;
+        };
+        if ep.port == 0 {
+            continue; // a node without an address (handshake or forgotten)
+        }
+        let flags: Vec<&str> = f[2].split(',').collect();
+        let role = if flags.contains(&"master") {
+            NodeRole::Primary
+        } else if flags.contains(&"slave") {
+            NodeRole::Replica
+        } else {
+            NodeRole::Unknown
+        };
+        out.push(Target {
+            endpoint: ep,
+            role,
+            marked_failed: flags.contains(&"fail") || flags.contains(&"fail?"),
+        });
+    }
+    out.sort_by_key(|a| a.addr());
+    out
+}
+
+/// Field `name` of a Sentinel reply entry (a flat [k, v, …] array or a map).
+fn entry_field(entry: &Value, name: &str) -> Option<String> {
+    match entry {
+        Value::Array(items) => items
+            .chunks(2)
+            .find(|kv| kv[0].as_string().as_deref() == Some(name))
+            .and_then(|kv| kv.get(1))
+            .and_then(Value::as_string),
+        Value::Map(map) => map
+            .clone()
+            .inner()
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(name))
+            .and_then(|(_, v)| v.as_string()),
+        _ => None,
+    }
+}
+
+/// Every node of the deployment.
+pub(crate) async fn discover(config: &RedisConfig, opts: &Options) -> Result<Vec<Target>, Error> {
+    match &config.mode {
+        Mode::Standalone { server } => Ok(vec![Target {
+            endpoint: server.clone(),
+            role: NodeRole::Unknown,
+            marked_failed: false,
+        }]),
+        Mode::Cluster { seeds } => {
+            let mut last = String::from("no seed configured");
+            for seed in seeds {
+                match connect(config, seed, false, opts.probe_timeout).await {
+                    Ok(c) => {
+                        let nodes = call(&c, "CLUSTER", vec!["NODES".into()]).await;
+                        let _ = c.quit().await;
+                        match nodes.map(|v| v.as_string()) {
+                            Ok(Some(text)) => return Ok(parse_cluster_nodes(&text)),
+                            Ok(None) => last = format!("{seed}: CLUSTER NODES gave no text"),
+                            Err(e) => last = format!("{seed}: {e}"),
+                        }
+                    }
+                    Err(e) => last = format!("{seed}: {e}"),
+                }
+            }
+            Err(Error::Discovery(last))
+        }
+        Mode::Sentinel {
+            sentinels,
+            service_name,
+            ..
+        } => {
+            let mut targets: Vec<Target> = sentinels
+                .iter()
+                .map(|s| Target {
+                    endpoint: s.clone(),
+                    role: NodeRole::Sentinel,
+                    marked_failed: false,
+                })
+                .collect();
+            let mut last = String::from("no sentinel configured");
+            for s in sentinels {
+                let c = match connect(config, s, true, opts.probe_timeout).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        last = format!("{s}: {e}");
+                        continue;
+                    }
+                };
+                let name = service_name.clone();
+                let primary = call(
+                    &c,
+                    "SENTINEL",
+                    vec!["GET-MASTER-ADDR-BY-NAME".into(), name.clone()],
+                )
+                .await;
+                let replicas = call(&c, "SENTINEL", vec!["REPLICAS".into(), name.clone()]).await;
+                let others = call(&c, "SENTINEL", vec!["SENTINELS".into(), name.clone()]).await;
+                let _ = c.quit().await;
+                let primary = match primary {
+                    Ok(Value::Array(a)) if a.len() == 2 => {
+                        let host = a[0].as_string().unwrap_or_default();
+                        let port = a[1].as_string().unwrap_or_default();
+                        endpoint(&host, &port)
+                    }
+                    Ok(other) => {
+                        last = format!("{s}: no primary named {name:?} ({other:?})");
+                        continue;
+                    }
+                    Err(e) => {
+                        last = format!("{s}: {e}");
+                        continue;
+                    }
+                };
+                if let Some(p) = primary {
+                    targets.push(Target {
+                        endpoint: p,
+                        role: NodeRole::Primary,
+                        marked_failed: false,
+                    });
+                }
+                if let Ok(Value::Array(list)) = replicas {
+                    for r in &list {
+                        let (Some(ip), Some(port)) = (entry_field(r, "ip"), entry_field(r, "port"))
+                        else {
+                            continue;
+                        };
+                        let flags = entry_field(r, "flags").unwrap_or_default();
+                        if let Some(ep) = endpoint(&ip, &port) {
+                            targets.push(Target {
+                                endpoint: ep,
+                                role: NodeRole::Replica,
+                                marked_failed: flags.contains("s_down") || flags.contains("o_down"),
+                            });
+                        }
+                    }
+                }
+                if let Ok(Value::Array(list)) = others {
+                    for o in &list {
+                        if let (Some(ip), Some(port)) =
+                            (entry_field(o, "ip"), entry_field(o, "port"))
+                            && let Some(ep) = endpoint(&ip, &port)
+                            && !targets.iter().any(|t| t.endpoint == ep)
+                        {
+                            targets.push(Target {
+                                endpoint: ep,
+                                role: NodeRole::Sentinel,
+                                marked_failed: false,
+                            });
+                        }
+                    }
+                }
+                return Ok(targets);
+            }
+            Err(Error::Discovery(last))
+        }
+        other => Err(Error::Discovery(format!(
+            "mode {} is not supported",
+            other.name()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_nodes_are_parsed_with_roles_and_failures() {
+        let text = "\
+07c3 127.0.0.1:30004@40004 slave e7d1 0 1426238317239 4 connected
+67ed 127.0.0.1:30002@40002,host-b master - 0 1426238316232 2 connected 5461-10922
+e7d1 127.0.0.1:30001@40001 myself,master - 0 0 1 connected 0-5460
+6ec2 127.0.0.1:30005@40005 master,fail - 1426238316232 1426238316232 5 disconnected
+";
+        let t = parse_cluster_nodes(text);
+        assert_eq!(t.len(), 4);
+        assert_eq!(t[0].addr(), "127.0.0.1:30001");
+        assert_eq!(t[0].role, NodeRole::Primary);
+        let failed: Vec<String> = t
+            .iter()
+            .filter(|t| t.marked_failed)
+            .map(Target::addr)
+            .collect();
+        assert_eq!(failed, vec!["127.0.0.1:30005"]);
+        assert_eq!(t[2].role, NodeRole::Replica);
+    }
+}

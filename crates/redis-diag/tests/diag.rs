@@ -1,0 +1,456 @@
+//! redis-diag against real servers: hardened and open servers, provoked health problems on
+//! the right node, every topology, the CLI's JSON (validated against the schema), table and
+//! exit codes.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use redis_conn::RedisConfig;
+use redis_diag::{Options, Report, Scope, Severity, diagnose};
+use testkit::Kind;
+
+/// A redis-server process of our own on a free loopback port, killed on drop.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// One RESP command over a plain socket (setup only).
+fn raw(port: u16, args: &[&str]) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    let mut cmd = format!("*{}\r\n", args.len());
+    for a in args {
+        cmd.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+    }
+    s.write_all(cmd.as_bytes()).expect("write");
+    let mut buf = [0u8; 4096];
+    let n = s.read(&mut buf).unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n]).to_string()
+}
+
+fn start(args: &[&str]) -> Server {
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("redis-diag-test-{port}"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mut cmd = Command::new("redis-server");
+    cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--dir", dir.to_str().expect("utf-8 dir")])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let child = cmd.spawn().unwrap_or_else(|e| {
+        panic!("cannot start redis-server ({e}): install it (`apt-get install -y redis-server`)")
+    });
+    let server = Server { child, port };
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "redis-server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server
+}
+
+fn quick() -> Options {
+    let mut o = Options::default();
+    o.pings = 5;
+    o
+}
+
+async fn run(url: &str, scope: Scope) -> Report {
+    let cfg = RedisConfig::from_url(url).expect("url");
+    diagnose(&cfg, scope, &quick()).await.expect("diagnose")
+}
+
+fn has(report: &Report, check: &str, severity: Severity) -> bool {
+    report.of(check).iter().any(|f| f.severity == severity)
+}
+
+fn summary(report: &Report) -> String {
+    report
+        .findings
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} {} — {}",
+                f.severity.name(),
+                f.node,
+                f.check,
+                f.evidence
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// ACL user with a password, the default user off, protected-mode on, dangerous commands
+/// denied by ACL (and FLUSHALL disabled): no critical security finding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hardened_server_has_no_critical_security_finding() {
+    let s = start(&[
+        "--protected-mode",
+        "yes",
+        "--user",
+        "default",
+        "off",
+        "--user",
+        "app",
+        "on",
+        ">app-secret",
+        "~*",
+        "&*",
+        "+@all",
+        "-@dangerous",
+        "--rename-command",
+        "FLUSHALL",
+        "",
+    ]);
+    let r = run(
+        &format!("redis://app:app-secret@127.0.0.1:{}", s.port),
+        Scope::Security,
+    )
+    .await;
+    let critical: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Critical)
+        .collect();
+    assert!(critical.is_empty(), "{}", summary(&r));
+    assert!(
+        !has(&r, "commands.dangerous", Severity::Warning),
+        "{}",
+        summary(&r)
+    );
+    let json = redis_diag::render_json(&r);
+    assert!(!json.contains("app-secret"), "the password never appears");
+}
+
+/// No password, protected mode off, DEBUG enabled, bound to 0.0.0.0 — inside a network
+/// namespace of its own (`unshare -rn`: only a loopback interface exists there, so nothing is
+/// exposed), checked by the CLI from inside it: each expected finding, exit code 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_server_in_its_own_network_namespace_shows_each_expected_finding() {
+    let port = free_port();
+    let diag = env!("CARGO_BIN_EXE_redis-diag");
+    let script = format!(
+        "ip link set lo up && \
+         (redis-server --port {port} --bind 0.0.0.0 --protected-mode no --enable-debug-command yes \
+            --save '' --appendonly no --dir /tmp >/dev/null 2>&1 &) && \
+         for i in $(seq 100); do redis-cli -p {port} ping >/dev/null 2>&1 && break; sleep 0.05; done; \
+         {diag} --url redis://127.0.0.1:{port} --format json security; code=$?; \
+         redis-cli -p {port} shutdown nosave >/dev/null 2>&1; exit $code"
+    );
+    let out = Command::new("unshare")
+        .args(["-rn", "sh", "-c", &script])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run unshare ({e}): util-linux's unshare is needed"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !stdout.trim().is_empty(),
+        "no report (this test needs util-linux's unshare, iproute2's ip and redis-cli); stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Report = serde_json::from_str(&stdout).expect("a JSON report");
+    assert_eq!(out.status.code(), Some(2), "exit code for critical");
+    for (check, severity) in [
+        ("auth.nopass", Severity::Critical),
+        ("network.protected-mode", Severity::Critical),
+        ("network.tls", Severity::Warning),
+        ("config.enable-debug-command", Severity::Critical),
+        ("commands.dangerous", Severity::Warning),
+    ] {
+        assert!(
+            has(&r, check, severity),
+            "{check} {severity:?}:\n{}",
+            summary(&r)
+        );
+    }
+    let dangerous = &r.of("commands.dangerous")[0].evidence;
+    for cmd in ["FLUSHALL", "CONFIG", "DEBUG", "SHUTDOWN"] {
+        assert!(dangerous.contains(cmd), "{dangerous}");
+    }
+}
+
+/// Health problems provoked for real, each found on the right node: memory filled to
+/// maxmemory, a slow command in the slow log, a replica whose primary was killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provoked_health_problems_are_found_on_the_right_node() {
+    // Memory: 2 MB maxmemory filled until writes are refused.
+    let full = start(&["--maxmemory", "2mb", "--maxmemory-policy", "noeviction"]);
+    let value = "x".repeat(10_000);
+    for i in 0..1000 {
+        let reply = raw(full.port, &["SET", &format!("k{i}"), &value]);
+        if reply.starts_with("-OOM") {
+            break;
+        }
+    }
+    // Slow command.
+    let slow = start(&["--enable-debug-command", "yes"]);
+    raw(slow.port, &["DEBUG", "SLEEP", "0.05"]);
+    // A replica whose primary is killed.
+    let mut primary = start(&[]);
+    let replica = start(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    let started = Instant::now();
+    while !raw(replica.port, &["INFO", "replication"]).contains("master_link_status:up") {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "replica never synced"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    primary.child.kill().expect("kill -9 the primary");
+    let _ = primary.child.wait();
+
+    let r = run(&format!("redis://127.0.0.1:{}", full.port), Scope::Health).await;
+    assert!(
+        has(&r, "memory.maxmemory", Severity::Critical),
+        "{}",
+        summary(&r)
+    );
+    let r = run(&format!("redis://127.0.0.1:{}", slow.port), Scope::Health).await;
+    let f = r.of("slowlog");
+    assert!(
+        f.iter()
+            .any(|f| f.severity == Severity::Warning && f.evidence.contains("DEBUG SLEEP")),
+        "{}",
+        summary(&r)
+    );
+    assert!(!has(&r, "memory.maxmemory", Severity::Critical));
+    let r = run(
+        &format!("redis://127.0.0.1:{}", replica.port),
+        Scope::Health,
+    )
+    .await;
+    let link = r.of("replication.link");
+    assert!(
+        link.iter().any(|f| f.severity == Severity::Critical
+            && f.node == format!("127.0.0.1:{}", replica.port)
+            && f.role == "replica"),
+        "{}",
+        summary(&r)
+    );
+}
+
+/// Every node of each shared topology is found and checked: 1 for standalone; the primary,
+/// 2 replicas and 3 sentinels (whose quorum is fine) for Sentinel; 3 primaries and 3 replicas
+/// for Cluster (state ok).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_node_of_every_topology_is_checked() {
+    for (kind, expect) in [
+        (Kind::Standalone, vec![("unknown", 0), ("primary", 1)]),
+        (
+            Kind::Sentinel,
+            vec![("primary", 1), ("replica", 2), ("sentinel", 3)],
+        ),
+        (Kind::Cluster, vec![("primary", 3), ("replica", 3)]),
+    ] {
+        let topo =
+            tokio::task::block_in_place(|| testkit::shared(kind)).unwrap_or_else(|e| panic!("{e}"));
+        let r = run(topo.url(), Scope::All).await;
+        assert!(
+            r.nodes.iter().all(|n| n.reachable),
+            "{kind:?}: {:?}",
+            r.nodes
+        );
+        for (role, n) in expect {
+            let got = r.nodes.iter().filter(|x| x.role == role).count();
+            if role != "unknown" {
+                assert_eq!(got, n, "{kind:?} {role}: {:?}", r.nodes);
+            }
+        }
+        match kind {
+            Kind::Sentinel => assert_eq!(
+                r.of("sentinel.quorum")
+                    .iter()
+                    .filter(|f| f.severity == Severity::Ok)
+                    .count(),
+                3,
+                "{}",
+                summary(&r)
+            ),
+            Kind::Cluster => assert_eq!(
+                r.of("cluster.state")
+                    .iter()
+                    .filter(|f| f.severity == Severity::Ok)
+                    .count(),
+                6,
+                "{}",
+                summary(&r)
+            ),
+            Kind::Standalone => {}
+        }
+    }
+}
+
+/// A cluster with a killed primary: the dead node is reported unreachable and marked failed
+/// by its peers (critical), on that node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_with_a_failed_node_is_reported() {
+    let topo = tokio::task::block_in_place(|| {
+        testkit::Topology::start(testkit::Spec::from_env(Kind::Cluster).expect("backend"))
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let victim = topo.primaries().expect("primaries")[0];
+    let addr = victim.addr;
+    tokio::task::block_in_place(|| topo.kill(victim)).expect("kill -9");
+    // Wait until the others flag it as failed (node timeout 2 s).
+    let url = topo.url();
+    let started = Instant::now();
+    let r = loop {
+        let r = run(&url, Scope::Health).await;
+        if !r.of("topology.failed-node").is_empty() {
+            break r;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never flagged: {}",
+            summary(&r)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let node = addr.to_string();
+    assert!(
+        r.of("topology.failed-node")
+            .iter()
+            .any(|f| f.node == node && f.severity == Severity::Critical),
+        "{}",
+        summary(&r)
+    );
+    assert!(
+        r.of("node.reachable").iter().any(|f| f.node == node),
+        "{}",
+        summary(&r)
+    );
+    assert_eq!(r.exit_code(), 2);
+}
+
+/// The CLI's JSON validates against `schema/report.v1.json`; the table fits 80 columns; exit
+/// codes: 1 for a worst warning, 3 when nothing answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_json_matches_the_schema_table_fits_and_exit_codes_follow_severity() {
+    let s = start(&[]); // default: no password on loopback → critical auth.nopass
+    let diag = env!("CARGO_BIN_EXE_redis-diag");
+    let url = format!("redis://127.0.0.1:{}", s.port);
+    let out = Command::new(diag)
+        .args(["--url", &url, "--format", "json", "check"])
+        .output()
+        .expect("run redis-diag");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../schema/report.v1.json")).expect("the schema parses");
+    let mut errors = Vec::new();
+    validate(&schema, &json, "$", &mut errors);
+    assert!(errors.is_empty(), "schema violations: {errors:#?}");
+    assert_eq!(out.status.code(), Some(2));
+
+    let table = Command::new(diag)
+        .args(["--url", &url, "check"])
+        .output()
+        .expect("run redis-diag");
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.lines().count() > 5, "{text}");
+    assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
+    assert!(
+        text.contains("CRIT") && text.contains("auth.nopass"),
+        "{text}"
+    );
+
+    // Health only: no security finding, and this server's worst health finding is a
+    // warning (persistence off is not it: RDB snapshots are on by default) or info.
+    let health = Command::new(diag)
+        .args(["--url", &url, "--format", "json", "health"])
+        .output()
+        .expect("run redis-diag");
+    let r: Report = serde_json::from_slice(&health.stdout).expect("json");
+    assert!(r.of("auth.nopass").is_empty());
+    assert_eq!(health.status.code(), Some(r.exit_code()));
+
+    let nobody = Command::new(diag)
+        .args([
+            "--url",
+            &format!("redis://127.0.0.1:{}", free_port()),
+            "check",
+        ])
+        .output()
+        .expect("run redis-diag");
+    assert_eq!(nobody.status.code(), Some(3));
+}
+
+/// The JSON Schema keywords the report schema uses: type (incl. lists), required,
+/// properties, additionalProperties: false, items, enum.
+fn validate(
+    schema: &serde_json::Value,
+    v: &serde_json::Value,
+    path: &str,
+    errors: &mut Vec<String>,
+) {
+    use serde_json::Value as J;
+    if let Some(t) = schema.get("type") {
+        let types: Vec<&str> = match t {
+            J::String(s) => vec![s.as_str()],
+            J::Array(a) => a.iter().filter_map(J::as_str).collect(),
+            _ => vec![],
+        };
+        let ok = types.iter().any(|t| match *t {
+            "object" => v.is_object(),
+            "array" => v.is_array(),
+            "string" => v.is_string(),
+            "boolean" => v.is_boolean(),
+            "null" => v.is_null(),
+            "number" => v.is_number(),
+            "integer" => v.is_i64() || v.is_u64(),
+            _ => false,
+        });
+        if !ok {
+            errors.push(format!("{path}: expected {types:?}, got {v}"));
+            return;
+        }
+    }
+    if let Some(J::Array(allowed)) = schema.get("enum")
+        && !allowed.contains(v)
+    {
+        errors.push(format!("{path}: {v} not in {allowed:?}"));
+    }
+    if let (Some(J::Array(req)), J::Object(obj)) = (schema.get("required"), v) {
+        for r in req.iter().filter_map(J::as_str) {
+            if !obj.contains_key(r) {
+                errors.push(format!("{path}: missing {r}"));
+            }
+        }
+    }
+    if let (Some(J::Object(props)), J::Object(obj)) = (schema.get("properties"), v) {
+        for (k, val) in obj {
+            match props.get(k) {
+                Some(s) => validate(s, val, &format!("{path}.{k}"), errors),
+                None if schema.get("additionalProperties") == Some(&J::Bool(false)) => {
+                    errors.push(format!("{path}: unexpected property {k}"))
+                }
+                None => {}
+            }
+        }
+    }
+    if let (Some(items), J::Array(arr)) = (schema.get("items"), v) {
+        for (i, item) in arr.iter().enumerate() {
+            validate(items, item, &format!("{path}[{i}]"), errors);
+        }
+    }
+}
