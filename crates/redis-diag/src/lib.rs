@@ -22,6 +22,7 @@
 //! permission by `ACL DRYRUN`.
 
 mod checks;
+mod exporter;
 mod node;
 mod output;
 
@@ -29,6 +30,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use exporter::{NodeInfo, render_prometheus, serve};
 pub use node::{NodeRole, Target};
 pub use output::{render_json, render_table};
 

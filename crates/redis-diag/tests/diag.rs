@@ -454,3 +454,105 @@ fn validate(
         }
     }
 }
+
+/// `redis-diag serve` answers `GET /metrics` with Prometheus text: every sample line parses
+/// (name, labels, value), redis_exporter names are there, findings are gauges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_exporter_is_scraped_over_http_and_parses_as_prometheus_text() {
+    let s = start(&[]);
+    let listen = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_redis-diag"))
+        .args([
+            "--url",
+            &format!("redis://127.0.0.1:{}", s.port),
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{listen}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn redis-diag serve");
+    let started = Instant::now();
+    let response = loop {
+        if let Ok(mut c) = TcpStream::connect(("127.0.0.1", listen)) {
+            c.set_read_timeout(Some(Duration::from_secs(10))).ok();
+            c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                .expect("request");
+            let mut body = String::new();
+            c.read_to_string(&mut body).expect("response");
+            break body;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the exporter never listened"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let mut names = std::collections::HashSet::new();
+    for line in body.lines().filter(|l| !l.is_empty()) {
+        if let Some(rest) = line.strip_prefix('#') {
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            assert!(
+                matches!(words.first(), Some(&"HELP") | Some(&"TYPE")),
+                "{line}"
+            );
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').expect("name and value");
+        value
+            .parse::<f64>()
+            .unwrap_or_else(|_| panic!("value of {line:?}"));
+        let name = series.split('{').next().unwrap_or_default();
+        assert!(
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+                && !name.starts_with(|c: char| c.is_ascii_digit()),
+            "metric name {name:?}"
+        );
+        if let Some(labels) = series.strip_prefix(name).filter(|l| !l.is_empty()) {
+            let inner = labels
+                .strip_prefix('{')
+                .and_then(|l| l.strip_suffix('}'))
+                .unwrap_or_else(|| panic!("labels of {line:?}"));
+            for pair in inner.split("\",").filter(|p| !p.is_empty()) {
+                let (k, v) = pair
+                    .split_once("=\"")
+                    .unwrap_or_else(|| panic!("label {pair:?} in {line:?}"));
+                assert!(
+                    k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                    "{k}"
+                );
+                assert!(!v.contains('\n'));
+            }
+        }
+        names.insert(name.to_string());
+    }
+    for expected in [
+        "redis_up",
+        "redis_memory_used_bytes",
+        "redis_connected_clients",
+        "redis_keyspace_hits_total",
+        "redis_diag_check",
+        "redis_diag_worst_severity",
+    ] {
+        assert!(names.contains(expected), "{expected} missing: {names:?}");
+    }
+    assert!(
+        body.contains(&format!(
+            "redis_up{{addr=\"127.0.0.1:{}\",role=\"unknown\"}} 1",
+            s.port
+        )) || body.contains(&format!("redis_up{{addr=\"127.0.0.1:{}\"", s.port)),
+        "{body}"
+    );
+    assert!(
+        body.contains("redis_diag_check{check=\"auth.nopass\""),
+        "{body}"
+    );
+}

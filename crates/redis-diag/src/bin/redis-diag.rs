@@ -3,6 +3,7 @@
 //! ```text
 //! redis-diag [--url URL] [--format table|json] check      # security + health
 //! redis-diag security | health
+//! redis-diag serve --listen 127.0.0.1:9121   # Prometheus /metrics
 //! ```
 //! Without `--url`, the connection comes from the same variables as redis-conn
 //! (`REDIS_URL`, `REDIS_MODE`, `REDIS_HOST`, … — see `RedisConfig::from_env`). Exit code: 0
@@ -51,6 +52,13 @@ enum Command {
     Security,
     /// Health checks only.
     Health,
+    /// Serve Prometheus metrics (`GET /metrics`): redis_exporter-compatible node metrics
+    /// plus every finding as a gauge; each scrape runs the checks.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9121")]
+        listen: std::net::SocketAddr,
+    },
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -67,13 +75,23 @@ async fn main() -> ExitCode {
             return ExitCode::from(3);
         }
     };
+    let mut opts = redis_diag::Options::default();
+    opts.slow_command = std::time::Duration::from_millis(cli.slow_ms);
     let scope = match cli.command {
         Command::Check => redis_diag::Scope::All,
         Command::Security => redis_diag::Scope::Security,
         Command::Health => redis_diag::Scope::Health,
+        Command::Serve { listen } => {
+            eprintln!("redis-diag: serving http://{listen}/metrics");
+            return match redis_diag::serve(config, listen, redis_diag::Scope::All, opts).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("redis-diag: {e}");
+                    ExitCode::from(3)
+                }
+            };
+        }
     };
-    let mut opts = redis_diag::Options::default();
-    opts.slow_command = std::time::Duration::from_millis(cli.slow_ms);
     match redis_diag::diagnose(&config, scope, &opts).await {
         Ok(report) => {
             match cli.format {

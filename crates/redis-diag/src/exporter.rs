@@ -1,0 +1,361 @@
+//! Prometheus exposition: per-node metrics with the names redis_exporter uses where they
+//! overlap (so existing dashboards keep working), plus the findings as gauges, served over a
+//! minimal HTTP endpoint (`GET /metrics`).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+
+use fred::interfaces::ClientLike;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::checks::parse_info;
+use crate::node::{self, NodeRole, call};
+use crate::{Error, Options, Report, Scope, Severity};
+
+/// INFO field → (metric name, type, help). Names as redis_exporter exports them.
+const INFO_METRICS: &[(&str, &str, &str, &str)] = &[
+    (
+        "uptime_in_seconds",
+        "redis_uptime_in_seconds",
+        "gauge",
+        "Seconds since the server started.",
+    ),
+    (
+        "connected_clients",
+        "redis_connected_clients",
+        "gauge",
+        "Client connections.",
+    ),
+    (
+        "blocked_clients",
+        "redis_blocked_clients",
+        "gauge",
+        "Clients blocked in BLPOP, WAIT and the like.",
+    ),
+    ("maxclients", "redis_max_clients", "gauge", "maxclients."),
+    (
+        "used_memory",
+        "redis_memory_used_bytes",
+        "gauge",
+        "Memory used by Redis (allocator view).",
+    ),
+    (
+        "used_memory_rss",
+        "redis_memory_used_rss_bytes",
+        "gauge",
+        "Resident set size.",
+    ),
+    (
+        "used_memory_peak",
+        "redis_memory_used_peak_bytes",
+        "gauge",
+        "Peak memory used.",
+    ),
+    (
+        "maxmemory",
+        "redis_memory_max_bytes",
+        "gauge",
+        "maxmemory (0: none).",
+    ),
+    (
+        "mem_fragmentation_ratio",
+        "redis_mem_fragmentation_ratio",
+        "gauge",
+        "RSS / used memory.",
+    ),
+    (
+        "evicted_keys",
+        "redis_evicted_keys_total",
+        "counter",
+        "Keys evicted for maxmemory.",
+    ),
+    (
+        "expired_keys",
+        "redis_expired_keys_total",
+        "counter",
+        "Keys expired.",
+    ),
+    (
+        "keyspace_hits",
+        "redis_keyspace_hits_total",
+        "counter",
+        "Successful key lookups.",
+    ),
+    (
+        "keyspace_misses",
+        "redis_keyspace_misses_total",
+        "counter",
+        "Failed key lookups.",
+    ),
+    (
+        "rejected_connections",
+        "redis_rejected_connections_total",
+        "counter",
+        "Connections rejected (maxclients).",
+    ),
+    (
+        "total_connections_received",
+        "redis_connections_received_total",
+        "counter",
+        "Connections accepted.",
+    ),
+    (
+        "total_commands_processed",
+        "redis_commands_processed_total",
+        "counter",
+        "Commands processed.",
+    ),
+    (
+        "connected_slaves",
+        "redis_connected_slaves",
+        "gauge",
+        "Replicas connected to this node.",
+    ),
+    (
+        "master_last_io_seconds_ago",
+        "redis_master_last_io_seconds_ago",
+        "gauge",
+        "Seconds since the last interaction with the primary.",
+    ),
+    (
+        "master_repl_offset",
+        "redis_master_repl_offset",
+        "gauge",
+        "Replication offset.",
+    ),
+    (
+        "rdb_changes_since_last_save",
+        "redis_rdb_changes_since_last_save",
+        "gauge",
+        "Writes since the last RDB save.",
+    ),
+    (
+        "rdb_last_save_time",
+        "redis_rdb_last_save_timestamp_seconds",
+        "gauge",
+        "Time of the last RDB save.",
+    ),
+    (
+        "aof_enabled",
+        "redis_aof_enabled",
+        "gauge",
+        "1 when AOF is on.",
+    ),
+    (
+        "latest_fork_usec",
+        "redis_latest_fork_usec",
+        "gauge",
+        "Duration of the latest fork, µs.",
+    ),
+];
+
+/// One node's `INFO` fields for the exporter.
+///
+/// ```
+/// let n = redis_diag::NodeInfo { addr: "127.0.0.1:6379".into(), role: "primary".into(), info: None };
+/// assert!(n.info.is_none()); // did not answer: redis_up 0
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeInfo {
+    /// `host:port`.
+    pub addr: String,
+    /// `primary`, `replica`, `sentinel` or `unknown`.
+    pub role: String,
+    /// Its `INFO` fields; `None` when it did not answer.
+    pub info: Option<HashMap<String, String>>,
+}
+
+fn severity_value(s: Severity) -> u8 {
+    match s {
+        Severity::Ok => 0,
+        Severity::Info => 1,
+        Severity::Warning => 2,
+        Severity::Critical => 3,
+    }
+}
+
+/// Escapes a label value for the text format.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Per-node `INFO` fields (`None` for a node that did not answer).
+pub(crate) async fn node_infos(
+    config: &redis_conn::RedisConfig,
+    opts: &Options,
+) -> Result<Vec<NodeInfo>, Error> {
+    let targets = node::discover(config, opts).await?;
+    let mut out = Vec::new();
+    for t in targets {
+        let sentinel = t.role == NodeRole::Sentinel;
+        let info = match node::connect(config, &t.endpoint, sentinel, opts.probe_timeout).await {
+            Ok(c) => {
+                let v = call(&c, "INFO", vec![])
+                    .await
+                    .ok()
+                    .and_then(|v| v.as_string());
+                let _ = c.quit().await;
+                v.map(|text| parse_info(&text))
+            }
+            Err(_) => None,
+        };
+        let role = match (t.role, info.as_ref().and_then(|i| i.get("role"))) {
+            (NodeRole::Sentinel, _) => "sentinel",
+            (_, Some(r)) if r == "master" => "primary",
+            (_, Some(r)) if r == "slave" => "replica",
+            (r, _) => r.name(),
+        };
+        out.push(NodeInfo {
+            addr: t.addr(),
+            role: role.to_string(),
+            info,
+        });
+    }
+    Ok(out)
+}
+
+/// The Prometheus text exposition of a report and the nodes' INFO fields.
+///
+/// ```
+/// let r = redis_diag::Report { schema: redis_diag::SCHEMA.into(), mode: "standalone".into(), nodes: vec![], findings: vec![] };
+/// let text = redis_diag::render_prometheus(&r, &[]);
+/// assert!(text.contains("redis_diag_worst_severity 0"));
+/// ```
+pub fn render_prometheus(report: &Report, infos: &[NodeInfo]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# HELP redis_up 1 when the node answered.");
+    let _ = writeln!(out, "# TYPE redis_up gauge");
+    for NodeInfo { addr, role, info } in infos {
+        let _ = writeln!(
+            out,
+            "redis_up{{addr=\"{}\",role=\"{}\"}} {}",
+            label(addr),
+            label(role),
+            u8::from(info.is_some())
+        );
+    }
+    for (field, name, kind, help) in INFO_METRICS {
+        let values: Vec<(&String, &String, f64)> = infos
+            .iter()
+            .filter_map(|NodeInfo { addr, role, info }| {
+                let v = info.as_ref()?.get(*field)?.parse::<f64>().ok()?;
+                Some((addr, role, v))
+            })
+            .collect();
+        if values.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for (addr, role, v) in values {
+            let _ = writeln!(
+                out,
+                "{name}{{addr=\"{}\",role=\"{}\"}} {v}",
+                label(addr),
+                label(role)
+            );
+        }
+    }
+    // Derived: link state and persistence status as numbers.
+    let mut link = String::new();
+    for NodeInfo { addr, role, info } in infos {
+        if let Some(status) = info.as_ref().and_then(|i| i.get("master_link_status")) {
+            let _ = writeln!(
+                link,
+                "redis_master_link_up{{addr=\"{}\",role=\"{}\"}} {}",
+                label(addr),
+                label(role),
+                u8::from(status == "up")
+            );
+        }
+    }
+    if !link.is_empty() {
+        let _ = writeln!(
+            out,
+            "# HELP redis_master_link_up 1 when the replica's link to its primary is up."
+        );
+        let _ = writeln!(out, "# TYPE redis_master_link_up gauge");
+        out.push_str(&link);
+    }
+    let _ = writeln!(
+        out,
+        "# HELP redis_diag_check A finding of redis-diag (value: 0 ok, 1 info, 2 warning, 3 critical)."
+    );
+    let _ = writeln!(out, "# TYPE redis_diag_check gauge");
+    for f in &report.findings {
+        let _ = writeln!(
+            out,
+            "redis_diag_check{{check=\"{}\",node=\"{}\",severity=\"{}\"}} {}",
+            label(&f.check),
+            label(&f.node),
+            f.severity.name(),
+            severity_value(f.severity)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP redis_diag_worst_severity The worst finding (0 ok, 1 info, 2 warning, 3 critical)."
+    );
+    let _ = writeln!(out, "# TYPE redis_diag_worst_severity gauge");
+    let _ = writeln!(
+        out,
+        "redis_diag_worst_severity {}",
+        severity_value(report.worst())
+    );
+    out
+}
+
+/// Serves `GET /metrics` on `listen` until the process ends: each scrape runs the checks
+/// (`scope`) and reads every node's `INFO`.
+///
+/// ```no_run
+/// # async fn demo(cfg: redis_conn::RedisConfig) -> Result<(), redis_diag::Error> {
+/// redis_diag::serve(cfg, "127.0.0.1:9121".parse().unwrap(), redis_diag::Scope::All, redis_diag::Options::default()).await?;
+/// # Ok(()) }
+/// ```
+pub async fn serve(
+    config: redis_conn::RedisConfig,
+    listen: SocketAddr,
+    scope: Scope,
+    opts: Options,
+) -> Result<(), Error> {
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| Error::Discovery(format!("cannot listen on {listen}: {e}")))?;
+    loop {
+        let Ok((mut socket, _)) = listener.accept().await else {
+            continue;
+        };
+        let (config, opts) = (config.clone(), opts.clone());
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            let n = socket.read(&mut buf).await.unwrap_or(0);
+            let request = String::from_utf8_lossy(&buf[..n]);
+            let path = request.split_whitespace().nth(1).unwrap_or("/");
+            let (status, body) = if path == "/metrics" {
+                match crate::diagnose(&config, scope, &opts).await {
+                    Ok(report) => {
+                        let infos = node_infos(&config, &opts).await.unwrap_or_default();
+                        ("200 OK", render_prometheus(&report, &infos))
+                    }
+                    Err(e) => (
+                        "503 Service Unavailable",
+                        format!("# redis-diag: {e}\nredis_up 0\n"),
+                    ),
+                }
+            } else {
+                ("404 Not Found", "try /metrics\n".to_string())
+            };
+            let response = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(response.as_bytes()).await;
+            let _ = socket.shutdown().await;
+        });
+    }
+}
