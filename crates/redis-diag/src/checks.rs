@@ -867,6 +867,33 @@ async fn health_checks(p: &Probe<'_>, opts: &Options) -> Vec<Finding> {
         }
     }
 
+    // Replicas as the primary sees them: state and lag.
+    if p.role == "primary" {
+        for (k, v) in p.info.iter().filter(|(k, _)| {
+            k.starts_with("slave") && k[5..].chars().all(|c| c.is_ascii_digit()) && k.len() > 5
+        }) {
+            let fields: HashMap<&str, &str> =
+                v.split(',').filter_map(|kv| kv.split_once('=')).collect();
+            let lag: u64 = fields.get("lag").and_then(|l| l.parse().ok()).unwrap_or(0);
+            let state = fields.get("state").copied().unwrap_or("?");
+            let who = format!(
+                "{}:{}",
+                fields.get("ip").copied().unwrap_or("?"),
+                fields.get("port").copied().unwrap_or("?")
+            );
+            let severity = if state != "online" || lag > 10 {
+                Severity::Warning
+            } else {
+                Severity::Ok
+            };
+            out.push(
+                p.finding("replication.replica-lag", severity, format!("replica {who}: {state}, lag {lag} s"))
+                    .evidence(format!("{k}: {v}"))
+                    .fix(if severity == Severity::Ok { "" } else { "check the replica's load and the network; a lagging replica loses more on failover" }),
+            );
+        }
+    }
+
     // Hit ratio.
     let hits = p.info_u64("keyspace_hits").unwrap_or(0);
     let misses = p.info_u64("keyspace_misses").unwrap_or(0);

@@ -21,6 +21,7 @@
 //! command table (`COMMAND INFO`) with the original names (`COMMAND LIST`), and ACL
 //! permission by `ACL DRYRUN`.
 
+mod bigkeys;
 mod checks;
 mod exporter;
 mod node;
@@ -30,6 +31,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use bigkeys::{BigKeyOptions, big_keys};
 pub use exporter::{NodeInfo, render_prometheus, serve};
 pub use node::{NodeRole, Target};
 pub use output::{render_json, render_table};

@@ -277,6 +277,10 @@ async fn every_node_of_every_topology_is_checked() {
                 assert_eq!(got, n, "{kind:?} {role}: {:?}", r.nodes);
             }
         }
+        if kind == Kind::Sentinel {
+            // The primary sees its two replicas online.
+            assert_eq!(r.of("replication.replica-lag").len(), 2, "{}", summary(&r));
+        }
         match kind {
             Kind::Sentinel => assert_eq!(
                 r.of("sentinel.quorum")
@@ -555,4 +559,89 @@ async fn the_exporter_is_scraped_over_http_and_parses_as_prometheus_text() {
         body.contains("redis_diag_check{check=\"auth.nopass\""),
         "{body}"
     );
+}
+
+/// `redis-diag bigkeys` samples keys with SCAN + MEMORY USAGE: a 2 MB string among 500 small
+/// keys is a warning, on its node; exit code 1. On a cluster the big key is reported by the
+/// primary that holds its slot, and only there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_keys_are_found_by_sampling_on_the_node_that_holds_them() {
+    let s = start(&[]);
+    let blob = "b".repeat(2 * 1024 * 1024);
+    raw(s.port, &["SET", "big:blob", &blob]);
+    for i in 0..500 {
+        raw(s.port, &["SET", &format!("small:{i}"), "v"]);
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_redis-diag"))
+        .args([
+            "--url",
+            &format!("redis://127.0.0.1:{}", s.port),
+            "--format",
+            "json",
+            "bigkeys",
+        ])
+        .output()
+        .expect("run redis-diag");
+    let r: Report = serde_json::from_slice(&out.stdout).expect("json");
+    let big = r.of("keys.big");
+    assert!(
+        big.iter()
+            .any(|f| f.severity == Severity::Warning && f.title.contains("big:blob")),
+        "{}",
+        summary(&r)
+    );
+    assert_eq!(
+        big.iter()
+            .filter(|f| f.severity == Severity::Warning)
+            .count(),
+        1,
+        "{}",
+        summary(&r)
+    );
+    assert!(
+        r.of("keys.sampled")[0].title.starts_with("501 keys"),
+        "{}",
+        summary(&r)
+    );
+    assert_eq!(out.status.code(), Some(1));
+
+    // Cluster: the node that owns the slot reports it.
+    let topo = tokio::task::block_in_place(|| testkit::shared(Kind::Cluster))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let redis = redis_conn::RedisClient::connect(RedisConfig::from_url(topo.url()).expect("url"))
+        .await
+        .expect("connect");
+    let key = testkit::unique_name("t:diag:big");
+    {
+        use fred::interfaces::{ClusterInterface, KeysInterface};
+        let _: () = redis
+            .pool()
+            .set(&key, blob.as_str(), None, None, false)
+            .await
+            .expect("SET");
+        let routing = redis.next().cached_cluster_state().expect("slot map");
+        let owner = routing
+            .get_server(redis_conn::keys::slot(key.as_bytes()))
+            .expect("owner");
+        let owner = format!("{}:{}", owner.host, owner.port);
+        let mut bk = redis_diag::BigKeyOptions::default();
+        bk.max_keys = 1_000_000;
+        bk.pause = Duration::ZERO;
+        let r = redis_diag::big_keys(
+            &RedisConfig::from_url(topo.url()).expect("url"),
+            &quick(),
+            &bk,
+        )
+        .await
+        .expect("big keys");
+        let _: i64 = redis.pool().del(&key).await.expect("DEL");
+        let ours: Vec<_> = r
+            .of("keys.big")
+            .into_iter()
+            .filter(|f| f.title.contains(&key))
+            .collect();
+        assert_eq!(ours.len(), 1, "{}", summary(&r));
+        assert_eq!(ours[0].node, owner);
+        assert_eq!(r.of("keys.sampled").len(), 3, "one per primary");
+    }
 }

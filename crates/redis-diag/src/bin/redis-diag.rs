@@ -3,6 +3,7 @@
 //! ```text
 //! redis-diag [--url URL] [--format table|json] check      # security + health
 //! redis-diag security | health
+//! redis-diag bigkeys [--sample N] [--top N]  # opt-in, throttled key sampling
 //! redis-diag serve --listen 127.0.0.1:9121   # Prometheus /metrics
 //! ```
 //! Without `--url`, the connection comes from the same variables as redis-conn
@@ -52,6 +53,18 @@ enum Command {
     Security,
     /// Health checks only.
     Health,
+    /// The biggest keys, by sampling (SCAN + MEMORY USAGE, throttled) on every primary.
+    Bigkeys {
+        /// Most keys examined per node.
+        #[arg(long, default_value_t = 10_000)]
+        sample: usize,
+        /// Keys listed per node.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+        /// From this many bytes on a key is a warning.
+        #[arg(long, default_value_t = 1024 * 1024)]
+        big_bytes: u64,
+    },
     /// Serve Prometheus metrics (`GET /metrics`): redis_exporter-compatible node metrics
     /// plus every finding as a gauge; each scrape runs the checks.
     Serve {
@@ -81,6 +94,23 @@ async fn main() -> ExitCode {
         Command::Check => redis_diag::Scope::All,
         Command::Security => redis_diag::Scope::Security,
         Command::Health => redis_diag::Scope::Health,
+        Command::Bigkeys {
+            sample,
+            top,
+            big_bytes,
+        } => {
+            let mut bk = redis_diag::BigKeyOptions::default();
+            bk.max_keys = sample;
+            bk.top = top;
+            bk.big_bytes = big_bytes;
+            return match redis_diag::big_keys(&config, &opts, &bk).await {
+                Ok(report) => finish(&report, cli.format, cli.width),
+                Err(e) => {
+                    eprintln!("redis-diag: {e}");
+                    ExitCode::from(3)
+                }
+            };
+        }
         Command::Serve { listen } => {
             eprintln!("redis-diag: serving http://{listen}/metrics");
             return match redis_diag::serve(config, listen, redis_diag::Scope::All, opts).await {
@@ -93,20 +123,22 @@ async fn main() -> ExitCode {
         }
     };
     match redis_diag::diagnose(&config, scope, &opts).await {
-        Ok(report) => {
-            match cli.format {
-                Format::Table => print!("{}", redis_diag::render_table(&report, cli.width)),
-                Format::Json => println!("{}", redis_diag::render_json(&report)),
-            }
-            let reachable = report.nodes.iter().any(|n| n.reachable);
-            if !reachable {
-                return ExitCode::from(3);
-            }
-            ExitCode::from(u8::try_from(report.exit_code()).unwrap_or(2))
-        }
+        Ok(report) => finish(&report, cli.format, cli.width),
         Err(e) => {
             eprintln!("redis-diag: {e}");
             ExitCode::from(3)
         }
     }
+}
+
+/// Prints the report; the exit code follows its worst finding (3 when no node answered).
+fn finish(report: &redis_diag::Report, format: Format, width: usize) -> ExitCode {
+    match format {
+        Format::Table => print!("{}", redis_diag::render_table(report, width)),
+        Format::Json => println!("{}", redis_diag::render_json(report)),
+    }
+    if !report.nodes.iter().any(|n| n.reachable) {
+        return ExitCode::from(3);
+    }
+    ExitCode::from(u8::try_from(report.exit_code()).unwrap_or(2))
 }
