@@ -24,6 +24,7 @@ const DANGEROUS: &[(&str, &[&str])] = &[
     ("module", &["LIST"]),
     ("monitor", &[]),
     ("replicaof", &["NO", "ONE"]),
+    ("slaveof", &["NO", "ONE"]),
     ("save", &[]),
     ("bgsave", &[]),
     ("acl", &["SETUSER", "redis-diag-probe"]),
@@ -47,6 +48,8 @@ struct Probe<'a> {
     /// `CONFIG GET` results (`None` when CONFIG is renamed, disabled or denied).
     config: Option<HashMap<String, String>>,
     config_error: Option<String>,
+    /// We connected without sending a password.
+    password_less: bool,
 }
 
 impl Probe<'_> {
@@ -179,6 +182,7 @@ pub(crate) async fn run_node(
         info,
         config: config_map,
         config_error,
+        password_less: config.password.is_none(),
     };
     let mut found = Vec::new();
     if probe.info.is_empty() {
@@ -204,6 +208,10 @@ pub(crate) async fn run_node(
         );
     }
     if sentinel {
+        if scope != Scope::Health {
+            // A sentinel without a password lets anyone reconfigure or fail over the service.
+            found.extend(acl_audit(&probe).await.0);
+        }
         if scope != Scope::Security {
             found.extend(sentinel_checks(&probe, config).await);
         }
@@ -241,22 +249,27 @@ pub(crate) fn loopback_only(bind: &str) -> bool {
 
 /// A `dir` / `dbfilename` an attacker would pick to plant files through `CONFIG SET`.
 pub(crate) fn suspicious_path(dir: &str, file: &str) -> bool {
-    let dir = dir.to_ascii_lowercase();
+    let dir = dir.trim_end_matches('/').to_ascii_lowercase();
     let file = file.to_ascii_lowercase();
-    [
-        "/.ssh",
-        "/etc/cron",
-        "/var/spool/cron",
-        "/etc/",
-        "/var/www",
-        "/usr/share/nginx",
-        "/root",
-    ]
-    .iter()
-    .any(|p| dir.contains(p))
-        || ["authorized_keys", "crontab", ".php", ".jsp", ".sh", "root"]
+    let under = |root: &str| dir == root || dir.starts_with(&format!("{root}/"));
+    let dir_bad = dir.split('/').any(|c| c == ".ssh")
+        || [
+            "/etc",
+            "/var/spool/cron",
+            "/var/www",
+            "/usr/share/nginx",
+            "/root",
+            "/boot",
+        ]
+        .iter()
+        .any(|r| under(r));
+    let file_bad = file == "authorized_keys"
+        || file == "root"
+        || file.starts_with("crontab")
+        || [".php", ".jsp", ".sh", ".py"]
             .iter()
-            .any(|p| file.contains(p))
+            .any(|e| file.ends_with(e));
+    dir_bad || file_bad
 }
 
 /// How a dangerous command stands for the connected user.
@@ -265,8 +278,26 @@ pub(crate) enum Reach {
     Usable,
     Renamed,
     Disabled,
+    /// Renamed or disabled (COMMAND LIST unavailable to tell which).
+    Absent,
     Denied,
+    /// Allowed by ACL, refused by the server's enable-*-command guard.
+    Protected,
     Unknown,
+}
+
+impl Reach {
+    fn name(self) -> &'static str {
+        match self {
+            Reach::Usable => "usable",
+            Reach::Renamed => "renamed",
+            Reach::Disabled => "disabled",
+            Reach::Absent => "renamed-or-disabled",
+            Reach::Denied => "denied",
+            Reach::Protected => "protected",
+            Reach::Unknown => "unknown",
+        }
+    }
 }
 
 /// Renamed vs disabled: `COMMAND INFO` looks the live table up by name; `COMMAND LIST` prints
@@ -279,7 +310,9 @@ pub(crate) fn classify(live: bool, listed: bool) -> Reach {
     }
 }
 
-async fn security_checks(p: &Probe<'_>) -> Vec<Finding> {
+/// The user audit (`ACL LIST`): findings, whether the default user needs no password, and
+/// who we are.
+async fn acl_audit(p: &Probe<'_>) -> (Vec<Finding>, bool, String) {
     let mut out = Vec::new();
     // Who are we, and what does the default user allow?
     let whoami = call(p.client, "ACL", vec!["WHOAMI".into()])
@@ -295,8 +328,10 @@ async fn security_checks(p: &Probe<'_>) -> Vec<Finding> {
     match &users {
         Some(users) => {
             for rule in users {
-                let words: Vec<&str> = rule.split_whitespace().collect();
-                let name = words.get(1).copied().unwrap_or("?");
+                let all: Vec<&str> = rule.split_whitespace().collect();
+                let name = all.get(1).copied().unwrap_or("?");
+                // Rules only: a user may be called "nopass" or "on".
+                let words = all.get(2..).unwrap_or_default();
                 let on = words.contains(&"on");
                 let nopass = words.contains(&"nopass");
                 let all_cmds = words.contains(&"+@all") || words.contains(&"allcommands");
@@ -348,6 +383,20 @@ async fn security_checks(p: &Probe<'_>) -> Vec<Finding> {
             )
             .evidence(format!("ACL LIST refused for {whoami}")),
         ),
+    }
+    (out, default_nopass, whoami)
+}
+
+async fn security_checks(p: &Probe<'_>) -> Vec<Finding> {
+    let (mut out, mut default_nopass, whoami) = acl_audit(p).await;
+    // Without a readable ACL: connected without a password, as "default", means it has none.
+    if p.password_less && whoami == "default" && !default_nopass {
+        default_nopass = true;
+        out.push(
+            p.finding("auth.nopass", Severity::Critical, "connected without a password")
+                .evidence("the default user accepted a connection that sent no password")
+                .fix("set `requirepass` or give the default user a password (ACL SETUSER default resetpass >secret)"),
+        );
     }
 
     // Network exposure.
@@ -419,6 +468,28 @@ async fn security_checks(p: &Probe<'_>) -> Vec<Finding> {
         }
     }
 
+    // CONFIG SET of protected settings (dir, dbfilename …): the classic file-planting path.
+    match p.conf("enable-protected-configs") {
+        Some("yes") => out.push(
+            p.finding(
+                "config.enable-protected-configs",
+                Severity::Critical,
+                "protected settings (dir, dbfilename, …) can be changed by every connection",
+            )
+            .evidence("enable-protected-configs yes")
+            .fix("set enable-protected-configs no (or local) in redis.conf"),
+        ),
+        Some(v) => out.push(
+            p.finding(
+                "config.enable-protected-configs",
+                Severity::Ok,
+                "protected settings cannot be changed remotely",
+            )
+            .evidence(format!("enable-protected-configs {v}")),
+        ),
+        None => {}
+    }
+
     // Where RDB files are written.
     if let (Some(dir), Some(file)) = (p.conf("dir"), p.conf("dbfilename"))
         && suspicious_path(dir, file)
@@ -456,22 +527,30 @@ async fn security_checks(p: &Probe<'_>) -> Vec<Finding> {
 }
 
 async fn dangerous_commands(p: &Probe<'_>, user: &str) -> Vec<Finding> {
-    let listed: Vec<String> = match call(p.client, "COMMAND", vec!["LIST".into()]).await {
-        Ok(Value::Array(a)) => a
-            .iter()
-            .filter_map(text)
-            .map(|s| s.to_lowercase())
-            .collect(),
-        _ => Vec::new(),
+    // `None`: COMMAND LIST refused or unknown (Redis < 7): renamed cannot be told from
+    // disabled.
+    let listed: Option<Vec<String>> = match call(p.client, "COMMAND", vec!["LIST".into()]).await {
+        Ok(Value::Array(a)) => Some(
+            a.iter()
+                .filter_map(text)
+                .map(|s| s.to_lowercase())
+                .collect(),
+        ),
+        _ => None,
     };
     let mut usable = Vec::new();
     let mut other = Vec::new();
     for (name, args) in DANGEROUS {
+        // Only a nil entry means "not in the live table"; an error tells nothing.
         let live = match call(p.client, "COMMAND", vec!["INFO".into(), (*name).into()]).await {
-            Ok(Value::Array(a)) => a.first().is_some_and(|v| !matches!(v, Value::Null)),
-            _ => false,
+            Ok(Value::Array(a)) => Some(a.first().is_some_and(|v| !matches!(v, Value::Null))),
+            _ => None,
         };
-        let mut reach = classify(live, listed.iter().any(|l| l == name));
+        let mut reach = match (live, &listed) {
+            (Some(false), Some(l)) => classify(false, l.iter().any(|x| x == name)),
+            (Some(false), None) => Reach::Absent,
+            (Some(true), _) | (None, _) => Reach::Usable,
+        };
         if reach == Reach::Usable {
             let mut dry = vec!["DRYRUN".to_string(), user.to_string(), (*name).to_string()];
             dry.extend(args.iter().map(|a| a.to_string()));
@@ -482,13 +561,18 @@ async fn dangerous_commands(p: &Probe<'_>, user: &str) -> Vec<Finding> {
                 Err(_) => Reach::Unknown,
             };
         }
+        // ACL allows it, but the server's own guard may not.
+        let guard = match *name {
+            "debug" => p.conf("enable-debug-command"),
+            "module" => p.conf("enable-module-command"),
+            _ => None,
+        };
+        if reach == Reach::Usable && matches!(guard, Some("no") | Some("local")) {
+            reach = Reach::Protected;
+        }
         match reach {
             Reach::Usable => usable.push(name.to_uppercase()),
-            r => other.push(format!(
-                "{} {}",
-                name.to_uppercase(),
-                format!("{r:?}").to_lowercase()
-            )),
+            r => other.push(format!("{} {}", name.to_uppercase(), r.name())),
         }
     }
     let mut out = Vec::new();
@@ -556,8 +640,11 @@ async fn health_checks(p: &Probe<'_>, opts: &Options) -> Vec<Finding> {
             samples.push(t.elapsed());
         }
     }
+    let answered = samples.len();
     let (p50, p99, max) = percentiles(samples);
-    let severity = if p99 > 100.0 {
+    let severity = if answered == 0 {
+        Severity::Critical
+    } else if p99 > 100.0 {
         Severity::Warning
     } else {
         Severity::Ok
@@ -753,21 +840,50 @@ async fn health_checks(p: &Probe<'_>, opts: &Options) -> Vec<Finding> {
             if us < threshold_us {
                 continue;
             }
+            // The command (and the subcommand of container commands), never its arguments:
+            // they may hold keys, values or scripts.
             let cmd = match f.get(3) {
-                Some(Value::Array(args)) => args
-                    .iter()
-                    .take(2)
-                    .filter_map(text)
-                    .collect::<Vec<_>>()
-                    .join(" ")
-                    .to_uppercase(),
+                Some(Value::Array(args)) => {
+                    let name = args
+                        .first()
+                        .and_then(text)
+                        .unwrap_or_default()
+                        .to_uppercase();
+                    let container = [
+                        "CONFIG", "CLIENT", "DEBUG", "SCRIPT", "CLUSTER", "OBJECT", "MEMORY",
+                        "XINFO", "ACL", "COMMAND", "FUNCTION", "LATENCY", "MODULE", "SLOWLOG",
+                    ];
+                    match args.get(1).and_then(text) {
+                        Some(sub) if container.contains(&name.as_str()) => {
+                            format!("{name} {}", sub.to_uppercase())
+                        }
+                        _ => name,
+                    }
+                }
                 _ => "?".into(),
             };
             let slot = by_cmd.entry(cmd).or_default();
             slot.0 += 1;
             slot.1 = slot.1.max(us);
         }
-        if by_cmd.is_empty() {
+        let recorded_from: Option<i64> = p
+            .conf("slowlog-log-slower-than")
+            .and_then(|v| v.parse().ok());
+        let blind = recorded_from.is_some_and(|us| us < 0 || us as u64 > threshold_us);
+        if by_cmd.is_empty() && blind {
+            out.push(
+                p.finding(
+                    "slowlog",
+                    Severity::Info,
+                    "the slow log does not record commands this slow: nothing can be said",
+                )
+                .evidence(format!(
+                    "slowlog-log-slower-than {} µs",
+                    recorded_from.unwrap_or(-1)
+                ))
+                .fix(format!("CONFIG SET slowlog-log-slower-than {threshold_us}")),
+            );
+        } else if by_cmd.is_empty() {
             out.push(p.finding(
                 "slowlog",
                 Severity::Ok,
@@ -823,7 +939,7 @@ async fn health_checks(p: &Probe<'_>, opts: &Options) -> Vec<Finding> {
     }
 
     // Replication link.
-    if p.role == "replica" {
+    if p.role == "replica" && p.info.contains_key("master_link_status") {
         let link = p
             .info
             .get("master_link_status")
@@ -964,7 +1080,7 @@ async fn sentinel_checks(p: &Probe<'_>, config: &RedisConfig) -> Vec<Finding> {
             )
             .evidence(text(&v).unwrap_or_default()),
         ],
-        Err(e) => vec![
+        Err(e) if e.to_string().contains("NOQUORUM") => vec![
             p.finding(
                 "sentinel.quorum",
                 Severity::Critical,
@@ -972,6 +1088,14 @@ async fn sentinel_checks(p: &Probe<'_>, config: &RedisConfig) -> Vec<Finding> {
             )
             .evidence(e.to_string())
             .fix("start the missing sentinels or lower the quorum; a failover cannot happen now"),
+        ],
+        Err(e) => vec![
+            p.finding(
+                "sentinel.quorum",
+                Severity::Info,
+                "the quorum could not be checked",
+            )
+            .evidence(e.to_string()),
         ],
     }
 }
@@ -1022,6 +1146,10 @@ mod tests {
         assert!(suspicious_path("/root/.ssh", "authorized_keys"));
         assert!(suspicious_path("/var/spool/cron", "root"));
         assert!(!suspicious_path("/var/lib/redis", "dump.rdb"));
+        assert!(!suspicious_path("/data/shards", "dump.shard1.rdb"));
+        assert!(!suspicious_path("/rootfs/redis", "dump.rdb"));
+        assert!(suspicious_path("/etc", "passwd"));
+        assert!(suspicious_path("/var/www/html", "x.php"));
     }
 
     #[test]

@@ -154,8 +154,8 @@ const INFO_METRICS: &[(&str, &str, &str, &str)] = &[
 /// One node's `INFO` fields for the exporter.
 ///
 /// ```
-/// let n = redis_diag::NodeInfo { addr: "127.0.0.1:6379".into(), role: "primary".into(), info: None };
-/// assert!(n.info.is_none()); // did not answer: redis_up 0
+/// let n = redis_diag::NodeInfo { addr: "127.0.0.1:6379".into(), role: "primary".into(), up: false, info: None };
+/// assert!(!n.up); // did not answer: redis_up 0
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeInfo {
@@ -163,7 +163,9 @@ pub struct NodeInfo {
     pub addr: String,
     /// `primary`, `replica`, `sentinel` or `unknown`.
     pub role: String,
-    /// Its `INFO` fields; `None` when it did not answer.
+    /// Whether it answered.
+    pub up: bool,
+    /// Its `INFO` fields; `None` when it did not answer or INFO was refused.
     pub info: Option<HashMap<String, String>>,
 }
 
@@ -192,17 +194,18 @@ pub(crate) async fn node_infos(
     let mut out = Vec::new();
     for t in targets {
         let sentinel = t.role == NodeRole::Sentinel;
-        let info = match node::connect(config, &t.endpoint, sentinel, opts.probe_timeout).await {
-            Ok(c) => {
-                let v = call(&c, "INFO", vec![])
-                    .await
-                    .ok()
-                    .and_then(|v| v.as_string());
-                let _ = c.quit().await;
-                v.map(|text| parse_info(&text))
-            }
-            Err(_) => None,
-        };
+        let (up, info) =
+            match node::connect(config, &t.endpoint, sentinel, opts.probe_timeout).await {
+                Ok(c) => {
+                    let v = call(&c, "INFO", vec![])
+                        .await
+                        .ok()
+                        .and_then(|v| v.as_string());
+                    let _ = c.quit().await;
+                    (true, v.map(|text| parse_info(&text)))
+                }
+                Err(_) => (false, None),
+            };
         let role = match (t.role, info.as_ref().and_then(|i| i.get("role"))) {
             (NodeRole::Sentinel, _) => "sentinel",
             (_, Some(r)) if r == "master" => "primary",
@@ -212,6 +215,7 @@ pub(crate) async fn node_infos(
         out.push(NodeInfo {
             addr: t.addr(),
             role: role.to_string(),
+            up,
             info,
         });
     }
@@ -229,22 +233,27 @@ pub fn render_prometheus(report: &Report, infos: &[NodeInfo]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# HELP redis_up 1 when the node answered.");
     let _ = writeln!(out, "# TYPE redis_up gauge");
-    for NodeInfo { addr, role, info } in infos {
+    for NodeInfo { addr, role, up, .. } in infos {
         let _ = writeln!(
             out,
             "redis_up{{addr=\"{}\",role=\"{}\"}} {}",
             label(addr),
             label(role),
-            u8::from(info.is_some())
+            u8::from(*up)
         );
     }
     for (field, name, kind, help) in INFO_METRICS {
         let values: Vec<(&String, &String, f64)> = infos
             .iter()
-            .filter_map(|NodeInfo { addr, role, info }| {
-                let v = info.as_ref()?.get(*field)?.parse::<f64>().ok()?;
-                Some((addr, role, v))
-            })
+            .filter_map(
+                |NodeInfo {
+                     addr, role, info, ..
+                 }| {
+                    let v = info.as_ref()?.get(*field)?.parse::<f64>().ok()?;
+                    // The text format has no spelling for these that every parser reads.
+                    v.is_finite().then_some((addr, role, v))
+                },
+            )
             .collect();
         if values.is_empty() {
             continue;
@@ -262,7 +271,10 @@ pub fn render_prometheus(report: &Report, infos: &[NodeInfo]) -> String {
     }
     // Derived: link state and persistence status as numbers.
     let mut link = String::new();
-    for NodeInfo { addr, role, info } in infos {
+    for NodeInfo {
+        addr, role, info, ..
+    } in infos
+    {
         if let Some(status) = info.as_ref().and_then(|i| i.get("master_link_status")) {
             let _ = writeln!(
                 link,
@@ -286,14 +298,23 @@ pub fn render_prometheus(report: &Report, infos: &[NodeInfo]) -> String {
         "# HELP redis_diag_check A finding of redis-diag (value: 0 ok, 1 info, 2 warning, 3 critical)."
     );
     let _ = writeln!(out, "# TYPE redis_diag_check gauge");
+    // One series per (check, node): several findings of one check on one node (one per
+    // user, per replica) are folded into the worst.
+    let mut worst: std::collections::BTreeMap<(&str, &str), Severity> = Default::default();
     for f in &report.findings {
+        let w = worst
+            .entry((f.check.as_str(), f.node.as_str()))
+            .or_insert(f.severity);
+        *w = (*w).max(f.severity);
+    }
+    for ((check, node), severity) in worst {
         let _ = writeln!(
             out,
             "redis_diag_check{{check=\"{}\",node=\"{}\",severity=\"{}\"}} {}",
-            label(&f.check),
-            label(&f.node),
-            f.severity.name(),
-            severity_value(f.severity)
+            label(check),
+            label(node),
+            severity.name(),
+            severity_value(severity)
         );
     }
     let _ = writeln!(
@@ -326,15 +347,39 @@ pub async fn serve(
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|e| Error::Discovery(format!("cannot listen on {listen}: {e}")))?;
+    // Scrapes run the checks: a few at a time is plenty.
+    let scrapes = std::sync::Arc::new(tokio::sync::Semaphore::new(4));
     loop {
-        let Ok((mut socket, _)) = listener.accept().await else {
-            continue;
+        let mut socket = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                // Out of descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
         };
-        let (config, opts) = (config.clone(), opts.clone());
+        let (config, opts, scrapes) = (config.clone(), opts.clone(), scrapes.clone());
         tokio::spawn(async move {
-            let mut buf = vec![0u8; 4096];
-            let n = socket.read(&mut buf).await.unwrap_or(0);
-            let request = String::from_utf8_lossy(&buf[..n]);
+            // The request head, up to 8 KiB, within 5 s.
+            let mut buf = Vec::with_capacity(1024);
+            let read = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 8192 {
+                    match socket.read(&mut chunk).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            })
+            .await;
+            if read.is_err() {
+                return;
+            }
+            let Ok(_permit) = scrapes.acquire().await else {
+                return;
+            };
+            let request = String::from_utf8_lossy(&buf);
             let path = request.split_whitespace().nth(1).unwrap_or("/");
             let (status, body) = if path == "/metrics" {
                 match crate::diagnose(&config, scope, &opts).await {
@@ -357,5 +402,50 @@ pub async fn serve(
             let _ = socket.write_all(response.as_bytes()).await;
             let _ = socket.shutdown().await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Finding;
+
+    #[test]
+    fn findings_become_one_series_per_check_and_node_and_odd_values_are_skipped() {
+        let report = Report {
+            schema: crate::SCHEMA.into(),
+            mode: "sentinel".into(),
+            nodes: vec![],
+            findings: vec![
+                Finding::new("replication.replica-lag", Severity::Ok, "n:1", "a"),
+                Finding::new("replication.replica-lag", Severity::Warning, "n:1", "b"),
+                Finding::new("auth.nopass", Severity::Critical, "n:\"2", "c"),
+            ],
+        };
+        let infos = vec![NodeInfo {
+            addr: "n:1".into(),
+            role: "primary".into(),
+            up: true,
+            info: Some(
+                [("mem_fragmentation_ratio", "inf"), ("used_memory", "100")]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+        }];
+        let text = render_prometheus(&report, &infos);
+        let lag: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("redis_diag_check{check=\"replication.replica-lag\""))
+            .collect();
+        assert_eq!(
+            lag,
+            vec![
+                "redis_diag_check{check=\"replication.replica-lag\",node=\"n:1\",severity=\"warning\"} 2"
+            ]
+        );
+        assert!(text.contains("node=\"n:\\\"2\""), "{text}");
+        assert!(!text.contains("inf\n") && !text.contains("redis_mem_fragmentation_ratio{"));
+        assert!(text.contains("redis_memory_used_bytes{addr=\"n:1\",role=\"primary\"} 100"));
     }
 }

@@ -140,7 +140,19 @@ impl Finding {
     /// assert_eq!(f.evidence, "seen");
     /// ```
     pub fn evidence(mut self, e: impl Into<String>) -> Finding {
-        self.evidence = e.into();
+        // Values come from the server (key names, client input): control characters are
+        // escaped so they cannot drive the reader's terminal.
+        let e: String = e.into();
+        self.evidence = e
+            .chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect();
         self
     }
 
@@ -207,13 +219,17 @@ impl Report {
             .unwrap_or(Severity::Ok)
     }
 
-    /// The exit code for this report (see [`Severity::exit_code`]).
+    /// The exit code for this report: 3 when no node answered, else by the worst finding
+    /// (see [`Severity::exit_code`]).
     ///
     /// ```
     /// let r = redis_diag::Report { schema: redis_diag::SCHEMA.into(), mode: "standalone".into(), nodes: vec![], findings: vec![] };
     /// assert_eq!(r.exit_code(), 0);
     /// ```
     pub fn exit_code(&self) -> i32 {
+        if !self.nodes.is_empty() && !self.nodes.iter().any(|n| n.reachable) {
+            return 3;
+        }
         self.worst().exit_code()
     }
 

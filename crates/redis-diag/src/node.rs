@@ -129,16 +129,20 @@ fn cluster_addr(field: &str) -> Option<Endpoint> {
 }
 
 /// Parses `CLUSTER NODES` into targets.
-pub(crate) fn parse_cluster_nodes(text: &str) -> Vec<Target> {
+pub(crate) fn parse_cluster_nodes(text: &str, seed: &Endpoint) -> Vec<Target> {
     let mut out = Vec::new();
     for line in text.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
         if f.len() < 8 {
             continue;
         }
-        let Some(ep) = cluster_addr(f[1]) else {
+        let Some(mut ep) = cluster_addr(f[1]) else {
             continue;
         };
+        // A node that never met another lists itself without an address.
+        if ep.host.is_empty() {
+            ep.host = seed.host.clone();
+        }
         if ep.port == 0 {
             continue; // a node without an address (handshake or forgotten)
         }
@@ -153,7 +157,8 @@ pub(crate) fn parse_cluster_nodes(text: &str) -> Vec<Target> {
         out.push(Target {
             endpoint: ep,
             role,
-            marked_failed: flags.contains(&"fail") || flags.contains(&"fail?"),
+            // `fail?` is one node's suspicion (PFAIL), not the cluster's verdict.
+            marked_failed: flags.contains(&"fail"),
         });
     }
     out.sort_by_key(|a| a.addr());
@@ -194,7 +199,7 @@ pub(crate) async fn discover(config: &RedisConfig, opts: &Options) -> Result<Vec
                         let nodes = call(&c, "CLUSTER", vec!["NODES".into()]).await;
                         let _ = c.quit().await;
                         match nodes.map(|v| v.as_string()) {
-                            Ok(Some(text)) => return Ok(parse_cluster_nodes(&text)),
+                            Ok(Some(text)) => return Ok(parse_cluster_nodes(&text, seed)),
                             Ok(None) => last = format!("{seed}: CLUSTER NODES gave no text"),
                             Err(e) => last = format!("{seed}: {e}"),
                         }
@@ -312,7 +317,11 @@ mod tests {
 e7d1 127.0.0.1:30001@40001 myself,master - 0 0 1 connected 0-5460
 6ec2 127.0.0.1:30005@40005 master,fail - 1426238316232 1426238316232 5 disconnected
 ";
-        let t = parse_cluster_nodes(text);
+        let seed = Endpoint {
+            host: "127.0.0.1".into(),
+            port: 30001,
+        };
+        let t = parse_cluster_nodes(text, &seed);
         assert_eq!(t.len(), 4);
         assert_eq!(t[0].addr(), "127.0.0.1:30001");
         assert_eq!(t[0].role, NodeRole::Primary);

@@ -137,8 +137,5 @@ fn finish(report: &redis_diag::Report, format: Format, width: usize) -> ExitCode
         Format::Table => print!("{}", redis_diag::render_table(report, width)),
         Format::Json => println!("{}", redis_diag::render_json(report)),
     }
-    if !report.nodes.iter().any(|n| n.reachable) {
-        return ExitCode::from(3);
-    }
     ExitCode::from(u8::try_from(report.exit_code()).unwrap_or(2))
 }
