@@ -25,6 +25,9 @@ static DEAD_PAGE: Script = Script::new("rqueue_dead_page", include_str!("lua/dea
 static REPLAY: Script = Script::new("rqueue_replay", include_str!("lua/replay.lua"));
 static PURGE: Script = Script::new("rqueue_purge", include_str!("lua/purge.lua"));
 
+/// One entry of [`Queue::page`]: id, time (the set's score), reason, message.
+type PageEntry<T> = (String, std::time::SystemTime, String, Result<T, String>);
+
 /// Dead messages handled per script call by [`Queue::replay_all`] and [`Queue::purge_dead`]:
 /// each call is atomic and bounded.
 const DEAD_BATCH: usize = 1000;
@@ -1003,34 +1006,57 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
         offset: usize,
         count: usize,
     ) -> Result<Vec<DeadLetter<T>>, Error> {
+        let page = self
+            .page(&self.inner.keys.dead, offset, count, "fwd")
+            .await?;
+        Ok(page
+            .into_iter()
+            .map(|(id, died_at, reason, message)| DeadLetter {
+                id,
+                died_at,
+                reason,
+                message,
+            })
+            .collect())
+    }
+
+    /// A page of a sorted set of stored messages (the dead or the completed set), with the
+    /// score as a time, the recorded reason and the decoded message.
+    async fn page(
+        &self,
+        set: &str,
+        offset: usize,
+        count: usize,
+        order: &str,
+    ) -> Result<Vec<PageEntry<T>>, Error> {
         let k = &self.inner.keys;
         let reply: Vec<Value> = DEAD_PAGE
             .run(
                 self.inner.redis.pool(),
-                vec![k.dead.as_str(), k.jobs.as_str(), k.reasons.as_str()],
+                vec![set, k.jobs.as_str(), k.reasons.as_str()],
                 vec![
                     Value::from(offset as i64),
                     Value::from(count.max(1) as i64),
-                    Value::from("fwd"),
+                    Value::from(order),
                 ],
             )
             .await?;
         let mut out = Vec::new();
         for d in reply.chunks(4) {
-            let [id, died, reason, payload] = d else {
-                return Err(Error::Protocol(format!("dead page reply {d:?}")));
+            let [id, at, reason, payload] = d else {
+                return Err(Error::Protocol(format!("page reply {d:?}")));
             };
-            let died_ms = died
+            let ms = at
                 .as_string()
                 .and_then(|s| s.parse::<f64>().ok())
                 .unwrap_or(0.0);
-            out.push(DeadLetter {
-                id: id.as_string().unwrap_or_default(),
-                died_at: std::time::UNIX_EPOCH + Duration::from_millis(died_ms.max(0.0) as u64),
-                reason: reason.as_string().unwrap_or_default(),
-                message: rmp_serde::from_slice::<T>(payload.as_bytes().unwrap_or_default())
+            out.push((
+                id.as_string().unwrap_or_default(),
+                std::time::UNIX_EPOCH + Duration::from_millis(ms.max(0.0) as u64),
+                reason.as_string().unwrap_or_default(),
+                rmp_serde::from_slice::<T>(payload.as_bytes().unwrap_or_default())
                     .map_err(|e| e.to_string()),
-            });
+            ));
         }
         Ok(out)
     }
@@ -1046,35 +1072,17 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
     /// # Ok(()) }
     /// ```
     pub async fn completed(&self, offset: usize, count: usize) -> Result<Vec<Completed<T>>, Error> {
-        let k = &self.inner.keys;
-        let reply: Vec<Value> = DEAD_PAGE
-            .run(
-                self.inner.redis.pool(),
-                vec![k.completed.as_str(), k.jobs.as_str(), k.reasons.as_str()],
-                vec![
-                    Value::from(offset as i64),
-                    Value::from(count.max(1) as i64),
-                    Value::from("rev"),
-                ],
-            )
+        let page = self
+            .page(&self.inner.keys.completed, offset, count, "rev")
             .await?;
-        let mut out = Vec::new();
-        for d in reply.chunks(4) {
-            let [id, at, _reason, payload] = d else {
-                return Err(Error::Protocol(format!("completed page reply {d:?}")));
-            };
-            let ms = at
-                .as_string()
-                .and_then(|s| s.parse::<f64>().ok())
-                .unwrap_or(0.0);
-            out.push(Completed {
-                id: id.as_string().unwrap_or_default(),
-                completed_at: std::time::UNIX_EPOCH + Duration::from_millis(ms.max(0.0) as u64),
-                message: rmp_serde::from_slice::<T>(payload.as_bytes().unwrap_or_default())
-                    .map_err(|e| e.to_string()),
-            });
-        }
-        Ok(out)
+        Ok(page
+            .into_iter()
+            .map(|(id, completed_at, _reason, message)| Completed {
+                id,
+                completed_at,
+                message,
+            })
+            .collect())
     }
 
     /// Moves dead messages back to ready (failure and stall counts reset), in one atomic
