@@ -108,7 +108,7 @@ pub(crate) async fn run_node(
     target: &Target,
     scope: Scope,
     opts: &Options,
-) -> (NodeSummary, Vec<Finding>) {
+) -> (NodeSummary, Vec<Finding>, Option<HashMap<String, String>>) {
     let addr = target.addr();
     let sentinel = target.role == NodeRole::Sentinel;
     let client = match node::connect(config, &target.endpoint, sentinel, opts.probe_timeout).await {
@@ -129,7 +129,7 @@ pub(crate) async fn run_node(
                 reachable: false,
                 version: None,
             };
-            return (summary, vec![f]);
+            return (summary, vec![f], None);
         }
     };
     let info = match call(&client, "INFO", vec!["everything".into()]).await {
@@ -230,7 +230,8 @@ pub(crate) async fn run_node(
         version: probe.info.get("redis_version").cloned(),
     };
     let _ = client.quit().await;
-    (summary, found)
+    let Probe { info, .. } = probe;
+    (summary, found, (!info.is_empty()).then_some(info))
 }
 
 // ---------------------------------------------------------------------------------------

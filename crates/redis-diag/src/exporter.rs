@@ -6,12 +6,9 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 
-use fred::interfaces::ClientLike;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::checks::parse_info;
-use crate::node::{self, NodeRole, call};
 use crate::{Error, Options, Report, Scope, Severity};
 
 /// INFO field → (metric name, type, help). Names as redis_exporter exports them.
@@ -185,43 +182,6 @@ fn label(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// Per-node `INFO` fields (`None` for a node that did not answer).
-pub(crate) async fn node_infos(
-    config: &redis_conn::RedisConfig,
-    opts: &Options,
-) -> Result<Vec<NodeInfo>, Error> {
-    let targets = node::discover(config, opts).await?;
-    let mut out = Vec::new();
-    for t in targets {
-        let sentinel = t.role == NodeRole::Sentinel;
-        let (up, info) =
-            match node::connect(config, &t.endpoint, sentinel, opts.probe_timeout).await {
-                Ok(c) => {
-                    let v = call(&c, "INFO", vec![])
-                        .await
-                        .ok()
-                        .and_then(|v| v.as_string());
-                    let _ = c.quit().await;
-                    (true, v.map(|text| parse_info(&text)))
-                }
-                Err(_) => (false, None),
-            };
-        let role = match (t.role, info.as_ref().and_then(|i| i.get("role"))) {
-            (NodeRole::Sentinel, _) => "sentinel",
-            (_, Some(r)) if r == "master" => "primary",
-            (_, Some(r)) if r == "slave" => "replica",
-            (r, _) => r.name(),
-        };
-        out.push(NodeInfo {
-            addr: t.addr(),
-            role: role.to_string(),
-            up,
-            info,
-        });
-    }
-    Ok(out)
-}
-
 /// The Prometheus text exposition of a report and the nodes' INFO fields.
 ///
 /// ```
@@ -382,11 +342,8 @@ pub async fn serve(
             let request = String::from_utf8_lossy(&buf);
             let path = request.split_whitespace().nth(1).unwrap_or("/");
             let (status, body) = if path == "/metrics" {
-                match crate::diagnose(&config, scope, &opts).await {
-                    Ok(report) => {
-                        let infos = node_infos(&config, &opts).await.unwrap_or_default();
-                        ("200 OK", render_prometheus(&report, &infos))
-                    }
+                match crate::diagnose_nodes(&config, scope, &opts).await {
+                    Ok((report, infos)) => ("200 OK", render_prometheus(&report, &infos)),
                     Err(e) => (
                         "503 Service Unavailable",
                         format!("# redis-diag: {e}\nredis_up 0\n"),

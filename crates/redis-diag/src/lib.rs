@@ -317,11 +317,28 @@ pub async fn diagnose(
     scope: Scope,
     opts: &Options,
 ) -> Result<Report, Error> {
+    Ok(diagnose_nodes(config, scope, opts).await?.0)
+}
+
+/// [`diagnose`], also returning each node's `INFO` fields as the checks read them (for the
+/// exporter: one visit per node and scrape).
+pub(crate) async fn diagnose_nodes(
+    config: &redis_conn::RedisConfig,
+    scope: Scope,
+    opts: &Options,
+) -> Result<(Report, Vec<NodeInfo>), Error> {
     let targets = node::discover(config, opts).await?;
     let mut nodes = Vec::new();
+    let mut infos = Vec::new();
     let mut findings = Vec::new();
     for target in &targets {
-        let (summary, mut found) = checks::run_node(config, target, scope, opts).await;
+        let (summary, mut found, info) = checks::run_node(config, target, scope, opts).await;
+        infos.push(NodeInfo {
+            addr: summary.addr.clone(),
+            role: summary.role.clone(),
+            up: summary.reachable,
+            info,
+        });
         nodes.push(summary);
         findings.append(&mut found);
     }
@@ -334,10 +351,11 @@ pub async fn diagnose(
             .then_with(|| a.node.cmp(&b.node))
             .then_with(|| a.check.cmp(&b.check))
     });
-    Ok(Report {
+    let report = Report {
         schema: SCHEMA.into(),
         mode: config.mode.name().into(),
         nodes,
         findings,
-    })
+    };
+    Ok((report, infos))
 }
