@@ -628,8 +628,12 @@ impl LockClient {
                 )
                 .await?
         } else if let Some(rep) = self.inner.cfg.replication {
-            self.acquire_replicated(&req.name, &key, &fence_key, &owner, &field, lease_ms, rep)
-                .await?
+            // Boxed, like every rarely taken branch that awaits fred directly: its ~7 KB future
+            // would otherwise be copied by the common path's futures too.
+            Box::pin(
+                self.acquire_replicated(&req.name, &key, &fence_key, &owner, &field, lease_ms, rep),
+            )
+            .await?
         } else {
             ACQUIRE
                 .run(
@@ -863,7 +867,7 @@ impl<'a> LockRequest<'a> {
             Attempt::Granted(g) => Some(g),
             // A fair attempt joined the line: leave it again (unless handed the lock meanwhile).
             Attempt::Held(_) if self.fair => {
-                let left = client.leave_line(&self, &ids).await;
+                let left = Box::pin(client.leave_line(&self, &ids)).await;
                 if left.is_err() {
                     // Unknown whether we are still in line (or were handed the lock): the
                     // janitor leaves the line and gives back whatever it finds.
@@ -931,7 +935,7 @@ impl<'a> LockRequest<'a> {
             }
             let ids = client.ids(&self);
             if self.fair {
-                return client.acquire_fair(&self, &ids, started, slot).await;
+                return Box::pin(client.acquire_fair(&self, &ids, started, slot)).await;
             }
             // Fast path: uncontended locks never touch the subscriber.
             if let Attempt::Granted(g) = client.attempt(&self, &ids).await? {
@@ -941,7 +945,7 @@ impl<'a> LockRequest<'a> {
                     .acquired(started.elapsed(), Duration::ZERO, false);
                 return Ok(g);
             }
-            let notify = client.waiter(&format!("l:{}", self.name)).await;
+            let notify = Box::pin(client.waiter(&format!("l:{}", self.name))).await;
             loop {
                 // Join the local line and register for the wake-up before trying, so a release
                 // between the attempt and the wait is not missed.

@@ -8,7 +8,7 @@
 use std::sync::OnceLock;
 
 use fred::interfaces::LuaInterface;
-use fred::types::{FromValue, MultipleKeys, MultipleValues, Value};
+use fred::types::{FromValue, Key, MultipleKeys, MultipleValues, Value};
 use tracing::Instrument;
 
 use crate::error::{Error, Result};
@@ -81,7 +81,7 @@ impl Script {
         V: TryInto<MultipleValues>,
         V::Error: Into<fred::error::Error>,
     {
-        let keys: MultipleKeys = keys.into();
+        let keys = keys.into().inner();
         check_same_slot(self.name, &keys)?;
         self.run_any_slots(client, keys, args).await
     }
@@ -108,15 +108,20 @@ impl Script {
         let keys: MultipleKeys = keys.into();
         let args: MultipleValues = args.try_into().map_err(|e| Error::from(e.into()))?;
         let span = tracing::debug_span!("redis.script", script = self.name, keys = keys.len());
+        // fred's command futures are about 7 KB: boxed, they are not copied again by every
+        // future that awaits this one (a lock's acquire nests a few levels deep).
         async move {
-            match client
-                .evalsha::<Value, _, _, _>(self.sha1(), keys.clone(), args.clone())
-                .await
-                .map_err(Error::from)
+            match Box::pin(client.evalsha::<Value, _, _, _>(
+                self.sha1(),
+                keys.clone(),
+                args.clone(),
+            ))
+            .await
+            .map_err(Error::from)
             {
                 Err(Error::NoScript(_)) => {
                     tracing::debug!(script = self.name, "NOSCRIPT: sending the source with EVAL");
-                    let v: Value = client.eval(self.source, keys, args).await?;
+                    let v: Value = Box::pin(client.eval(self.source, keys, args)).await?;
                     Ok(R::from_value(v)?)
                 }
                 Err(e) => Err(e),
@@ -128,19 +133,19 @@ impl Script {
     }
 }
 
-fn check_same_slot(name: &str, keys: &MultipleKeys) -> Result<()> {
-    let mut first: Option<(u16, String)> = None;
-    for k in keys.clone().inner() {
+fn check_same_slot(name: &str, keys: &[Key]) -> Result<()> {
+    let Some((first, rest)) = keys.split_first() else {
+        return Ok(());
+    };
+    let s0 = slot(first.as_bytes());
+    for k in rest {
         let s = slot(k.as_bytes());
-        match &first {
-            None => first = Some((s, String::from_utf8_lossy(k.as_bytes()).into_owned())),
-            Some((s0, k0)) if *s0 != s => {
-                return Err(Error::CrossSlot(format!(
-                    "script {name}: key {k0:?} is in slot {s0} but {:?} is in slot {s}",
-                    String::from_utf8_lossy(k.as_bytes())
-                )));
-            }
-            _ => {}
+        if s != s0 {
+            return Err(Error::CrossSlot(format!(
+                "script {name}: key {:?} is in slot {s0} but {:?} is in slot {s}",
+                String::from_utf8_lossy(first.as_bytes()),
+                String::from_utf8_lossy(k.as_bytes())
+            )));
         }
     }
     Ok(())
@@ -152,9 +157,9 @@ mod tests {
 
     #[test]
     fn keys_in_different_slots_are_rejected_before_sending() {
-        let ok: MultipleKeys = vec!["q:{orders}:ready", "q:{orders}:inflight"].into();
+        let ok: Vec<Key> = vec!["q:{orders}:ready".into(), "q:{orders}:inflight".into()];
         assert!(check_same_slot("s", &ok).is_ok());
-        let bad: MultipleKeys = vec!["q:orders:ready", "q:orders:inflight"].into();
+        let bad: Vec<Key> = vec!["q:orders:ready".into(), "q:orders:inflight".into()];
         let err = check_same_slot("s", &bad).expect_err("different slots");
         assert!(err.to_string().contains("hash tag"), "{err}");
     }
