@@ -64,6 +64,7 @@ testkit::topology_tests!(
     a_semaphore_never_has_more_holders_than_permits,
     rwlock_admits_many_readers_or_one_writer,
     a_stream_of_readers_does_not_starve_a_writer,
+    acquires_cancelled_at_any_moment_leave_nothing_behind,
 );
 
 /// 16 tasks over 4 independent clients, 400 sections each: GET, a 0–2 ms pause, SET on a plain
@@ -1448,4 +1449,71 @@ async fn a_lock_passed_to_a_waiter_nobody_polls_lapses(redis: RedisClient, t: &S
     g.release().await.expect("release");
     // Polled at last, the stale request ends one way or another without harm.
     let _ = tokio::time::timeout(Duration::from_secs(1), stuck).await;
+}
+
+/// Acquire futures dropped at random moments (before, while and after their script runs): the
+/// janitor's give-back must never run ahead of the attempt it undoes, or the attempt grants a
+/// lock (or a place in the fair line) that nobody will ever release. After each cancelled
+/// attempt another client gets the lock at once (allowing a few milliseconds for commands
+/// still on the wire).
+async fn acquires_cancelled_at_any_moment_leave_nothing_behind(
+    redis: RedisClient,
+    t: &SharedTopology,
+) {
+    let ns = namespace("cancelled");
+    let mine = locks(&redis, &ns, Duration::from_secs(30));
+    let other = locks(&connect(t.url()).await, &ns, Duration::from_secs(30));
+    for fair in [false, true] {
+        let name = if fair { "fair" } else { "plain" };
+        // The cut range follows the outcomes (wider after a cancel, narrower after a grant), so
+        // about half the attempts are cut, at every stage of their progress.
+        let (mut cancelled, mut granted, mut span) = (0, 0, 500.0_f64);
+        for i in 0..300 {
+            // Timers tick in milliseconds: spin for the random cut, then abort the task.
+            let c = mine.clone();
+            let attempt = tokio::spawn(async move { c.lock(name).fair(fair).acquire().await });
+            let cut = Duration::from_secs_f64(fastrand::f64() * span / 1e6);
+            let spin = Instant::now();
+            while spin.elapsed() < cut {
+                std::hint::spin_loop();
+            }
+            attempt.abort();
+            match attempt.await {
+                Ok(g) => {
+                    granted += 1;
+                    span *= 0.9;
+                    g.expect("acquire").release().await.expect("release");
+                }
+                Err(e) if e.is_cancelled() => {
+                    cancelled += 1;
+                    span *= 1.1;
+                }
+                Err(e) => panic!("attempt {i}: {e}"),
+            }
+            mine.flush(Duration::from_secs(2)).await;
+            let started = Instant::now();
+            loop {
+                if let Some(g) = other
+                    .lock(name)
+                    .fair(fair)
+                    .try_acquire()
+                    .await
+                    .expect("try")
+                {
+                    g.release().await.expect("release");
+                    break;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_millis(500),
+                    "attempt {i} ({name}): the lock is still held 500 ms after a cancelled acquire was given back"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        eprintln!("{name}: {cancelled} attempts cancelled, {granted} granted");
+        assert!(
+            cancelled >= 20 && granted >= 20,
+            "{cancelled} cancelled, {granted} granted"
+        );
+    }
 }
