@@ -1,8 +1,10 @@
 //! dlock beside the raw commands a minimal lock is made of, in the same run and runtime:
-//! uncontended acquire + release vs a raw `SET NX PX` + `EVALSHA` delete-if-equal pair (and
-//! dlock's own two scripts alone, to separate Redis-side Lua work from the client); a
-//! contended lock (8 workers over 2 clients, `INCR` inside) with hand-off fairness and the
-//! longest wait; the watchdog's cost to renew 1,000 held locks.
+//! uncontended acquire + release vs a raw `SET NX PX` + `EVALSHA` delete-if-equal pair, with
+//! three references that locate the gap: two no-op scripts (what two `EVALSHA` round trips
+//! cost at all), the cheapest lock that returns a fencing token (`MULTI` `SET NX PX` + `INCR`,
+//! then delete-if-equal) and dlock's own two scripts alone (its Redis-side Lua work, without
+//! the client); a contended lock (8 workers over 2 clients, `INCR` inside) with hand-off
+//! fairness and the longest wait; the watchdog's cost to renew 1,000 held locks.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -47,8 +49,9 @@ async fn raw_pair(redis: &RedisClient) {
         .await
         .expect("SET NX");
     assert!(ok.is_some());
-    let n: i64 = DEL_IF_EQUAL
-        .run(redis.pool(), vec!["bench:rawlock"], vec![token])
+    let n: i64 = redis
+        .pool()
+        .evalsha(DEL_IF_EQUAL.sha1(), vec!["bench:rawlock"], vec![token])
         .await
         .expect("release");
     assert_eq!(n, 1);
@@ -61,11 +64,14 @@ async fn scripts_pair(redis: &RedisClient) {
         "bench:lock:{s}:fence",
         "bench:lock:{s}:waiting",
     );
+    // Fresh random ids per grant, as dlock sends them.
+    let owner = format!("{:032x}", fastrand::u128(..));
+    let field = format!("h:{:032x}", fastrand::u128(..));
     let granted: Vec<i64> = ACQUIRE
         .run(
             redis.pool(),
             vec![key, fence, flag],
-            vec!["owner", "h:1", "30000"],
+            vec![owner.as_str(), field.as_str(), "30000"],
         )
         .await
         .expect("acquire");
@@ -74,11 +80,72 @@ async fn scripts_pair(redis: &RedisClient) {
         .run(
             redis.pool(),
             vec![key, flag, fence],
+            vec![field.as_str(), "bench:lock:channel", "l:s", "0", "1"],
+        )
+        .await
+        .expect("release");
+    assert_eq!(left, 0);
+}
+
+static NOOP_ACQUIRE: Script = Script::new("bench_noop_acquire", "return {1, 1, 1}");
+static NOOP_RELEASE: Script = Script::new("bench_noop_release", "return 0");
+
+/// Two scripts that do nothing, with the keys and arguments of dlock's: the price of two
+/// `EVALSHA` round trips instead of a `SET` and an `EVALSHA`.
+async fn noop_pair(redis: &RedisClient) {
+    let (key, fence, flag) = (
+        "bench:noop:{s}",
+        "bench:noop:{s}:fence",
+        "bench:noop:{s}:waiting",
+    );
+    let granted: Vec<i64> = NOOP_ACQUIRE
+        .run(
+            redis.pool(),
+            vec![key, fence, flag],
+            vec!["owner", "h:1", "30000"],
+        )
+        .await
+        .expect("acquire");
+    assert_eq!(granted.first(), Some(&1));
+    let left: i64 = NOOP_RELEASE
+        .run(
+            redis.pool(),
+            vec![key, flag, fence],
             vec!["h:1", "bench:lock:channel", "l:s", "0", "1"],
         )
         .await
         .expect("release");
     assert_eq!(left, 0);
+}
+
+/// The cheapest lock that hands out a fencing token: `SET NX PX` and `INCR` of a counter in one
+/// `MULTI` (atomic, so tokens grow in grant order), then the delete-if-equal script. No
+/// re-entry, no wake-ups, no renewal: only the token's extra write.
+async fn fenced_pair(redis: &RedisClient) {
+    let token = "0123456789abcdef0123456789abcdef";
+    let trx = redis.pool().next().multi();
+    let _: () = trx
+        .set(
+            "bench:fenced:{l}",
+            token,
+            Some(Expiration::PX(30_000)),
+            Some(SetOptions::NX),
+            false,
+        )
+        .await
+        .expect("queue SET");
+    let _: () = trx
+        .incr("bench:fenced:{l}:fence")
+        .await
+        .expect("queue INCR");
+    let (ok, fence): (Option<String>, i64) = trx.exec(true).await.expect("EXEC");
+    assert!(ok.is_some() && fence > 0);
+    let n: i64 = redis
+        .pool()
+        .evalsha(DEL_IF_EQUAL.sha1(), vec!["bench:fenced:{l}"], vec![token])
+        .await
+        .expect("release");
+    assert_eq!(n, 1);
 }
 
 async fn dlock_pair(locks: &LockClient) {
@@ -90,14 +157,15 @@ fn uncontended(c: &mut Criterion) {
     let rt = runtime();
     let (redis, _) = standalone_client(&rt);
     let locks = LockClient::new(redis.clone(), LockConfig::new("bench:lock")).expect("locks");
+    // The raw pair calls EVALSHA itself: the script must be on the server.
+    let _: i64 = rt
+        .block_on(DEL_IF_EQUAL.run(redis.pool(), vec!["bench:rawlock"], vec!["-"]))
+        .expect("load the release script");
     let mut g = c.benchmark_group("lock/uncontended");
     g.measurement_time(Duration::from_secs(4))
         .warm_up_time(Duration::from_secs(1));
     g.bench_function("raw SET NX PX + EVALSHA release", |b| {
         b.to_async(&rt).iter(|| raw_pair(&redis))
-    });
-    g.bench_function("dlock's scripts alone (EVALSHA acquire + release)", |b| {
-        b.to_async(&rt).iter(|| scripts_pair(&redis))
     });
     g.bench_function("dlock acquire + release", |b| {
         b.to_async(&rt).iter(|| dlock_pair(&locks))
@@ -106,17 +174,26 @@ fn uncontended(c: &mut Criterion) {
     if !criterion_filter_matches("lock/uncontended") {
         return;
     }
-    // The machine's speed drifts over the seconds between criterion's benches: the same three
-    // pairs, interleaved (in a rotating order) over the same seconds, give the steadier ratio.
-    let mut times: [Vec<Duration>; 3] = Default::default();
+    // The machine's speed drifts over the seconds between criterion's benches: every pair,
+    // interleaved (in a rotating order) over the same seconds, gives the steadier ratios.
+    const LABELS: [&str; 5] = [
+        "raw SET NX PX + EVALSHA release",
+        "two no-op scripts",
+        "cheapest fenced lock (MULTI SET NX PX + INCR, delete-if-equal)",
+        "dlock's two scripts alone",
+        "dlock acquire + release",
+    ];
+    let mut times: [Vec<Duration>; 5] = Default::default();
     rt.block_on(async {
         for round in 0..6000usize {
-            for k in 0..3 {
-                let which = (round + k) % 3;
+            for k in 0..LABELS.len() {
+                let which = (round + k) % LABELS.len();
                 let started = Instant::now();
                 match which {
                     0 => raw_pair(&redis).await,
-                    1 => scripts_pair(&redis).await,
+                    1 => noop_pair(&redis).await,
+                    2 => fenced_pair(&redis).await,
+                    3 => scripts_pair(&redis).await,
                     _ => dlock_pair(&locks).await,
                 }
                 if round >= 500 {
@@ -125,15 +202,17 @@ fn uncontended(c: &mut Criterion) {
             }
         }
     });
-    let [raw, scripts, dlock] = times.map(|mut t| {
+    let medians = times.map(|mut t| {
         t.sort();
         t[t.len() / 2]
     });
-    eprintln!(
-        "uncontended, interleaved medians: raw {raw:?}, dlock's scripts {scripts:?} ({:.2}x raw), dlock {dlock:?} ({:.2}x raw)",
-        raw.as_secs_f64() / scripts.as_secs_f64(),
-        raw.as_secs_f64() / dlock.as_secs_f64()
-    );
+    eprintln!("uncontended, interleaved medians (ratio = raw time / this time):");
+    for (label, m) in LABELS.iter().zip(medians) {
+        eprintln!(
+            "  {label}: {m:?} ({:.2}x raw)",
+            medians[0].as_secs_f64() / m.as_secs_f64()
+        );
+    }
 }
 
 /// Whether criterion's name filter (the first free argument) lets `group` run.
