@@ -611,7 +611,7 @@ impl LockClient {
             let (queue, queue_ttl) = queue_keys(&key);
             FAIR_ACQUIRE
                 .run(
-                    self.inner.redis.pool(),
+                    conn(&self.inner.redis, &key),
                     vec![
                         key.as_str(),
                         fence_key.as_str(),
@@ -637,7 +637,7 @@ impl LockClient {
         } else {
             ACQUIRE
                 .run(
-                    self.inner.redis.pool(),
+                    conn(&self.inner.redis, &key),
                     vec![key.as_str(), fence_key.as_str(), waiting_key(&key).as_str()],
                     vec![owner.clone(), field.clone(), lease_ms.to_string()],
                 )
@@ -697,7 +697,7 @@ impl LockClient {
         lease_ms: u64,
         rep: Replication,
     ) -> Result<Vec<i64>, Error> {
-        let client = self.inner.redis.pool().next();
+        let client = conn(&self.inner.redis, key);
         let waiting = waiting_key(key);
         let reply: Vec<i64> = ACQUIRE
             .run(
@@ -1137,7 +1137,7 @@ impl LockClient {
         let (queue, queue_ttl) = queue_keys(&key);
         let reply: Vec<i64> = FAIR_CANCEL
             .run(
-                self.inner.redis.pool(),
+                conn(&self.inner.redis, &key),
                 vec![key.as_str(), queue.as_str(), queue_ttl.as_str()],
                 vec![ids.field.as_str(), ids.waiter.as_str()],
             )
@@ -1246,7 +1246,7 @@ pub(crate) async fn fair_release(
     args.extend(cohort.left_line.iter().map(String::as_str));
     FAIR_RELEASE
         .run(
-            redis.pool(),
+            conn(redis, key),
             vec![key, fence_key.as_str(), queue.as_str(), queue_ttl.as_str()],
             args,
         )
@@ -1265,7 +1265,7 @@ async fn fair_give_back(
     let (queue, queue_ttl) = queue_keys(&spec.key);
     let held: Vec<i64> = FAIR_CANCEL
         .run(
-            redis.pool(),
+            conn(redis, &spec.key),
             vec![spec.key.as_str(), queue.as_str(), queue_ttl.as_str()],
             vec![spec.field.as_str(), waiter],
         )
@@ -1285,6 +1285,16 @@ async fn fair_give_back(
 }
 
 /// The "someone waits" flag of a lock key (same hash tag).
+/// The pooled connection for every call about one lock, chosen by the lock's hash slot. Redis
+/// runs one connection's commands in order, so the janitor's give-back of a cancelled attempt
+/// can never overtake the attempt itself (on another connection it could, and the late grant
+/// would then be held by nobody until its lease ran out).
+pub(crate) fn conn<'a>(redis: &'a RedisClient, key: &str) -> &'a fred::clients::Client {
+    let clients = redis.pool().clients();
+    let i = usize::from(redis_conn::keys::slot(key.as_bytes())) % clients.len().max(1);
+    clients.get(i).unwrap_or_else(|| redis.pool().next())
+}
+
 pub(crate) fn waiting_key(key: &str) -> String {
     format!("{key}:waiting")
 }

@@ -483,7 +483,7 @@ pub(crate) async fn release_hold(
             ];
             RELEASE
                 .run(
-                    redis.pool(),
+                    crate::client::conn(redis, &spec.key),
                     vec![spec.key.as_str(), spec.flag.as_str(), fence_key.as_str()],
                     args,
                 )
@@ -495,7 +495,7 @@ pub(crate) async fn release_hold(
         Kind::Zset => {
             ZSET_RELEASE
                 .run(
-                    redis.pool(),
+                    crate::client::conn(redis, &spec.key),
                     keys,
                     vec![spec.id(), channel, spec.wake.as_str()],
                 )
@@ -504,7 +504,7 @@ pub(crate) async fn release_hold(
         Kind::Writer => {
             STRING_RELEASE
                 .run(
-                    redis.pool(),
+                    crate::client::conn(redis, &spec.key),
                     keys,
                     vec![spec.id(), channel, spec.wake.as_str()],
                 )

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use redis_conn::Script;
 use tracing::Instrument;
 
-use crate::client::{LockClient, PendingGrant};
+use crate::client::{LockClient, PendingGrant, conn};
 use crate::error::Error;
 use crate::guard::{Guard, Hold, HoldSpec, Kind};
 
@@ -227,7 +227,7 @@ impl<'a> Semaphore<'a> {
         let sent = Instant::now();
         let reply: Vec<i64> = SEM_ACQUIRE
             .run(
-                self.client.inner.redis.pool(),
+                conn(&self.client.inner.redis, &spec.key),
                 vec![spec.key.as_str(), spec.flag.as_str()],
                 vec![
                     spec.id().to_string(),
@@ -335,7 +335,7 @@ impl<'a> RwLock<'a> {
         let sent = Instant::now();
         let reply: Vec<i64> = RW_READ
             .run(
-                self.client.inner.redis.pool(),
+                conn(&self.client.inner.redis, &spec.key),
                 vec![w.as_str(), r.as_str(), intent.as_str(), waiting.as_str()],
                 vec![spec.id().to_string(), ms(self.lease)],
             )
@@ -356,7 +356,7 @@ impl<'a> RwLock<'a> {
         let sent = Instant::now();
         let reply: Vec<i64> = RW_WRITE
             .run(
-                self.client.inner.redis.pool(),
+                conn(&self.client.inner.redis, &spec.key),
                 vec![
                     w.as_str(),
                     r.as_str(),
