@@ -17,6 +17,9 @@
 -- time order (FIFO among equal priorities), and never going back (the last id is kept).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- Delays count from the next whole millisecond: claims compare due times with the current
+-- millisecond rounded down, so a delayed message is never handed out early.
+local now_up = tonumber(t[1]) * 1000 + math.ceil(tonumber(t[2]) / 1000)
 local last_ms, seq = 0, -1
 local last = redis.call('GET', KEYS[5])
 if last then
@@ -32,7 +35,11 @@ local uniform = ARGV[2] == 'u'
 -- When a message is due: nil for "now" (no delay, or a run-at time already past).
 local function due_at(d)
   local due
-  if string.sub(d, 1, 1) == '@' then due = tonumber(string.sub(d, 2)) else due = now + tonumber(d) end
+  if string.sub(d, 1, 1) == '@' then
+    due = tonumber(string.sub(d, 2))
+  elseif tonumber(d) > 0 then
+    due = now_up + tonumber(d)
+  end
   if due and due > now then return due end
   return nil
 end

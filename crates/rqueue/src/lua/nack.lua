@@ -44,7 +44,9 @@ if ARGV[5] == '1' or (not release and f >= x) then
 end
 local delay = tonumber(ARGV[3])
 if delay > 0 then
-  redis.call('ZADD', KEYS[3], now + delay, id)
+  -- From the next whole millisecond: claims compare with the current one rounded down, so the
+  -- retry never comes early.
+  redis.call('ZADD', KEYS[3], tonumber(t[1]) * 1000 + math.ceil(tonumber(t[2]) / 1000) + delay, id)
 else
   redis.call('ZADD', KEYS[2], -p, id)
   redis.call('LPUSH', KEYS[9], 1)
