@@ -43,6 +43,16 @@ testkit::topology_tests!(
     batch_ids_are_the_stored_ids_even_across_a_sequence_rollover,
 );
 
+/// The ids of up to 10 claimed messages, in claim order.
+async fn claimed_ids(q: &Queue<u32>) -> Vec<String> {
+    q.claim(10)
+        .await
+        .expect("claim")
+        .iter()
+        .map(|d| d.id().to_string())
+        .collect()
+}
+
 /// A uniform batch gets only its first id back and derives the rest: they must be exactly the
 /// ids stored, also when the per-millisecond sequence rolls over (forced by setting the last
 /// id to a future millisecond at sequence 999,998).
@@ -73,22 +83,10 @@ async fn batch_ids_are_the_stored_ids_even_across_a_sequence_rollover(
             format!("{:013}-000002", future_ms + 1),
         ]
     );
-    let claimed: Vec<String> = q
-        .claim(10)
-        .await
-        .expect("claim")
-        .iter()
-        .map(|d| d.id().to_string())
-        .collect();
+    let claimed = claimed_ids(&q).await;
     assert_eq!(claimed, ids, "the ids returned are the ids stored");
     let more = q.enqueue_batch(&[5, 6]).await.expect("enqueue");
-    let claimed: Vec<String> = q
-        .claim(10)
-        .await
-        .expect("claim")
-        .iter()
-        .map(|d| d.id().to_string())
-        .collect();
+    let claimed = claimed_ids(&q).await;
     assert_eq!(claimed, more);
 }
 
