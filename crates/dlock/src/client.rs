@@ -1284,17 +1284,15 @@ async fn fair_give_back(
     .await
 }
 
-/// The "someone waits" flag of a lock key (same hash tag).
 /// The pooled connection for every call about one lock, chosen by the lock's hash slot. Redis
 /// runs one connection's commands in order, so the janitor's give-back of a cancelled attempt
 /// can never overtake the attempt itself (on another connection it could, and the late grant
 /// would then be held by nobody until its lease ran out).
 pub(crate) fn conn<'a>(redis: &'a RedisClient, key: &str) -> &'a fred::clients::Client {
-    let clients = redis.pool().clients();
-    let i = usize::from(redis_conn::keys::slot(key.as_bytes())) % clients.len().max(1);
-    clients.get(i).unwrap_or_else(|| redis.pool().next())
+    redis.for_key(key)
 }
 
+/// The "someone waits" flag of a lock key (same hash tag).
 pub(crate) fn waiting_key(key: &str) -> String {
     format!("{key}:waiting")
 }

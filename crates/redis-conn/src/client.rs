@@ -90,7 +90,20 @@ pub enum Dedicated {
 impl RedisClient {
     /// Connects a pool of `config.pool_size` clients and returns once all are connected.
     ///
-    /// Fails fast: the error names the address(es) tried (never the password) and why.
+    /// Fails fast: the error names the address(es) tried (never the password) and why. A
+    /// `redis://` URL that reaches a Sentinel or a Cluster node is refused with
+    /// [`Error::WrongTopology`], whose hint gives the `redis-sentinel://` / `redis-cluster://`
+    /// URL to use (checked with one `INFO server`; skipped when the user may not run `INFO`).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> redis_conn::Result<()> {
+    /// use redis_conn::{Error, RedisClient, RedisConfig};
+    /// match RedisClient::connect(RedisConfig::from_url("redis://127.0.0.1:26379")?).await {
+    ///     Err(Error::WrongTopology { hint, .. }) => eprintln!("{hint}"),
+    ///     other => { other?; }
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(config: RedisConfig) -> Result<RedisClient> {
         let span = tracing::info_span!("redis.connect", target = %config.target(), mode = config.mode.name());
         async move {
@@ -100,6 +113,11 @@ impl RedisClient {
             if let Err(e) = init(&config, pool.init()).await {
                 // fred's router tasks outlive a dropped init future; stop them, or a late
                 // success would leave a reconnect-forever pool nobody owns.
+                let pool = pool.clone();
+                tokio::spawn(async move { pool.quit().await.ok() });
+                return Err(e);
+            }
+            if let Err(e) = check_standalone(&config, pool.next()).await {
                 let pool = pool.clone();
                 tokio::spawn(async move { pool.quit().await.ok() });
                 return Err(e);
@@ -129,6 +147,28 @@ impl RedisClient {
     /// One client of the pool (round robin), for APIs that need a `Client`.
     pub fn next(&self) -> &Client {
         self.inner.pool.next()
+    }
+
+    /// The pooled client that every call about `key` should go through, chosen by the key's
+    /// hash slot. Redis runs one connection's commands in order, so a clean-up sent after an
+    /// attempt over the same client can never overtake the attempt, even when the attempt's
+    /// future was dropped (cancelled) after sending; over another pooled client it could.
+    ///
+    /// ```no_run
+    /// # async fn demo(redis: redis_conn::RedisClient) -> redis_conn::Result<()> {
+    /// use fred::prelude::*;
+    /// let lease = "app:{job:7}:lease";
+    /// let taken: Option<String> = redis
+    ///     .for_key(lease)
+    ///     .set(lease, "me", Some(fred::types::Expiration::PX(5_000)), Some(fred::types::SetOptions::NX), false)
+    ///     .await?;
+    /// // ... a give-back sent through `redis.for_key(lease)` is run after that SET
+    /// # Ok(()) }
+    /// ```
+    pub fn for_key(&self, key: &str) -> &Client {
+        let clients = self.inner.pool.clients();
+        let i = usize::from(crate::keys::slot(key.as_bytes())) % clients.len().max(1);
+        clients.get(i).unwrap_or_else(|| self.inner.pool.next())
     }
 
     /// Whether this is a cluster connection.
@@ -265,6 +305,75 @@ async fn init(
             reason: format!("no connection within {limit:?} (is the address reachable?)"),
         }),
     }
+}
+
+/// A `redis://` URL pointed at a Sentinel or a Cluster node connects without complaint (both
+/// answer `AUTH` and `PING`), and then every command fails (Sentinel) or every key of another
+/// node's slots does (Cluster). One `INFO server` at connect tells them apart; when the user may
+/// not run `INFO`, nothing is checked.
+async fn check_standalone(config: &RedisConfig, client: &Client) -> Result<()> {
+    let Mode::Standalone { server } = &config.mode else {
+        return Ok(());
+    };
+    let info: String = match client.info(Some(fred::types::InfoKind::Server)).await {
+        Ok(info) => info,
+        Err(e) => {
+            tracing::debug!(error = %e.details(), "INFO server refused: the server's mode is not checked");
+            return Ok(());
+        }
+    };
+    let mode = info
+        .lines()
+        .find_map(|l| l.strip_prefix("redis_mode:"))
+        .map(str::trim);
+    let s = if config.tls { "s" } else { "" };
+    let hint = match mode {
+        Some("sentinel") => {
+            // Name the primaries it monitors, when it says.
+            let names = sentinel_masters(client).await;
+            let service = match names.as_slice() {
+                [one] => one.clone(),
+                _ => "<service>".to_string(),
+            };
+            let known = if names.is_empty() {
+                String::new()
+            } else {
+                format!(" (it monitors: {})", names.join(", "))
+            };
+            format!("connect through it with redis{s}-sentinel://{server}/{service}{known}")
+        }
+        Some("cluster") => {
+            format!("use redis{s}-cluster://{server} (the other nodes are discovered from it)")
+        }
+        _ => return Ok(()),
+    };
+    Err(Error::WrongTopology {
+        target: config.target(),
+        found: mode.unwrap_or_default().to_string(),
+        hint,
+    })
+}
+
+/// The primary names a sentinel monitors (`SENTINEL MASTERS`), or none if it does not say.
+async fn sentinel_masters(client: &Client) -> Vec<String> {
+    use fred::types::Value;
+    let reply: Value = match client.custom(fred::cmd!("SENTINEL"), vec!["MASTERS"]).await {
+        Ok(v) => v,
+        Err(_) => return Vec::new(),
+    };
+    let Value::Array(masters) = reply else {
+        return Vec::new();
+    };
+    masters
+        .iter()
+        .filter_map(|m| match m {
+            Value::Array(fields) => fields
+                .chunks(2)
+                .find(|kv| kv.first().and_then(Value::as_str).as_deref() == Some("name"))
+                .and_then(|kv| kv.get(1).and_then(Value::as_string)),
+            _ => None,
+        })
+        .collect()
 }
 
 fn connect_error(config: &RedisConfig, e: Error) -> Error {

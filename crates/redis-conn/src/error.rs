@@ -20,6 +20,18 @@ pub enum Error {
         /// What is wrong and which values are accepted.
         message: String,
     },
+    /// The server is not what the URL says: a `redis://` URL pointed at a Sentinel or at a
+    /// Cluster node. Both accept the connection, but every command (Sentinel) or most keys
+    /// (Cluster) would then fail; `hint` gives the URL form to use.
+    #[error("{target} is a Redis {found}, not a standalone server: {hint}")]
+    WrongTopology {
+        /// The address connected to, without credentials.
+        target: String,
+        /// What the server says it is (`sentinel`, `cluster`), from `INFO server`.
+        found: String,
+        /// The URL to use instead.
+        hint: String,
+    },
     /// The first connection could not be made.
     #[error("cannot connect to {target}: {reason}")]
     Connect {

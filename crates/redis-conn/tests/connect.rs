@@ -126,3 +126,50 @@ async fn health_reports_a_replica_url_as_a_replica() {
     );
     assert!(h.nodes[0].ok, "{h:?}");
 }
+
+/// `redis://` pointed at a sentinel, or at one node of a cluster, is refused at connect with
+/// the URL to use (before, it connected and every later command failed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_url_pointed_at_a_sentinel_or_a_cluster_node_names_the_url_to_use() {
+    for (kind, expected) in [
+        (Kind::Sentinel, "redis-sentinel://"),
+        (Kind::Cluster, "redis-cluster://"),
+    ] {
+        let (_, topo) = common::shared(kind).await;
+        let node = match RedisConfig::from_url(topo.url()).expect("url").mode {
+            redis_conn::Mode::Sentinel { sentinels, .. } => sentinels[0].clone(),
+            redis_conn::Mode::Cluster { seeds } => seeds[0].clone(),
+            other => panic!("{kind}: unexpected mode {other:?}"),
+        };
+        let url = format!("redis://{node}");
+        let start = Instant::now();
+        let err = RedisClient::connect(RedisConfig::from_url(&url).expect("url"))
+            .await
+            .expect_err("a sentinel / cluster node behind redis:// is refused");
+        let Error::WrongTopology {
+            target,
+            found,
+            hint,
+        } = &err
+        else {
+            panic!("{kind}: expected WrongTopology, got {err:?}")
+        };
+        eprintln!("{kind}: {err}");
+        assert_eq!(found, kind.name(), "{err}");
+        assert!(target.contains(&node.to_string()), "{err}");
+        assert!(hint.contains(&format!("{expected}{node}")), "{err}");
+        if kind == Kind::Sentinel {
+            let service = topo.url().rsplit('/').next().expect("service name");
+            assert!(
+                hint.contains(service),
+                "the hint names the monitored service: {err}"
+            );
+        }
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
+    // A standalone server behind redis:// still connects.
+    let (_, topo) = common::shared(Kind::Standalone).await;
+    RedisClient::connect(RedisConfig::from_url(topo.url()).expect("url"))
+        .await
+        .expect("standalone connects");
+}
