@@ -4,6 +4,7 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -13,7 +14,7 @@ use fred::clients::SubscriberClient;
 use fred::prelude::*;
 use fred::types::Expiration;
 use fred::types::SetOptions;
-use futures::TryStreamExt;
+use futures::{FutureExt, TryStreamExt};
 use redis_conn::{Namespace, RedisClient, Script};
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::sync::{Notify, OnceCell, watch};
@@ -40,11 +41,13 @@ pub struct CacheConfig {
     /// Value encoding. Default JSON.
     pub codec: Codec,
     /// How long a builder holds the cross-process rebuild lease. Processes that miss while it is
-    /// held wait for the value instead of building; if the builder dies, the lease expires and
-    /// one waiter takes over. Set it above your slowest build. Default 10 s.
+    /// held wait for the value instead of building. A builder that fails, panics or whose call
+    /// is dropped (a caller's timeout) gives the lease back at once and wakes the waiters; only
+    /// when its process dies does the lease have to expire before one waiter takes over. Set it
+    /// above your slowest build. Default 10 s.
     pub rebuild_lease: Duration,
-    /// The longest a caller waits for another process's build before building itself.
-    /// Default 20 s.
+    /// The longest a caller waits for another caller's build — in this process or another —
+    /// before building itself (counted in [`CacheStats::wait_timeouts`]). Default 20 s.
     pub max_wait: Duration,
     /// XFetch β: each hit refreshes early with probability `exp(−remaining / (β·build time))`;
     /// larger is earlier, 0 disables. Default 1.0.
@@ -123,6 +126,11 @@ pub enum BuildError<E> {
     /// The built value could not be encoded (or decoded by a waiter).
     #[error(transparent)]
     Codec(#[from] CodecError),
+    /// The builder of the call that led this build panicked; the message is the panic's. Only
+    /// the calls that waited for that build get this error: the panic itself goes on unwinding
+    /// in the call whose builder it was, and the rebuild lease is given back at once.
+    #[error("the builder of the call this one waited for panicked: {0}")]
+    Panicked(String),
 }
 
 /// Counters since the cache was created.
@@ -157,6 +165,9 @@ pub struct CacheStats {
     pub refreshes: u64,
     /// Values served from the in-process near cache.
     pub l1_hits: u64,
+    /// Callers that waited `max_wait` for another caller's build (in this process or another)
+    /// and then built the value themselves.
+    pub wait_timeouts: u64,
 }
 
 /// One counter: kept locally for [`Cache::stats`] and exported through the `metrics` facade
@@ -191,6 +202,7 @@ struct Counters {
     filtered: Stat,
     refreshes: Stat,
     l1_hits: Stat,
+    wait_timeouts: Stat,
     breaker_open: metrics::Gauge,
 }
 
@@ -211,6 +223,7 @@ impl Counters {
             filtered: Stat::new("redkit_cache_filtered_total", namespace),
             refreshes: Stat::new("redkit_cache_refreshes_total", namespace),
             l1_hits: Stat::new("redkit_cache_l1_hits_total", namespace),
+            wait_timeouts: Stat::new("redkit_cache_wait_timeouts_total", namespace),
             breaker_open: metrics::gauge!("redkit_cache_breaker_open", "namespace" => namespace.to_string()),
         }
     }
@@ -274,7 +287,18 @@ struct Leader<'a> {
     done: bool,
 }
 
-impl Leader<'_> {
+impl<'a> Leader<'a> {
+    /// A leader of no flight, for a caller that stopped waiting for another caller's build:
+    /// nobody follows it, and finishing it shares nothing (flight ids start at 1).
+    fn detached(flights: &'a Flights, key: (String, TypeId)) -> Leader<'a> {
+        Leader {
+            flights,
+            key,
+            id: 0,
+            done: true,
+        }
+    }
+
     fn full(&self) -> &str {
         &self.key.0
     }
@@ -366,6 +390,67 @@ impl Drop for Inner {
     }
 }
 
+/// What the followers of a build get when its builder panicked: the panic's message.
+struct Panicked(String);
+
+/// The text of a panic payload (`panic!` with a literal or a formatted message).
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_string()
+    }
+}
+
+/// A rebuild lease taken (or being taken) by this caller. Dropped while armed — the call was
+/// cancelled at an `.await`, or its builder panicked — it is given back at once by a spawned
+/// task over the pooled connection that took it (so the give-back cannot overtake the `SET NX`),
+/// and the release script wakes the waiters of every process.
+struct LeaseGuard {
+    cache: Cache,
+    full: String,
+    lease: String,
+    token: String,
+    armed: bool,
+}
+
+impl LeaseGuard {
+    /// Gives the lease back now (a failed build, or a value found already filled).
+    async fn give_back(mut self) {
+        self.cache
+            .release(&self.full, &self.lease, &self.token)
+            .await;
+        self.armed = false;
+    }
+
+    /// The lease was consumed by the fill script, or never granted: nothing to give back.
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for LeaseGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            // No runtime to send it on: the lease expires by itself.
+            return;
+        };
+        let cache = self.cache.clone();
+        let (full, lease, token) = (
+            std::mem::take(&mut self.full),
+            std::mem::take(&mut self.lease),
+            std::mem::take(&mut self.token),
+        );
+        tracing::debug!(key = %full, "giving back the rebuild lease of an abandoned build");
+        rt.spawn(async move { cache.release(&full, &lease, &token).await });
+    }
+}
+
 static FILL: Script = Script::new("cache_fill", include_str!("fill.lua"));
 static RELEASE: Script = Script::new("cache_release", include_str!("release.lua"));
 
@@ -375,9 +460,9 @@ enum Acquire {
     Filled(Envelope),
     /// Refreshing a still-servable value, and another process is already at it.
     Busy,
-    /// Build now; `Some(token)` when holding the rebuild lease, `None` when building without one
+    /// Build now; `Some(lease)` when holding the rebuild lease, `None` when building without one
     /// (Redis unavailable, waited too long, or a key whose lease cannot share its slot).
-    Build(Option<String>),
+    Build(Option<LeaseGuard>),
 }
 
 /// The rebuild-lease key of a value key, in the same cluster slot: it reuses the value key's
@@ -488,6 +573,7 @@ impl Cache {
             filtered: r(&c.filtered),
             refreshes: r(&c.refreshes),
             l1_hits: r(&c.l1_hits),
+            wait_timeouts: r(&c.wait_timeouts),
         }
     }
 
@@ -1188,16 +1274,39 @@ impl Cache {
     {
         let c = &self.inner.counters;
         let mut full = full;
+        // When this caller stops waiting for other callers' builds (set on the first wait, so
+        // a wait that starts over after a cancelled leader keeps the caller's own bound).
+        let mut deadline: Option<Instant> = None;
         loop {
             let leader = match self.join::<(T, E)>(full) {
                 Join::Follow(rx, key) => {
                     bump(&c.coalesced);
-                    if let Some(result) = follow(rx).await {
-                        return decode_flight::<T, E>(result);
+                    let until =
+                        *deadline.get_or_insert_with(|| Instant::now() + self.inner.cfg.max_wait);
+                    match tokio::time::timeout_at(until.into(), follow(rx)).await {
+                        Ok(Some(result)) => return decode_flight::<T, E>(result),
+                        // The leader was cancelled before it finished: lead or follow anew.
+                        Ok(None) => {
+                            full = key;
+                            continue;
+                        }
+                        Err(_) => {
+                            // The leader's build outlasted max_wait (hung?): build for this
+                            // caller alone, as a caller of another process would.
+                            bump(&c.wait_timeouts);
+                            tracing::warn!(key = %key, "waited max_wait for this process's build of the key; building here");
+                            let span = tracing::debug_span!("cache.get_or_set", key = %key);
+                            let leader = Leader::detached(
+                                &self.inner.flights,
+                                (key, TypeId::of::<(T, E)>()),
+                            );
+                            return Box::pin(
+                                self.lead(leader, ttl, builder, force_refresh, None, deadline)
+                                    .instrument(span),
+                            )
+                            .await;
+                        }
                     }
-                    // The leader was cancelled before it finished: lead or follow anew.
-                    full = key;
-                    continue;
                 }
                 Join::Lead(leader) => leader,
             };
@@ -1232,7 +1341,7 @@ impl Cache {
             }
             let span = tracing::debug_span!("cache.get_or_set", key = %leader.full());
             return Box::pin(
-                self.lead(leader, ttl, builder, refresh, first)
+                self.lead(leader, ttl, builder, refresh, first, deadline)
                     .instrument(span),
             )
             .await;
@@ -1275,6 +1384,7 @@ impl Cache {
         builder: F,
         force_refresh: bool,
         first_read: Option<Result<Option<Envelope>, redis_conn::Error>>,
+        deadline: Option<Instant>,
     ) -> Result<Option<T>, BuildError<E>>
     where
         T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
@@ -1343,9 +1453,10 @@ impl Cache {
         let lease = if degraded {
             Acquire::Build(None)
         } else {
-            self.acquire(&full, stale.as_ref().map(|s| s.1)).await
+            self.acquire(&full, stale.as_ref().map(|s| s.1), deadline)
+                .await
         };
-        let token = match lease {
+        let lease = match lease {
             Acquire::Busy => {
                 // Another process is refreshing: serve what we have.
                 if let Some((value, _, vcodec, payload)) = stale {
@@ -1365,11 +1476,28 @@ impl Cache {
                 leader.finish(|| Ok((!env.null).then(|| (env.codec, env.payload.clone()))));
                 return Ok(value);
             }
-            Acquire::Build(token) => token,
+            Acquire::Build(lease) => lease,
         };
         bump(&c.builds);
         let started = Instant::now();
-        let built = builder().await;
+        let built = match AssertUnwindSafe(async { builder().await })
+            .catch_unwind()
+            .await
+        {
+            Ok(built) => built,
+            Err(panic) => {
+                bump(&c.build_errors);
+                let message = panic_message(&*panic);
+                tracing::error!(key = %full, panic = %message, "cache builder panicked; the rebuild lease is given back");
+                match stale {
+                    // Waiters were already served the value we have; they keep it.
+                    Some((_, _, vcodec, payload)) => leader.finish(|| Ok(Some((vcodec, payload)))),
+                    None => leader.finish(|| Err(Arc::new(Panicked(message)))),
+                }
+                drop(lease);
+                std::panic::resume_unwind(panic);
+            }
+        };
         let took = started.elapsed();
         match built {
             Ok(value) => {
@@ -1388,16 +1516,19 @@ impl Cache {
                         }
                         None => self.jittered(self.inner.cfg.null_ttl),
                     };
-                    let written = match (&token, lease_key(&full)) {
-                        (Some(token), Some(lease)) => {
-                            self.fill(&full, &lease, &env, ttl, token).await
-                        }
-                        _ => self.write(&full, &env, ttl).await,
+                    let written = match &lease {
+                        Some(l) => self.fill(&full, &l.lease, &env, ttl, &l.token).await,
+                        None => self.write(&full, &env, ttl).await,
                     };
                     match written {
                         Ok(()) => {
+                            // The fill script deleted the lease.
+                            if let Some(lease) = lease {
+                                lease.disarm();
+                            }
                             self.remember(&full, value.clone(), env.soft_expiry_ms, generation)
                         }
+                        // The lease (if any) is given back when `lease` drops, below.
                         Err(err) => {
                             bump(&c.redis_errors);
                             tracing::warn!(key = %full, error = %err, "cache write failed; value returned uncached");
@@ -1409,8 +1540,8 @@ impl Cache {
             }
             Err(e) => {
                 bump(&c.build_errors);
-                if let (Some(token), Some(lease)) = (&token, lease_key(&full)) {
-                    self.release(&full, &lease, token).await;
+                if let Some(lease) = lease {
+                    lease.give_back().await;
                 }
                 if let Some((value, _, vcodec, payload)) = stale {
                     // A failed refresh keeps serving the value we have.
@@ -1430,24 +1561,44 @@ impl Cache {
     /// lease's remaining time) for the process that holds it.
     /// With `refreshing = Some(created_ms)` the caller holds a still-servable value: it never
     /// waits (another refresher means [`Acquire::Busy`]) and only a newer entry counts as filled.
-    async fn acquire(&self, full: &str, refreshing: Option<u64>) -> Acquire {
+    /// A caller whose `deadline` (default: `max_wait` from now) has passed builds without the
+    /// lease rather than wait.
+    async fn acquire(
+        &self,
+        full: &str,
+        refreshing: Option<u64>,
+        deadline: Option<Instant>,
+    ) -> Acquire {
         let newer = |env: &Envelope| refreshing.is_none_or(|created| env.created_ms > created);
         let Some(lease) = lease_key(full) else {
             return Acquire::Build(None);
         };
         let c = &self.inner.counters;
         let cfg = &self.inner.cfg;
-        let pool = self.inner.redis.pool();
-        let deadline = Instant::now() + cfg.max_wait;
+        // The lease's calls all go over one pooled connection, so a give-back sent after a
+        // cancelled `SET NX` is run after it.
+        let conn = self.inner.redis.for_key(&lease);
+        let deadline = deadline.unwrap_or_else(|| Instant::now() + cfg.max_wait);
+        // Whether this call waited here (a caller that already waited for a build of its own
+        // process was counted there).
+        let mut waited = false;
         loop {
-            let token = format!("{:032x}", fastrand::u128(..));
+            // Armed before the SET is sent: a call dropped while it is in flight gives back
+            // whatever it may have been granted.
+            let guard = LeaseGuard {
+                cache: self.clone(),
+                full: full.to_string(),
+                lease: lease.clone(),
+                token: format!("{:032x}", fastrand::u128(..)),
+                armed: true,
+            };
             let px = i64::try_from(cfg.rebuild_lease.as_millis()).unwrap_or(i64::MAX);
             let taken: Result<Option<String>, redis_conn::Error> = self
                 .guarded(async {
-                    Ok(pool
+                    Ok(conn
                         .set(
                             &lease,
-                            token.as_str(),
+                            guard.token.as_str(),
                             Some(Expiration::PX(px)),
                             Some(SetOptions::NX),
                             false,
@@ -1457,6 +1608,7 @@ impl Cache {
                 .await;
             match taken {
                 Err(err) => {
+                    // The SET may still have landed (a timeout): `guard` gives it back.
                     bump(&c.redis_errors);
                     tracing::warn!(key = %full, error = %err, "rebuild lease unavailable; building without it");
                     return Acquire::Build(None);
@@ -1466,14 +1618,29 @@ impl Cache {
                     if let Ok(Some(env)) = self.recheck(full).await
                         && newer(&env)
                     {
-                        self.release(full, &lease, &token).await;
+                        guard.give_back().await;
                         return Acquire::Filled(env);
                     }
-                    return Acquire::Build(Some(token));
+                    return Acquire::Build(Some(guard));
                 }
-                Ok(None) if refreshing.is_some() => return Acquire::Busy,
+                Ok(None) if refreshing.is_some() => {
+                    guard.disarm();
+                    return Acquire::Busy;
+                }
                 Ok(None) => {
+                    guard.disarm();
+                    if Instant::now() >= deadline {
+                        if let Ok(Some(env)) = self.recheck(full).await {
+                            return Acquire::Filled(env);
+                        }
+                        if waited {
+                            tracing::warn!(key = %full, "waited max_wait for another process's build; building here");
+                            bump(&c.wait_timeouts);
+                        }
+                        return Acquire::Build(None);
+                    }
                     bump(&c.lease_waits);
+                    waited = true;
                     let notify = self.waiter(full).await;
                     let notified = notify.notified();
                     tokio::pin!(notified);
@@ -1482,7 +1649,7 @@ impl Cache {
                         return Acquire::Filled(env);
                     }
                     let remaining: i64 = self
-                        .guarded(async { Ok(pool.pttl(&lease).await?) })
+                        .guarded(async { Ok(conn.pttl(&lease).await?) })
                         .await
                         .unwrap_or(50);
                     if remaining > 0 {
@@ -1495,10 +1662,6 @@ impl Cache {
                         if let Ok(Some(env)) = self.recheck(full).await {
                             return Acquire::Filled(env);
                         }
-                    }
-                    if Instant::now() >= deadline {
-                        tracing::warn!(key = %full, "waited max_wait for another process's build; building here");
-                        return Acquire::Build(None);
                     }
                 }
             }
@@ -1521,7 +1684,8 @@ impl Cache {
             self.inner.channel.as_str().into(),
             full.into(),
         ];
-        self.guarded(FILL.run::<i64, _, _, _>(self.inner.redis.pool(), vec![full, lease], args))
+        let conn = self.inner.redis.for_key(lease);
+        self.guarded(FILL.run::<i64, _, _, _>(conn, vec![full, lease], args))
             .await?;
         Ok(())
     }
@@ -1529,7 +1693,11 @@ impl Cache {
     async fn release(&self, full: &str, lease: &str, token: &str) {
         let args = vec![token, self.inner.channel.as_str(), full];
         if let Err(err) = self
-            .guarded(RELEASE.run::<i64, _, _, _>(self.inner.redis.pool(), vec![lease], args))
+            .guarded(RELEASE.run::<i64, _, _, _>(
+                self.inner.redis.for_key(lease),
+                vec![lease],
+                args,
+            ))
             .await
         {
             bump(&self.inner.counters.redis_errors);
@@ -1600,12 +1768,15 @@ fn decode_flight<T: DeserializeOwned, E: Send + Sync + 'static>(
         Ok(Some((codec, payload))) => Ok(Some(codec.decode(&payload)?)),
         Err(any) => match any.downcast::<E>() {
             Ok(e) => Err(BuildError::Builder(e)),
-            // The flight key includes E's type, so the leader's error is always an E.
-            Err(_) => Err(BuildError::Codec(CodecError {
-                codec: Codec::Json,
-                op: "decode",
-                message: "builder error of an unexpected type".into(),
-            })),
+            Err(any) => match any.downcast::<Panicked>() {
+                Ok(p) => Err(BuildError::Panicked(p.0.clone())),
+                // The flight key includes E's type, so the leader's error is always an E.
+                Err(_) => Err(BuildError::Codec(CodecError {
+                    codec: Codec::Json,
+                    op: "decode",
+                    message: "builder error of an unexpected type".into(),
+                })),
+            },
         },
     }
 }
@@ -1614,6 +1785,7 @@ fn err_kind<E>(e: &BuildError<E>) -> &'static str {
     match e {
         BuildError::Builder(_) => "builder error",
         BuildError::Codec(_) => "codec error",
+        BuildError::Panicked(_) => "builder panicked",
     }
 }
 

@@ -52,6 +52,10 @@ testkit::topology_tests!(
     background_refresh_never_makes_a_reader_wait,
     concurrent_hits_share_one_read,
     a_write_is_seen_by_the_next_call_while_a_lookup_is_in_flight,
+    a_cancelled_leader_gives_its_lease_back_at_once,
+    a_panicking_leader_gives_its_lease_back_and_its_waiters_a_typed_error,
+    a_hung_leader_holds_no_waiter_past_max_wait,
+    a_panicking_background_refresh_gives_its_lease_back,
 );
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -1172,4 +1176,277 @@ async fn background_refresh_never_makes_a_reader_wait(redis: RedisClient, _t: &S
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(cache.stats().builds, 2);
+}
+
+// ---- A bad leader (cancelled, panicking, hung) must not stall the key -------------------------
+
+/// A second client of the same topology (its own connections and cache, as in another process).
+async fn second_client(t: &SharedTopology, cfg: CacheConfig) -> Cache {
+    let redis = RedisClient::connect(RedisConfig::from_url(t.url()).expect("url"))
+        .await
+        .expect("connect a second client");
+    Cache::new(redis, cfg).expect("cache")
+}
+
+/// The rebuild lease of `key`, as the cache names it (the value key's sibling in its slot).
+fn lease_of(cache: &Cache, key: &str) -> String {
+    redis_conn::keys::sibling(&cache.redis_key(key), "rebuild").expect("lease key")
+}
+
+/// Waits (bounded) until the key's rebuild lease is gone from Redis.
+async fn lease_gone_within(redis: &RedisClient, lease: &str, bound: Duration) -> Duration {
+    let start = std::time::Instant::now();
+    loop {
+        let exists: i64 = redis.pool().exists(lease).await.expect("EXISTS");
+        if exists == 0 {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < bound,
+            "the rebuild lease {lease} is still held {:?} later",
+            start.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// What a call answered, and when.
+type Answer = (
+    Result<Option<u32>, BuildError<std::io::Error>>,
+    std::time::Instant,
+);
+
+/// A call for `key` whose builder answers `value` at once; returns the value and when it came
+/// back.
+fn quick_call(
+    cache: &Cache,
+    key: &'static str,
+    value: u32,
+    builds: &Arc<AtomicUsize>,
+) -> tokio::task::JoinHandle<Answer> {
+    let (cache, builds) = (cache.clone(), builds.clone());
+    tokio::spawn(async move {
+        let r = cache
+            .get_or_set(key, None, || async move {
+                builds.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, std::io::Error>(Some(value))
+            })
+            .await;
+        (r, std::time::Instant::now())
+    })
+}
+
+/// The measurement: a caller's timeout drops the leader mid-build (100 ms into a 500 ms
+/// build). A caller of the same process and one of another client, both arriving 30 ms in, got
+/// their values only after the 10 s lease expired; they must get them right after the drop.
+async fn a_cancelled_leader_gives_its_lease_back_at_once(redis: RedisClient, t: &SharedTopology) {
+    let ns = namespace("cancelled-leader");
+    let here = Cache::new(redis.clone(), CacheConfig::new(ns.clone())).expect("cache");
+    let there = second_client(t, CacheConfig::new(ns)).await;
+    let builds = Arc::new(AtomicUsize::new(0));
+    let leader = {
+        let here = here.clone();
+        tokio::spawn(async move {
+            let call = here.get_or_set("k", None, || async {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                Ok::<_, std::io::Error>(Some(1u32))
+            });
+            let r = tokio::time::timeout(Duration::from_millis(100), call).await;
+            assert!(r.is_err(), "the leader's call is cut by its timeout");
+            std::time::Instant::now()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let same_process = quick_call(&here, "k", 2, &builds);
+    let other_client = quick_call(&there, "k", 3, &builds);
+    let gone = leader.await.expect("leader task");
+    for (who, call) in [
+        ("same process", same_process),
+        ("second client", other_client),
+    ] {
+        let (value, at) = call.await.expect("task");
+        let value = value.expect("a value");
+        assert!(matches!(value, Some(2 | 3)), "{who}: {value:?}");
+        let late = at.saturating_duration_since(gone);
+        eprintln!(
+            "{}: {who} answered {late:?} after the leader was dropped",
+            t.kind
+        );
+        assert!(
+            late < Duration::from_millis(500),
+            "{who} waited {late:?} after the leader was dropped (its lease was not given back)"
+        );
+    }
+    lease_gone_within(&redis, &lease_of(&here, "k"), Duration::from_secs(1)).await;
+    assert!(builds.load(Ordering::SeqCst) >= 1);
+}
+
+/// A builder that panics 200 ms in: the waiters of its process get `BuildError::Panicked` (not
+/// the panic, not a 10 s wait); a caller of another client builds right away; the panic goes on
+/// in the leader's own call; nothing is left held.
+async fn a_panicking_leader_gives_its_lease_back_and_its_waiters_a_typed_error(
+    redis: RedisClient,
+    t: &SharedTopology,
+) {
+    let ns = namespace("panicking-leader");
+    let here = Cache::new(redis.clone(), CacheConfig::new(ns.clone())).expect("cache");
+    let there = second_client(t, CacheConfig::new(ns)).await;
+    let builds = Arc::new(AtomicUsize::new(0));
+    let leader = {
+        let here = here.clone();
+        tokio::spawn(async move {
+            here.get_or_set::<u32, std::io::Error, _, _>("k", None, || async {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                panic!("the database driver blew up");
+            })
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let followers: Vec<_> = (0..10)
+        .map(|i| quick_call(&here, "k", 10 + i, &builds))
+        .collect();
+    let other_client = quick_call(&there, "k", 3, &builds);
+    let joined = leader.await;
+    let gone = std::time::Instant::now();
+    let panic = joined.expect_err("the leader's own call panics");
+    assert!(panic.is_panic(), "the leader's panic resumes in its call");
+    for f in followers {
+        let (r, at) = f
+            .await
+            .expect("follower task (the panic is not re-raised in it)");
+        match r {
+            Err(BuildError::Panicked(msg)) => {
+                assert!(msg.contains("database driver blew up"), "{msg}")
+            }
+            other => panic!("a waiter of the panicked build got {other:?}"),
+        }
+        let late = at.saturating_duration_since(gone);
+        assert!(
+            late < Duration::from_millis(500),
+            "a waiter answered {late:?} after the panic"
+        );
+    }
+    let (r, at) = other_client.await.expect("task");
+    assert_eq!(r.expect("the second client builds"), Some(3));
+    let late = at.saturating_duration_since(gone);
+    eprintln!(
+        "{}: second client answered {late:?} after the panic",
+        t.kind
+    );
+    assert!(
+        late < Duration::from_millis(500),
+        "the second client waited {late:?} after the panic (lease not given back)"
+    );
+    lease_gone_within(&redis, &lease_of(&here, "k"), Duration::from_secs(1)).await;
+    assert_eq!(here.stats().build_errors, 1);
+    // The key works as usual afterwards.
+    let t0 = std::time::Instant::now();
+    let (r, _) = quick_call(&here, "k", 4, &builds).await.expect("task");
+    assert_eq!(
+        r.expect("value"),
+        Some(3),
+        "the second client's value is cached"
+    );
+    assert!(t0.elapsed() < Duration::from_millis(500));
+}
+
+/// A builder that hangs: callers of its process and of another client stop waiting after
+/// `max_wait` and build for themselves; aborting the hung call gives its lease back.
+async fn a_hung_leader_holds_no_waiter_past_max_wait(redis: RedisClient, t: &SharedTopology) {
+    let ns = namespace("hung-leader");
+    let mut cfg = CacheConfig::new(ns);
+    cfg.max_wait = Duration::from_secs(1);
+    let here = Cache::new(redis.clone(), cfg.clone()).expect("cache");
+    let there = second_client(t, cfg).await;
+    let builds = Arc::new(AtomicUsize::new(0));
+    let hung = {
+        let here = here.clone();
+        tokio::spawn(async move {
+            here.get_or_set::<u32, std::io::Error, _, _>("k", None, || async {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                Ok(Some(1))
+            })
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let asked = std::time::Instant::now();
+    let same_process = quick_call(&here, "k", 2, &builds);
+    let other_client = quick_call(&there, "k", 3, &builds);
+    for (who, call, own) in [
+        ("same process", same_process, 2),
+        ("second client", other_client, 3),
+    ] {
+        let (value, at) = call.await.expect("task");
+        let waited = at.saturating_duration_since(asked);
+        eprintln!("{}: {who} answered after {waited:?} (max_wait 1 s)", t.kind);
+        // Its own value, or the other waiter's if that one filled the key first.
+        assert!(matches!(value.expect("value"), Some(v) if v == own || v == 5 - own));
+        assert!(
+            waited >= Duration::from_millis(900) && waited < Duration::from_millis(1500),
+            "{who} answered after {waited:?}; max_wait is 1 s"
+        );
+    }
+    // The waiter of this process timed out; the other client's either timed out too or found
+    // that waiter's value as its wait ended.
+    assert_eq!(here.stats().wait_timeouts, 1);
+    assert!(there.stats().wait_timeouts <= 1);
+    // The hung call is aborted (as a service's timeout would): its lease goes at once.
+    hung.abort();
+    let took = lease_gone_within(&redis, &lease_of(&here, "k"), Duration::from_secs(1)).await;
+    eprintln!(
+        "{}: lease of the aborted hung build gone after {took:?}",
+        t.kind
+    );
+}
+
+/// A background refresh whose builder panics gives its lease back (the next refresh starts at
+/// once) and the stale value keeps being served.
+async fn a_panicking_background_refresh_gives_its_lease_back(
+    redis: RedisClient,
+    _t: &SharedTopology,
+) {
+    let mut cfg = CacheConfig::new(namespace("bg-panic"));
+    cfg.stale_for = Duration::from_secs(30);
+    cfg.xfetch_beta = 0.0;
+    let cache = Cache::new(redis.clone(), cfg).expect("cache");
+    let ttl = Some(Duration::from_millis(200));
+    let v: Option<u32> = cache
+        .get_or_refresh("k", ttl, || async { Ok::<_, std::io::Error>(Some(1)) })
+        .await
+        .expect("v1");
+    assert_eq!(v, Some(1));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let v: Option<u32> = cache
+        .get_or_refresh::<u32, std::io::Error, _, _>("k", ttl, || async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            panic!("refresh blew up");
+        })
+        .await
+        .expect("the stale value");
+    assert_eq!(v, Some(1));
+    let lease = lease_of(&cache, "k");
+    let start = std::time::Instant::now();
+    while cache.stats().build_errors == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "the refresh never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    lease_gone_within(&redis, &lease, Duration::from_millis(500)).await;
+    let v: Option<u32> = cache
+        .get_or_refresh("k", ttl, || async { Ok::<_, std::io::Error>(Some(2)) })
+        .await
+        .expect("still the stale value");
+    assert_eq!(v, Some(1));
+    let start = std::time::Instant::now();
+    while cache.get::<u32>("k").await.expect("get") != Lookup::Hit(2) {
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "the refresh after the panicked one never landed"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
