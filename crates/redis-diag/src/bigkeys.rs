@@ -75,21 +75,8 @@ pub async fn big_keys(
         let client = match node::connect(config, &t.endpoint, false, opts.probe_timeout).await {
             Ok(c) => c,
             Err(e) => {
-                nodes.push(NodeSummary {
-                    addr: addr.clone(),
-                    role: t.role.name().into(),
-                    reachable: false,
-                    version: None,
-                });
-                findings.push(
-                    Finding::new(
-                        "node.reachable",
-                        Severity::Critical,
-                        &addr,
-                        "the node does not answer",
-                    )
-                    .evidence(e),
-                );
+                nodes.push(e.summary(t));
+                findings.push(e.finding(t));
                 continue;
             }
         };
@@ -97,6 +84,7 @@ pub async fn big_keys(
             addr: addr.clone(),
             role: "primary".into(),
             reachable: true,
+            auth_failed: false,
             version: None,
         });
         let mut sizes: Vec<(String, String, u64)> = Vec::new();

@@ -10,6 +10,7 @@ use fred::types::Value;
 use redis_conn::{Mode, RedisConfig};
 
 use crate::node::{self, NodeRole, Target, call};
+use crate::passwords::{self, Weakness};
 use crate::{Finding, NodeSummary, Options, Scope, Severity};
 
 /// Commands a checker must know the reach of, with the arguments `ACL DRYRUN` needs to judge
@@ -50,6 +51,8 @@ struct Probe<'a> {
     config_error: Option<String>,
     /// We connected without sending a password.
     password_less: bool,
+    /// The password we connected with is a well-known one (the password itself is not kept).
+    password_well_known: bool,
 }
 
 impl Probe<'_> {
@@ -102,7 +105,8 @@ async fn config_get(client: &Client, names: &[&str]) -> Result<HashMap<String, S
     Ok(out)
 }
 
-/// Runs the node's checks; a node that does not answer is one critical finding.
+/// Runs the node's checks; a node that does not answer, or refuses the credentials, is one
+/// critical finding (`node.reachable`, `node.auth`).
 pub(crate) async fn run_node(
     config: &RedisConfig,
     target: &Target,
@@ -113,24 +117,7 @@ pub(crate) async fn run_node(
     let sentinel = target.role == NodeRole::Sentinel;
     let client = match node::connect(config, &target.endpoint, sentinel, opts.probe_timeout).await {
         Ok(c) => c,
-        Err(e) => {
-            let mut f = Finding::new(
-                "node.reachable",
-                Severity::Critical,
-                &addr,
-                "the node does not answer",
-            )
-            .evidence(e)
-            .fix("check that the process runs and the address is reachable from here");
-            f.role = target.role.name().into();
-            let summary = NodeSummary {
-                addr,
-                role: target.role.name().into(),
-                reachable: false,
-                version: None,
-            };
-            return (summary, vec![f], None);
-        }
+        Err(e) => return (e.summary(target), vec![e.finding(target)], None),
     };
     let info = match call(&client, "INFO", vec!["everything".into()]).await {
         Ok(v) => parse_info(&text(&v).unwrap_or_default()),
@@ -160,6 +147,9 @@ pub(crate) async fn run_node(
                 "maxmemory-policy",
                 "save",
                 "appendonly",
+                "appendfsync",
+                "maxclients",
+                "replica-read-only",
                 "dir",
                 "dbfilename",
                 "enable-debug-command",
@@ -183,6 +173,10 @@ pub(crate) async fn run_node(
         config: config_map,
         config_error,
         password_less: config.password.is_none(),
+        password_well_known: config
+            .password
+            .as_ref()
+            .is_some_and(|p| passwords::is_well_known(p.expose())),
     };
     let mut found = Vec::new();
     if probe.info.is_empty() {
@@ -210,7 +204,9 @@ pub(crate) async fn run_node(
     if sentinel {
         if scope != Scope::Health {
             // A sentinel without a password lets anyone reconfigure or fail over the service.
-            found.extend(acl_audit(&probe).await.0);
+            let audit = acl_audit(&probe).await;
+            found.extend(weak_passwords(&probe, &audit, None));
+            found.extend(audit.findings);
         }
         if scope != Scope::Security {
             found.extend(sentinel_checks(&probe, config).await);
@@ -227,6 +223,7 @@ pub(crate) async fn run_node(
         addr,
         role,
         reachable: true,
+        auth_failed: false,
         version: probe.info.get("redis_version").cloned(),
     };
     let _ = client.quit().await;
@@ -311,9 +308,20 @@ pub(crate) fn classify(live: bool, listed: bool) -> Reach {
     }
 }
 
-/// The user audit (`ACL LIST`): findings, whether the default user needs no password, and
-/// who we are.
-async fn acl_audit(p: &Probe<'_>) -> (Vec<Finding>, bool, String) {
+/// What the user audit found out.
+struct AclAudit {
+    findings: Vec<Finding>,
+    /// The default user is on and needs no password.
+    default_nopass: bool,
+    /// The user we are connected as.
+    whoami: String,
+    /// Each enabled user and the SHA-256 hashes of its passwords (`None`: ACL unreadable).
+    hashes: Option<Vec<(String, Vec<String>)>>,
+}
+
+/// The user audit (`ACL LIST`): findings about users without a password or with broad
+/// rights, and what the weak-password check needs.
+async fn acl_audit(p: &Probe<'_>) -> AclAudit {
     let mut out = Vec::new();
     // Who are we, and what does the default user allow?
     let whoami = call(p.client, "ACL", vec!["WHOAMI".into()])
@@ -326,6 +334,7 @@ async fn acl_audit(p: &Probe<'_>) -> (Vec<Finding>, bool, String) {
         _ => None,
     };
     let mut default_nopass = false;
+    let mut hashes = Vec::new();
     match &users {
         Some(users) => {
             for rule in users {
@@ -341,6 +350,14 @@ async fn acl_audit(p: &Probe<'_>) -> (Vec<Finding>, bool, String) {
                 if !on {
                     continue;
                 }
+                hashes.push((
+                    name.to_string(),
+                    words
+                        .iter()
+                        .filter_map(|w| w.strip_prefix('#'))
+                        .map(str::to_string)
+                        .collect(),
+                ));
                 if nopass {
                     if name == "default" {
                         default_nopass = true;
@@ -385,11 +402,130 @@ async fn acl_audit(p: &Probe<'_>) -> (Vec<Finding>, bool, String) {
             .evidence(format!("ACL LIST refused for {whoami}")),
         ),
     }
-    (out, default_nopass, whoami)
+    AclAudit {
+        findings: out,
+        default_nopass,
+        whoami,
+        hashes: users.is_some().then_some(hashes),
+    }
+}
+
+/// `auth.weak-password`: well-known passwords (critical: scanners try them first, so they are
+/// as good as none) among the enabled users' password hashes, in `requirepass` and in the
+/// password this diagnosis was given (when the ACL cannot be read); a `requirepass` shorter
+/// than [`passwords::MIN_LENGTH`] (warning). Evidence says what matched, never the password.
+fn weak_passwords(
+    p: &Probe<'_>,
+    audit: &AclAudit,
+    requirepass: Option<Option<Weakness>>,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut compared = 0;
+    let mut default_flagged = false;
+    for (user, hashes) in audit.hashes.iter().flatten() {
+        if hashes.is_empty() {
+            continue;
+        }
+        compared += 1;
+        if hashes.iter().any(|h| passwords::is_well_known_hash(h)) {
+            default_flagged |= user == "default";
+            out.push(
+                p.finding(
+                    "auth.weak-password",
+                    Severity::Critical,
+                    format!("user {user:?} has a well-known password"),
+                )
+                .evidence(format!(
+                    "a password of ACL user {user} matches a well-known password (compared by its SHA-256 hash)"
+                ))
+                .fix(if user == "default" {
+                    "set requirepass (or ACL SETUSER default resetpass >…) to a long random password, e.g. from `openssl rand -base64 32`, and update the clients".to_string()
+                } else {
+                    format!("ACL SETUSER {user} resetpass >… with a long random password, e.g. from `openssl rand -base64 32`, and update its clients")
+                }),
+            );
+        }
+    }
+    match requirepass {
+        Some(Some(Weakness::WellKnown)) if !default_flagged => out.push(
+            p.finding(
+                "auth.weak-password",
+                Severity::Critical,
+                "requirepass is a well-known password",
+            )
+            .evidence("requirepass matches a well-known password")
+            .fix("set requirepass to a long random password (e.g. from `openssl rand -base64 32`) and update the clients"),
+        ),
+        Some(Some(Weakness::Short(n))) => out.push(
+            p.finding(
+                "auth.weak-password",
+                Severity::Warning,
+                "requirepass is short enough to be brute-forced",
+            )
+            .evidence(format!(
+                "requirepass is {n} characters long (under {})",
+                passwords::MIN_LENGTH
+            ))
+            .fix("set requirepass to a long random password (e.g. from `openssl rand -base64 32`) and update the clients"),
+        ),
+        _ => {}
+    }
+    if requirepass.is_some() {
+        compared += 1;
+    }
+    if audit.hashes.is_none() && p.password_well_known {
+        compared += 1;
+        out.push(
+            p.finding(
+                "auth.weak-password",
+                Severity::Critical,
+                format!("user {:?} has a well-known password", audit.whoami),
+            )
+            .evidence(format!(
+                "the password this diagnosis logged in with (user {}) matches a well-known password",
+                audit.whoami
+            ))
+            .fix("give the user a long random password (e.g. from `openssl rand -base64 32`) and update its clients"),
+        );
+    }
+    if out.is_empty() && compared > 0 {
+        out.push(
+            p.finding(
+                "auth.weak-password",
+                Severity::Ok,
+                "no well-known or short password found",
+            )
+            .evidence(format!(
+                "{} password sources compared with {} well-known passwords",
+                compared,
+                passwords::WELL_KNOWN.len()
+            )),
+        );
+    }
+    out
+}
+
+/// `requirepass` judged: `None` when CONFIG is unreadable or it is not set, `Some(None)` when
+/// it is fine. The value itself goes no further than this function.
+async fn requirepass(p: &Probe<'_>) -> Option<Option<Weakness>> {
+    p.config.as_ref()?;
+    let pass = config_get(p.client, &["requirepass"]).await.ok()?;
+    pass.get("requirepass")
+        .filter(|v| !v.is_empty())
+        .map(|v| passwords::judge(v))
 }
 
 async fn security_checks(p: &Probe<'_>) -> Vec<Finding> {
-    let (mut out, mut default_nopass, whoami) = acl_audit(p).await;
+    let audit = acl_audit(p).await;
+    let requirepass = requirepass(p).await;
+    let weak = weak_passwords(p, &audit, requirepass);
+    let AclAudit {
+        findings: mut out,
+        mut default_nopass,
+        whoami,
+        ..
+    } = audit;
+    out.extend(weak);
     // Without a readable ACL: connected without a password, as "default", means it has none.
     if p.password_less && whoami == "default" && !default_nopass {
         default_nopass = true;
@@ -763,6 +899,7 @@ async fn health_checks(p: &Probe<'_>, opts: &Options) -> Vec<Finding> {
             );
         }
     }
+    out.extend(max_clients(p));
     let blocked = p.info_u64("blocked_clients").unwrap_or(0);
     if blocked > 0 {
         out.push(
@@ -776,7 +913,8 @@ async fn health_checks(p: &Probe<'_>, opts: &Options) -> Vec<Finding> {
     }
 
     // Persistence.
-    let aof = p.info.get("aof_enabled").map(String::as_str) == Some("1");
+    let aof = p.info.get("aof_enabled").map(String::as_str) == Some("1")
+        || (!p.info.contains_key("aof_enabled") && p.conf("appendonly") == Some("yes"));
     let save = p.conf("save").map(str::to_string);
     if p.info
         .get("rdb_last_bgsave_status")
@@ -805,6 +943,28 @@ async fn health_checks(p: &Probe<'_>, opts: &Options) -> Vec<Finding> {
             .evidence("aof_last_write_status err")
             .fix("check disk space; see the server log"),
         );
+    }
+    if aof {
+        match p.conf("appendfsync") {
+            Some("no") => out.push(
+                p.finding(
+                    "persistence.aof-fsync",
+                    Severity::Warning,
+                    "the AOF is never fsynced by Redis: a crash of the machine loses what the OS had not flushed yet (typically up to 30 s)",
+                )
+                .evidence("appendonly yes, appendfsync no")
+                .fix("CONFIG SET appendfsync everysec (and in redis.conf): at most about one second of writes is lost"),
+            ),
+            Some(v) => out.push(
+                p.finding(
+                    "persistence.aof-fsync",
+                    Severity::Ok,
+                    format!("the AOF is fsynced ({v})"),
+                )
+                .evidence(format!("appendonly yes, appendfsync {v}")),
+            ),
+            None => {}
+        }
     }
     if !p.info.contains_key("aof_enabled") || save.is_none() {
         // Not enough known to judge (INFO or CONFIG unavailable).
@@ -878,10 +1038,10 @@ async fn health_checks(p: &Probe<'_>, opts: &Options) -> Vec<Finding> {
                     Severity::Info,
                     "the slow log does not record commands this slow: nothing can be said",
                 )
-                .evidence(format!(
-                    "slowlog-log-slower-than {} µs",
-                    recorded_from.unwrap_or(-1)
-                ))
+                .evidence(match recorded_from {
+                    Some(us) if us >= 0 => format!("slowlog-log-slower-than {us} µs"),
+                    _ => "slowlog-log-slower-than is negative: the slow log records nothing".into(),
+                })
                 .fix(format!("CONFIG SET slowlog-log-slower-than {threshold_us}")),
             );
         } else if by_cmd.is_empty() {
@@ -941,48 +1101,9 @@ async fn health_checks(p: &Probe<'_>, opts: &Options) -> Vec<Finding> {
 
     // Replication link.
     if p.role == "replica" && p.info.contains_key("master_link_status") {
-        let link = p
-            .info
-            .get("master_link_status")
-            .cloned()
-            .unwrap_or_default();
-        if link != "up" {
-            out.push(
-                p.finding(
-                    "replication.link",
-                    Severity::Critical,
-                    "the replica's link to its primary is down",
-                )
-                .evidence(format!(
-                    "master_link_status {link}, master {}:{}, down for {} s",
-                    p.info.get("master_host").map(String::as_str).unwrap_or("?"),
-                    p.info.get("master_port").map(String::as_str).unwrap_or("?"),
-                    p.info
-                        .get("master_link_down_since_seconds")
-                        .map(String::as_str)
-                        .unwrap_or("?")
-                ))
-                .fix("check the primary and the network between them; a failover may be needed"),
-            );
-        } else {
-            let io = p.info_u64("master_last_io_seconds_ago").unwrap_or(0);
-            let severity = if io > 10 {
-                Severity::Warning
-            } else {
-                Severity::Ok
-            };
-            out.push(
-                p.finding(
-                    "replication.link",
-                    severity,
-                    format!("link up, last I/O {io} s ago"),
-                )
-                .evidence(format!(
-                    "master_link_status up, master_last_io_seconds_ago {io}"
-                )),
-            );
-        }
+        out.extend(replication_link(p));
     }
+    out.extend(writable_replica(p));
 
     // Replicas as the primary sees them: state and lag.
     if p.role == "primary" {
@@ -1060,6 +1181,168 @@ async fn health_checks(p: &Probe<'_>, opts: &Options) -> Vec<Finding> {
         );
     }
     out
+}
+
+/// `clients.maxclients`: connections in use against `maxclients`. Replicas and cluster bus
+/// links take slots too; this diagnosis's own connection is not counted, so the figure is
+/// the node's load without us. Warning from 80 %, critical from 95 %: at 100 % new
+/// connections are refused (`stats.rejected-connections` only tells once that happened).
+fn max_clients(p: &Probe<'_>) -> Option<Finding> {
+    let max = p
+        .info_u64("maxclients")
+        .or_else(|| p.conf("maxclients").and_then(|v| v.parse().ok()))
+        .filter(|m| *m > 0)?;
+    let clients = p.info_u64("connected_clients")?;
+    let replicas = p.info_u64("connected_slaves").unwrap_or(0);
+    let cluster = p.info_u64("cluster_connections").unwrap_or(0);
+    let used = clients
+        .saturating_sub(1)
+        .saturating_add(replicas)
+        .saturating_add(cluster);
+    let percent = used.saturating_mul(100) / max;
+    let severity = if used.saturating_mul(100) >= max.saturating_mul(95) {
+        Severity::Critical
+    } else if used.saturating_mul(100) >= max.saturating_mul(80) {
+        Severity::Warning
+    } else {
+        Severity::Ok
+    };
+    Some(
+        p.finding(
+            "clients.maxclients",
+            severity,
+            format!("{used} of {max} connections in use ({percent}%)"),
+        )
+        .evidence(format!(
+            "connected_clients {clients} (this diagnosis's own connection not counted), connected_slaves {replicas}, cluster_connections {cluster}, maxclients {max}"
+        ))
+        .fix(if severity == Severity::Ok {
+            ""
+        } else {
+            "at maxclients new connections are refused: raise maxclients (and the process's open-file limit), or find the client that leaks connections (CLIENT LIST)"
+        }),
+    )
+}
+
+/// `replication.link` of a replica: up (ok, or a warning when silent for long), a sync from
+/// the primary in progress (info: it is expected after a start or a failover), or down
+/// (critical). Redis writes -1 for durations it does not know; they are never printed.
+fn replication_link(p: &Probe<'_>) -> Option<Finding> {
+    let link = p.info.get("master_link_status")?;
+    let master = format!(
+        "{}:{}",
+        p.info.get("master_host").map(String::as_str).unwrap_or("?"),
+        p.info.get("master_port").map(String::as_str).unwrap_or("?")
+    );
+    // -1: the link has not been up since this replica started.
+    let never_up = p
+        .info
+        .get("master_link_down_since_seconds")
+        .map(String::as_str)
+        == Some("-1");
+    if link == "up" {
+        let io = p.info_u64("master_last_io_seconds_ago").unwrap_or(0);
+        let severity = if io > 10 {
+            Severity::Warning
+        } else {
+            Severity::Ok
+        };
+        return Some(
+            p.finding(
+                "replication.link",
+                severity,
+                format!("link up, last I/O {io} s ago"),
+            )
+            .evidence(format!(
+                "master_link_status up, master {master}, master_last_io_seconds_ago {io}"
+            ))
+            .fix(if severity == Severity::Ok {
+                ""
+            } else {
+                "check the primary's load and the network between them"
+            }),
+        );
+    }
+    if p.info.get("master_sync_in_progress").map(String::as_str) == Some("1") {
+        let mut seen = vec![format!(
+            "master_link_status {link}, master {master}, master_sync_in_progress 1"
+        )];
+        match (
+            p.info_u64("master_sync_read_bytes"),
+            p.info_u64("master_sync_total_bytes"),
+        ) {
+            (Some(read), Some(total)) if total > 0 => seen.push(format!(
+                "{read} of {total} bytes received ({:.0}%)",
+                read as f64 * 100.0 / total as f64
+            )),
+            (Some(read), _) => seen.push(format!("{read} bytes received, size not known yet")),
+            _ => {}
+        }
+        if let Some(io) = p.info_u64("master_sync_last_io_seconds_ago") {
+            seen.push(format!("last transfer I/O {io} s ago"));
+        }
+        return Some(
+            p.finding(
+                "replication.link",
+                Severity::Info,
+                if never_up {
+                    "the replica is in its first sync with its primary"
+                } else {
+                    "the replica is resyncing with its primary (full sync in progress)"
+                },
+            )
+            .evidence(seen.join(", "))
+            .fix("wait for the sync to finish (INFO replication: master_link_status up); reads from this replica see old or no data until then"),
+        );
+    }
+    let down = match p.info_u64("master_link_down_since_seconds") {
+        Some(s) => format!("down for {s} s"),
+        None if never_up => "not up since this replica started".into(),
+        None => "down for an unknown time".into(),
+    };
+    Some(
+        p.finding(
+            "replication.link",
+            Severity::Critical,
+            "the replica's link to its primary is down",
+        )
+        .evidence(format!(
+            "master_link_status {link}, master {master}, {down}, no sync in progress"
+        ))
+        .fix("check the primary and the network between them; a failover may be needed"),
+    )
+}
+
+/// `replication.writable-replica`: a replica with `replica-read-only no` accepts writes that
+/// are not replicated and vanish at its next full sync — a silent data-loss path, and
+/// clients that write to it by mistake never learn.
+fn writable_replica(p: &Probe<'_>) -> Option<Finding> {
+    if p.role != "replica" {
+        return None;
+    }
+    let (read_only, seen) = match p.info.get("slave_read_only").map(String::as_str) {
+        Some(v) => (v == "1", format!("INFO slave_read_only {v}")),
+        None => {
+            let v = p.conf("replica-read-only")?;
+            (v == "yes", format!("replica-read-only {v}"))
+        }
+    };
+    Some(if read_only {
+        p.finding(
+            "replication.writable-replica",
+            Severity::Ok,
+            "the replica is read-only",
+        )
+        .evidence(seen)
+    } else {
+        p.finding(
+            "replication.writable-replica",
+            Severity::Warning,
+            "the replica accepts writes: they are not replicated and vanish at its next sync",
+        )
+        .evidence(format!("{seen} (replica-read-only no)"))
+        .fix("CONFIG SET replica-read-only yes (and in redis.conf); send writes to the primary")
+    })
 }
 
 async fn sentinel_checks(p: &Probe<'_>, config: &RedisConfig) -> Vec<Finding> {

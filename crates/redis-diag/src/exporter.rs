@@ -211,7 +211,10 @@ pub fn render_prometheus(report: &Report, infos: &[NodeInfo]) -> String {
                  }| {
                     let v = info.as_ref()?.get(*field)?.parse::<f64>().ok()?;
                     // The text format has no spelling for these that every parser reads.
-                    v.is_finite().then_some((addr, role, v))
+                    // Redis writes -1 for a duration it does not know (a replica that has
+                    // never linked): no sample rather than a negative age.
+                    (v.is_finite() && !(v < 0.0 && field.ends_with("_seconds_ago")))
+                        .then_some((addr, role, v))
                 },
             )
             .collect();
@@ -384,10 +387,14 @@ mod tests {
             role: "primary".into(),
             up: true,
             info: Some(
-                [("mem_fragmentation_ratio", "inf"), ("used_memory", "100")]
-                    .into_iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
+                [
+                    ("mem_fragmentation_ratio", "inf"),
+                    ("used_memory", "100"),
+                    ("master_last_io_seconds_ago", "-1"),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             ),
         }];
         let text = render_prometheus(&report, &infos);
@@ -404,5 +411,9 @@ mod tests {
         assert!(text.contains("node=\"n:\\\"2\""), "{text}");
         assert!(!text.contains("inf\n") && !text.contains("redis_mem_fragmentation_ratio{"));
         assert!(text.contains("redis_memory_used_bytes{addr=\"n:1\",role=\"primary\"} 100"));
+        assert!(
+            !text.contains("redis_master_last_io_seconds_ago{"),
+            "{text}"
+        );
     }
 }

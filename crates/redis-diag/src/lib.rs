@@ -14,6 +14,47 @@
 //! # }
 //! ```
 //!
+//! # Exit codes
+//!
+//! [`Report::exit_code`] and [`Error::exit_code`] give the `redis-diag` binary's exit code
+//! (constants in [`exit`]):
+//!
+//! | code | meaning |
+//! | ---: | --- |
+//! | 0 | the worst finding is ok or info |
+//! | 1 | the worst finding is a warning |
+//! | 2 | the worst finding is critical |
+//! | 3 | nothing could be checked: no node answered (refused, timed out) or the topology could not be discovered |
+//! | 4 | nothing could be checked: authentication failed on every node that answered (wrong or missing password, disabled user) |
+//! | 5 | invalid configuration or arguments (malformed URL, bad `REDIS_*` variable, unknown flag) |
+//!
+//! A node that refuses the credentials while others are checked is a critical `node.auth`
+//! finding (exit code 2), as an unreachable one is a critical `node.reachable`.
+//!
+//! # Check ids
+//!
+//! Security: `auth.nopass`, `auth.weak-password`, `acl.broad-user`, `acl.unavailable`,
+//! `network.protected-mode`, `network.tls`, `config.enable-debug-command`,
+//! `config.enable-module-command`, `config.enable-protected-configs`, `config.unavailable`,
+//! `files.suspicious-dir`, `replication.source`, `commands.dangerous`. Health:
+//! `latency.ping`, `memory.maxmemory`, `memory.eviction-policy`, `memory.fragmentation`,
+//! `clients.maxclients`, `stats.evictions`, `stats.rejected-connections`,
+//! `stats.blocked-clients`, `persistence.rdb`, `persistence.aof`, `persistence.aof-fsync`,
+//! `persistence.off`, `slowlog`, `latency.monitor`, `replication.link`,
+//! `replication.writable-replica`, `replication.replica-lag`, `keyspace.hit-ratio`,
+//! `cluster.state`, `sentinel.quorum`, `topology.failed-node`. Either scope: `node.reachable`,
+//! `node.auth`, `info.unavailable`. Big-key sampling: `keys.big`, `keys.sampled`.
+//!
+//! Notable judgements: `auth.weak-password` is critical when a password of an enabled ACL
+//! user (compared by its SHA-256 hash from `ACL LIST`) or `requirepass` (from `CONFIG GET`)
+//! is one of a few dozen well-known passwords (`foobared`, the example of redis.conf, among
+//! them), a warning when `requirepass` is shorter than 12 characters; the password itself is
+//! never printed. `clients.maxclients` compares the connections (clients, replicas and cluster
+//! links, this diagnosis's own connection not counted) with `maxclients`: warning from 80 %,
+//! critical from 95 %. `persistence.aof-fsync` warns about `appendfsync no`;
+//! `replication.writable-replica` about `replica-read-only no`; a replica in its first (or a
+//! full) sync has an info `replication.link`, not a critical one.
+//!
 //! Probes are read-only: configuration, `INFO`, `ACL GETUSER` / `ACL LIST` / `ACL DRYRUN`,
 //! `COMMAND INFO` / `COMMAND LIST`, `SLOWLOG GET`, `LATENCY LATEST`, `CLUSTER INFO` /
 //! `CLUSTER NODES`, `SENTINEL …` queries and `PING`. A dangerous command is never executed to
@@ -26,6 +67,7 @@ mod checks;
 mod exporter;
 mod node;
 mod output;
+mod passwords;
 
 use std::time::Duration;
 
@@ -39,6 +81,26 @@ pub use output::{render_json, render_table};
 /// The report format's identifier (bumped on incompatible changes; see
 /// `schema/report.v1.json`).
 pub const SCHEMA: &str = "redkit.redis-diag.report/v1";
+
+/// The exit codes of the `redis-diag` binary (see the [crate docs](crate#exit-codes)).
+///
+/// ```
+/// assert_eq!(redis_diag::exit::AUTH_FAILED, 4);
+/// ```
+pub mod exit {
+    /// The worst finding is ok or info.
+    pub const OK: i32 = 0;
+    /// The worst finding is a warning.
+    pub const WARNING: i32 = 1;
+    /// The worst finding is critical.
+    pub const CRITICAL: i32 = 2;
+    /// Nothing could be checked: no node answered, or the topology could not be discovered.
+    pub const UNREACHABLE: i32 = 3;
+    /// Nothing could be checked: every node that answered refused the credentials.
+    pub const AUTH_FAILED: i32 = 4;
+    /// Invalid configuration or command-line arguments.
+    pub const USAGE: i32 = 5;
+}
 
 /// How bad a finding is. Ordered: `Ok < Info < Warning < Critical`.
 ///
@@ -62,16 +124,17 @@ pub enum Severity {
 
 impl Severity {
     /// The process exit code for a report whose worst finding has this severity: 0 for ok
-    /// and info, 1 warning, 2 critical (3 is used when nothing could be checked).
+    /// and info, 1 warning, 2 critical (3, 4 and 5 are used when nothing could be checked;
+    /// see [`exit`]).
     ///
     /// ```
     /// assert_eq!(redis_diag::Severity::Info.exit_code(), 0);
     /// ```
     pub fn exit_code(self) -> i32 {
         match self {
-            Severity::Ok | Severity::Info => 0,
-            Severity::Warning => 1,
-            Severity::Critical => 2,
+            Severity::Ok | Severity::Info => exit::OK,
+            Severity::Warning => exit::WARNING,
+            Severity::Critical => exit::CRITICAL,
         }
     }
 
@@ -98,7 +161,7 @@ impl Severity {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
-    /// Stable check id, `area.name` (e.g. `auth.default-nopass`).
+    /// Stable check id, `area.name` (e.g. `auth.nopass`; see the [crate docs](crate#check-ids)).
     pub check: String,
     /// How bad it is.
     pub severity: Severity,
@@ -171,7 +234,7 @@ impl Finding {
 /// A node as the report lists it.
 ///
 /// ```
-/// # fn show(n: &redis_diag::NodeSummary) { println!("{} {} reachable={}", n.addr, n.role, n.reachable); }
+/// # fn show(n: &redis_diag::NodeSummary) { println!("{} {} reachable={} auth_failed={}", n.addr, n.role, n.reachable, n.auth_failed); }
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeSummary {
@@ -179,8 +242,12 @@ pub struct NodeSummary {
     pub addr: String,
     /// `primary`, `replica`, `sentinel` or `unknown`.
     pub role: String,
-    /// Whether it answered.
+    /// Whether it answered and could be checked.
     pub reachable: bool,
+    /// It answered but refused the credentials (then `reachable` is false: nothing could be
+    /// checked). Absent in reports of older versions.
+    #[serde(default)]
+    pub auth_failed: bool,
     /// `redis_version` from `INFO`, when known.
     pub version: Option<String>,
 }
@@ -219,16 +286,27 @@ impl Report {
             .unwrap_or(Severity::Ok)
     }
 
-    /// The exit code for this report: 3 when no node answered, else by the worst finding
-    /// (see [`Severity::exit_code`]).
+    /// The exit code for this report (see [`exit`]): when no node could be checked, 4 if one
+    /// that answered refused the credentials and 3 if none answered; else by the worst
+    /// finding (see [`Severity::exit_code`]).
     ///
     /// ```
-    /// let r = redis_diag::Report { schema: redis_diag::SCHEMA.into(), mode: "standalone".into(), nodes: vec![], findings: vec![] };
+    /// use redis_diag::{NodeSummary, Report, SCHEMA};
+    /// let node = |auth_failed| NodeSummary { addr: "127.0.0.1:6379".into(), role: "unknown".into(), reachable: false, auth_failed, version: None };
+    /// let r = Report { schema: SCHEMA.into(), mode: "standalone".into(), nodes: vec![], findings: vec![] };
     /// assert_eq!(r.exit_code(), 0);
+    /// let r = Report { nodes: vec![node(false)], ..r };
+    /// assert_eq!(r.exit_code(), redis_diag::exit::UNREACHABLE);
+    /// let r = Report { nodes: vec![node(false), node(true)], ..r };
+    /// assert_eq!(r.exit_code(), redis_diag::exit::AUTH_FAILED);
     /// ```
     pub fn exit_code(&self) -> i32 {
         if !self.nodes.is_empty() && !self.nodes.iter().any(|n| n.reachable) {
-            return 3;
+            return if self.nodes.iter().any(|n| n.auth_failed) {
+                exit::AUTH_FAILED
+            } else {
+                exit::UNREACHABLE
+            };
         }
         self.worst().exit_code()
     }
@@ -237,7 +315,7 @@ impl Report {
     ///
     /// ```
     /// let r = redis_diag::Report { schema: redis_diag::SCHEMA.into(), mode: "standalone".into(), nodes: vec![], findings: vec![] };
-    /// assert!(r.of("auth.default-nopass").is_empty());
+    /// assert!(r.of("auth.nopass").is_empty());
     /// ```
     pub fn of(&self, check: &str) -> Vec<&Finding> {
         self.findings.iter().filter(|f| f.check == check).collect()
@@ -302,6 +380,29 @@ pub enum Error {
     /// The topology's nodes could not be found.
     #[error("cannot discover the topology: {0}")]
     Discovery(String),
+    /// The topology could not be discovered because every seed (or sentinel) that answered
+    /// refused the credentials. Never contains the password.
+    #[error("cannot discover the topology: authentication failed on {0}")]
+    Auth(String),
+}
+
+impl Error {
+    /// The `redis-diag` exit code for a diagnosis that stopped with this error (see
+    /// [`exit`]): 5 for invalid configuration, 4 for refused credentials, 3 otherwise.
+    ///
+    /// ```
+    /// let e = redis_diag::Error::Discovery("no sentinel answered".into());
+    /// assert_eq!(e.exit_code(), redis_diag::exit::UNREACHABLE);
+    /// let e = redis_diag::Error::Auth("127.0.0.1:26379: WRONGPASS".into());
+    /// assert_eq!(e.exit_code(), redis_diag::exit::AUTH_FAILED);
+    /// ```
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Redis(redis_conn::Error::Config { .. }) => exit::USAGE,
+            Error::Redis(redis_conn::Error::Auth(_)) | Error::Auth(_) => exit::AUTH_FAILED,
+            Error::Redis(_) | Error::Discovery(_) => exit::UNREACHABLE,
+        }
+    }
 }
 
 /// Runs the checks of `scope` on every node of the deployment `config` describes.

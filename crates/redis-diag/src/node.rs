@@ -7,7 +7,7 @@ use fred::interfaces::ClientLike;
 use fred::types::{CustomCommand, Value};
 use redis_conn::{Dedicated, Endpoint, Mode, RedisConfig};
 
-use crate::{Error, Options};
+use crate::{Error, Finding, NodeSummary, Options, Severity};
 
 /// What a node is in its topology.
 ///
@@ -80,13 +80,79 @@ pub(crate) async fn call(
         .await
 }
 
+/// Why a node could not be checked. Messages never contain a password.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ConnectFailure {
+    /// It answered but refused the credentials (`WRONGPASS`, `NOAUTH`, a disabled user).
+    #[error("{0}")]
+    Auth(String),
+    /// It did not answer: connection refused, closed or timed out, or the client could not
+    /// be set up for it.
+    #[error("{0}")]
+    Unreachable(String),
+}
+
+impl ConnectFailure {
+    /// The one finding that stands for the node: `node.auth` or `node.reachable`, critical.
+    pub(crate) fn finding(&self, target: &Target) -> Finding {
+        let mut f = match self {
+            ConnectFailure::Auth(e) => Finding::new(
+                "node.auth",
+                Severity::Critical,
+                &target.addr(),
+                "authentication failed: the node refused the credentials, nothing could be checked",
+            )
+            .evidence(e.clone())
+            .fix(if target.role == NodeRole::Sentinel {
+                "check the sentinel username and password (sentinel credentials in the URL, or REDIS_SENTINEL_USERNAME / REDIS_SENTINEL_PASSWORD)"
+            } else {
+                "check the username and password (URL userinfo, or REDIS_USERNAME / REDIS_PASSWORD) and that the ACL user is on"
+            }),
+            ConnectFailure::Unreachable(e) => Finding::new(
+                "node.reachable",
+                Severity::Critical,
+                &target.addr(),
+                "the node does not answer",
+            )
+            .evidence(e.clone())
+            .fix("check that the process runs and the address is reachable from here"),
+        };
+        f.role = target.role.name().into();
+        f
+    }
+
+    /// The node as the report lists it: not reachable (nothing was checked), and whether it
+    /// refused the credentials.
+    pub(crate) fn summary(&self, target: &Target) -> NodeSummary {
+        NodeSummary {
+            addr: target.addr(),
+            role: target.role.name().into(),
+            reachable: false,
+            auth_failed: matches!(self, ConnectFailure::Auth(_)),
+            version: None,
+        }
+    }
+}
+
+/// Sorts a connection error: refused credentials apart from everything else.
+fn failure(e: fred::error::Error) -> ConnectFailure {
+    match redis_conn::Error::from(e) {
+        e @ redis_conn::Error::Auth(_) => ConnectFailure::Auth(e.to_string()),
+        e => ConnectFailure::Unreachable(e.to_string()),
+    }
+}
+
 /// A client for exactly this node (no topology following), failing fast.
+///
+/// Without a password the connection itself succeeds on a server that requires one; the
+/// `PING` after it tells (`NOAUTH`), so a missing password is an authentication failure too,
+/// not a node that answers nothing.
 pub(crate) async fn connect(
     base: &RedisConfig,
     endpoint: &Endpoint,
     sentinel: bool,
     timeout: Duration,
-) -> Result<Client, String> {
+) -> Result<Client, ConnectFailure> {
     let mut cfg = base.clone();
     if let Mode::Sentinel {
         sentinel_username,
@@ -106,12 +172,25 @@ pub(crate) async fn connect(
     cfg.command_timeout = timeout;
     let client = redis_conn::builder(&cfg, Dedicated::Plain)
         .and_then(|b| b.build().map_err(redis_conn::Error::from))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| ConnectFailure::Unreachable(e.to_string()))?;
     match tokio::time::timeout(timeout, client.init()).await {
-        Ok(Ok(_)) => Ok(client),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {timeout:?}")),
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return Err(failure(e)),
+        Err(_) => {
+            return Err(ConnectFailure::Unreachable(format!(
+                "no answer within {timeout:?}"
+            )));
+        }
     }
+    // Only NOAUTH means "not authenticated": a PING denied by the ACL (NOPERM) still came
+    // from a node we are logged in to.
+    if let Err(e) = call(&client, "PING", vec![]).await
+        && e.details().starts_with("NOAUTH")
+    {
+        let _ = client.quit().await;
+        return Err(failure(e));
+    }
+    Ok(client)
 }
 
 fn endpoint(host: &str, port: &str) -> Option<Endpoint> {
@@ -183,6 +262,45 @@ fn entry_field(entry: &Value, name: &str) -> Option<String> {
     }
 }
 
+/// Why no seed (or sentinel) told us the topology: an authentication failure wins over an
+/// unreachable seed, so that a wrong password is reported as such (exit code 4) even when
+/// another seed is down; a seed that was logged in to but gave no usable answer wins over
+/// both.
+struct DiscoveryFailure {
+    last: String,
+    auth: Option<String>,
+    answered: Option<String>,
+}
+
+impl DiscoveryFailure {
+    fn new(nothing: &str) -> DiscoveryFailure {
+        DiscoveryFailure {
+            last: nothing.into(),
+            auth: None,
+            answered: None,
+        }
+    }
+
+    fn connect(&mut self, seed: &Endpoint, e: ConnectFailure) {
+        match e {
+            ConnectFailure::Auth(m) => self.auth = Some(format!("{seed}: {m}")),
+            ConnectFailure::Unreachable(m) => self.last = format!("{seed}: {m}"),
+        }
+    }
+
+    fn answered(&mut self, why: String) {
+        self.answered = Some(why);
+    }
+
+    fn into_error(self) -> Error {
+        match (self.answered, self.auth) {
+            (Some(why), _) => Error::Discovery(why),
+            (None, Some(why)) => Error::Auth(why),
+            (None, None) => Error::Discovery(self.last),
+        }
+    }
+}
+
 /// Every node of the deployment.
 pub(crate) async fn discover(config: &RedisConfig, opts: &Options) -> Result<Vec<Target>, Error> {
     match &config.mode {
@@ -192,7 +310,7 @@ pub(crate) async fn discover(config: &RedisConfig, opts: &Options) -> Result<Vec
             marked_failed: false,
         }]),
         Mode::Cluster { seeds } => {
-            let mut last = String::from("no seed configured");
+            let mut failed = DiscoveryFailure::new("no seed configured");
             for seed in seeds {
                 match connect(config, seed, false, opts.probe_timeout).await {
                     Ok(c) => {
@@ -200,14 +318,16 @@ pub(crate) async fn discover(config: &RedisConfig, opts: &Options) -> Result<Vec
                         let _ = c.quit().await;
                         match nodes.map(|v| v.as_string()) {
                             Ok(Some(text)) => return Ok(parse_cluster_nodes(&text, seed)),
-                            Ok(None) => last = format!("{seed}: CLUSTER NODES gave no text"),
-                            Err(e) => last = format!("{seed}: {e}"),
+                            Ok(None) => {
+                                failed.answered(format!("{seed}: CLUSTER NODES gave no text"))
+                            }
+                            Err(e) => failed.answered(format!("{seed}: {e}")),
                         }
                     }
-                    Err(e) => last = format!("{seed}: {e}"),
+                    Err(e) => failed.connect(seed, e),
                 }
             }
-            Err(Error::Discovery(last))
+            Err(failed.into_error())
         }
         Mode::Sentinel {
             sentinels,
@@ -222,12 +342,12 @@ pub(crate) async fn discover(config: &RedisConfig, opts: &Options) -> Result<Vec
                     marked_failed: false,
                 })
                 .collect();
-            let mut last = String::from("no sentinel configured");
+            let mut failed = DiscoveryFailure::new("no sentinel configured");
             for s in sentinels {
                 let c = match connect(config, s, true, opts.probe_timeout).await {
                     Ok(c) => c,
                     Err(e) => {
-                        last = format!("{s}: {e}");
+                        failed.connect(s, e);
                         continue;
                     }
                 };
@@ -248,11 +368,11 @@ pub(crate) async fn discover(config: &RedisConfig, opts: &Options) -> Result<Vec
                         endpoint(&host, &port)
                     }
                     Ok(other) => {
-                        last = format!("{s}: no primary named {name:?} ({other:?})");
+                        failed.answered(format!("{s}: no primary named {name:?} ({other:?})"));
                         continue;
                     }
                     Err(e) => {
-                        last = format!("{s}: {e}");
+                        failed.answered(format!("{s}: {e}"));
                         continue;
                     }
                 };
@@ -296,7 +416,7 @@ pub(crate) async fn discover(config: &RedisConfig, opts: &Options) -> Result<Vec
                 }
                 return Ok(targets);
             }
-            Err(Error::Discovery(last))
+            Err(failed.into_error())
         }
         other => Err(Error::Discovery(format!(
             "mode {} is not supported",

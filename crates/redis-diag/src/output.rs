@@ -84,6 +84,8 @@ pub fn render_table(report: &Report, width: usize) -> String {
                     .as_deref()
                     .map(|v| format!("redis {v}"))
                     .unwrap_or_default()
+            } else if n.auth_failed {
+                "AUTHENTICATION FAILED".into()
             } else {
                 "UNREACHABLE".into()
             }
@@ -148,6 +150,7 @@ mod tests {
                 addr: "127.0.0.1:30001".into(),
                 role: "primary".into(),
                 reachable: true,
+                auth_failed: false,
                 version: Some("7.0.15".into()),
             }],
             findings: vec![

@@ -35,6 +35,11 @@ fn free_port() -> u16 {
 fn raw(port: u16, args: &[&str]) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    send(&mut s, args)
+}
+
+/// One RESP command over an open socket; the reply's first read (setup only).
+fn send(s: &mut TcpStream, args: &[&str]) -> String {
     let mut cmd = format!("*{}\r\n", args.len());
     for a in args {
         cmd.push_str(&format!("${}\r\n{a}\r\n", a.len()));
@@ -43,6 +48,15 @@ fn raw(port: u16, args: &[&str]) -> String {
     let mut buf = [0u8; 4096];
     let n = s.read(&mut buf).unwrap_or(0);
     String::from_utf8_lossy(&buf[..n]).to_string()
+}
+
+/// Polls `INFO replication` of `port` until it contains `line`.
+fn wait_for_info(port: u16, line: &str, what: &str) {
+    let started = Instant::now();
+    while !raw(port, &["INFO", "replication"]).contains(line) {
+        assert!(started.elapsed() < Duration::from_secs(10), "{what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn start(args: &[&str]) -> Server {
@@ -644,4 +658,293 @@ async fn big_keys_are_found_by_sampling_on_the_node_that_holds_them() {
         assert_eq!(ours[0].node, owner);
         assert_eq!(r.of("keys.sampled").len(), 3, "one per primary");
     }
+}
+
+/// `appendonly yes` with `appendfsync no`: Redis never fsyncs the AOF (the OS flushes when it
+/// likes) — a warning naming the setting and `everysec` as the fix; `everysec` is ok.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aof_that_redis_never_fsyncs_is_a_warning() {
+    let never = start(&["--appendonly", "yes", "--appendfsync", "no"]);
+    let r = run(&format!("redis://127.0.0.1:{}", never.port), Scope::Health).await;
+    let f = r.of("persistence.aof-fsync");
+    assert!(
+        f.iter().any(|f| f.severity == Severity::Warning
+            && f.evidence.contains("appendfsync no")
+            && f.remediation.contains("appendfsync everysec")),
+        "{}",
+        summary(&r)
+    );
+    let everysec = start(&["--appendonly", "yes"]);
+    let r = run(
+        &format!("redis://127.0.0.1:{}", everysec.port),
+        Scope::Health,
+    )
+    .await;
+    assert!(
+        has(&r, "persistence.aof-fsync", Severity::Ok),
+        "{}",
+        summary(&r)
+    );
+}
+
+/// Connected clients against `maxclients 20`, before any connection is refused: ok when
+/// idle, a warning with 17 idle connections (85 %), critical with 19 (95 %). The
+/// diagnosis's own connection is not counted; the count is read over one of the held
+/// connections, so no short-lived setup connection is still open when the doctor runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_near_maxclients_are_reported_before_any_is_refused() {
+    let s = start(&["--maxclients", "20"]);
+    let url = format!("redis://127.0.0.1:{}", s.port);
+    let r = run(&url, Scope::Health).await;
+    assert!(
+        has(&r, "clients.maxclients", Severity::Ok),
+        "{}",
+        summary(&r)
+    );
+    let mut held: Vec<TcpStream> = Vec::new();
+    for (count, expected) in [(17, Severity::Warning), (19, Severity::Critical)] {
+        while held.len() < count {
+            let mut c = TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
+            c.set_read_timeout(Some(Duration::from_secs(5))).ok();
+            assert!(send(&mut c, &["PING"]).starts_with("+PONG"));
+            held.push(c);
+        }
+        let started = Instant::now();
+        while !send(&mut held[0], &["INFO", "clients"])
+            .contains(&format!("connected_clients:{count}\r\n"))
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the server never counted {count} clients"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let r = run(&url, Scope::Health).await;
+        let f = r.of("clients.maxclients");
+        assert!(
+            f.iter().any(|f| f.severity == expected
+                && f.title.starts_with(&format!("{count} of 20"))
+                && f.evidence.contains("maxclients 20")),
+            "{count} connections:\n{}",
+            summary(&r)
+        );
+        assert!(
+            r.of("stats.rejected-connections").is_empty(),
+            "{}",
+            summary(&r)
+        );
+    }
+}
+
+/// `requirepass foobared` (the example of redis.conf) and an ACL user whose password is
+/// `changeme`: each is a critical weak-password finding — compared by the SHA-256 hashes
+/// `ACL LIST` shows — and neither password appears anywhere in the report. A short
+/// `requirepass` is a warning that gives its length only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn well_known_and_short_passwords_are_flagged_without_being_printed() {
+    let s = start(&[
+        "--requirepass",
+        "foobared",
+        "--user",
+        "ops",
+        "on",
+        ">changeme",
+        "~*",
+        "+@read",
+    ]);
+    let r = run(
+        &format!("redis://:foobared@127.0.0.1:{}", s.port),
+        Scope::Security,
+    )
+    .await;
+    for user in ["default", "ops"] {
+        assert!(
+            r.of("auth.weak-password")
+                .iter()
+                .any(|f| f.severity == Severity::Critical
+                    && f.title.contains(&format!("{user:?}"))
+                    && f.evidence.contains("well-known")),
+            "{user}:\n{}",
+            summary(&r)
+        );
+    }
+    let json = redis_diag::render_json(&r);
+    for secret in ["foobared", "changeme"] {
+        assert!(!json.contains(secret), "{secret} is printed:\n{json}");
+    }
+
+    let short = start(&["--requirepass", "Zq7-x91a"]);
+    let r = run(
+        &format!("redis://:Zq7-x91a@127.0.0.1:{}", short.port),
+        Scope::Security,
+    )
+    .await;
+    assert!(
+        r.of("auth.weak-password")
+            .iter()
+            .any(|f| f.severity == Severity::Warning && f.evidence.contains("8 characters")),
+        "{}",
+        summary(&r)
+    );
+    assert!(!redis_diag::render_json(&r).contains("Zq7-x91a"));
+
+    let strong = start(&["--requirepass", "kR4-vT9!pLw2#mQx"]);
+    let r = run(
+        &format!("redis://:kR4-vT9!pLw2%23mQx@127.0.0.1:{}", strong.port),
+        Scope::Security,
+    )
+    .await;
+    assert!(
+        has(&r, "auth.weak-password", Severity::Ok)
+            && !has(&r, "auth.weak-password", Severity::Warning)
+            && !has(&r, "auth.weak-password", Severity::Critical),
+        "{}",
+        summary(&r)
+    );
+}
+
+/// A replica started with `--replica-read-only no` accepts writes that are not replicated:
+/// a warning on the replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writable_replica_is_a_warning() {
+    let primary = start(&[]);
+    let replica = start(&[
+        "--replicaof",
+        "127.0.0.1",
+        &primary.port.to_string(),
+        "--replica-read-only",
+        "no",
+    ]);
+    wait_for_info(
+        replica.port,
+        "master_link_status:up",
+        "replica never synced",
+    );
+    let r = run(
+        &format!("redis://127.0.0.1:{}", replica.port),
+        Scope::Health,
+    )
+    .await;
+    assert!(
+        r.of("replication.writable-replica")
+            .iter()
+            .any(|f| f.severity == Severity::Warning && f.role == "replica"),
+        "{}",
+        summary(&r)
+    );
+    let r = run(
+        &format!("redis://127.0.0.1:{}", primary.port),
+        Scope::Health,
+    )
+    .await;
+    assert!(r.of("replication.writable-replica").is_empty());
+}
+
+/// A replica in its first sync: the primary (disk-based sync) writes its RDB slowly —
+/// `rdb-key-save-delay` 100 ms for each of 100 keys — so the replica sits in
+/// `master_sync_in_progress:1` for 10 s. That is info, not a critical "link down", and no
+/// negative duration (Redis's -1 for "unknown") is printed anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_in_its_first_sync_is_info_without_negative_durations() {
+    /// Shuts the primary down cleanly, which also kills its saving child (a kill -9 of the
+    /// parent would leave it writing on).
+    struct ShutDown(Server);
+    impl Drop for ShutDown {
+        fn drop(&mut self) {
+            let _ = raw(self.0.port, &["SHUTDOWN", "NOSAVE", "NOW"]);
+        }
+    }
+    let primary = ShutDown(start(&[
+        "--repl-diskless-sync",
+        "no",
+        "--rdb-key-save-delay",
+        "100000",
+        "--save",
+        "",
+    ]));
+    for i in 0..100 {
+        raw(primary.0.port, &["SET", &format!("k{i}"), "v"]);
+    }
+    let replica = start(&["--replicaof", "127.0.0.1", &primary.0.port.to_string()]);
+    wait_for_info(
+        replica.port,
+        "master_sync_in_progress:1",
+        "the replica never started its sync",
+    );
+    let r = run(&format!("redis://127.0.0.1:{}", replica.port), Scope::All).await;
+    // The sync was still running after the diagnosis, so the doctor saw it.
+    assert!(raw(replica.port, &["INFO", "replication"]).contains("master_sync_in_progress:1"));
+    let link = r.of("replication.link");
+    assert!(
+        link.iter()
+            .any(|f| f.severity == Severity::Info
+                && f.evidence.contains("master_sync_in_progress 1")),
+        "{}",
+        summary(&r)
+    );
+    assert!(
+        !link.iter().any(|f| f.severity == Severity::Critical),
+        "{}",
+        summary(&r)
+    );
+    let json = redis_diag::render_json(&r);
+    for unit in [" s", " ms", " µs", "%"] {
+        for n in 1..=2 {
+            let bad = format!("-{n}{unit}");
+            assert!(!json.contains(&bad), "{bad:?} printed:\n{json}");
+        }
+    }
+    assert!(!json.contains("-0.00"), "{json}");
+}
+
+/// Exit codes through the CLI: a wrong password is an authentication failure (4, saying so),
+/// as is a missing one; a port nobody listens on is unreachable (3); a malformed URL or a bad
+/// flag is a usage error (5, not clap's 2, which means critical).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_exit_codes_tell_authentication_failures_unreachable_nodes_and_usage_errors_apart() {
+    let s = start(&["--requirepass", "kR4-vT9pLw2mQx7z"]);
+    let diag = env!("CARGO_BIN_EXE_redis-diag");
+    let cli = |args: &[&str]| {
+        let out = Command::new(diag)
+            .args(args)
+            .output()
+            .expect("run redis-diag");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), text)
+    };
+    for url in [
+        format!("redis://:wrong-password@127.0.0.1:{}", s.port),
+        format!("redis://127.0.0.1:{}", s.port),
+    ] {
+        let (code, text) = cli(&["--url", &url, "--format", "json", "check"]);
+        assert_eq!(code, Some(4), "{url}: {text}");
+        assert!(text.contains("authentication"), "{text}");
+        assert!(!text.contains("does not answer"), "{text}");
+        assert!(!text.contains("wrong-password"), "{text}");
+        let r: Report = serde_json::from_str(text.trim()).expect("a JSON report");
+        assert!(
+            has(&r, "node.auth", Severity::Critical) && r.of("node.reachable").is_empty(),
+            "{}",
+            summary(&r)
+        );
+    }
+    let (code, text) = cli(&[
+        "--url",
+        &format!("redis://127.0.0.1:{}", free_port()),
+        "check",
+    ]);
+    assert_eq!(code, Some(3), "{text}");
+    let (code, text) = cli(&["--url", "http://127.0.0.1:6379", "check"]);
+    assert_eq!(code, Some(5), "{text}");
+    let (code, text) = cli(&["--url", "redis://127.0.0.1:not-a-port", "check"]);
+    assert_eq!(code, Some(5), "{text}");
+    let (code, text) = cli(&["--format", "xml", "check"]);
+    assert_eq!(code, Some(5), "{text}");
+    let (code, text) = cli(&["--help"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("Exit codes"), "{text}");
 }

@@ -7,19 +7,42 @@
 //! redis-diag serve --listen 127.0.0.1:9121   # Prometheus /metrics
 //! ```
 //! Without `--url`, the connection comes from the same variables as redis-conn
-//! (`REDIS_URL`, `REDIS_MODE`, `REDIS_HOST`, … — see `RedisConfig::from_env`). Exit code: 0
-//! when the worst finding is ok or info, 1 warning, 2 critical, 3 when nothing could be
-//! checked.
+//! (`REDIS_URL`, `REDIS_MODE`, `REDIS_HOST`, … — see `RedisConfig::from_env`).
+//!
+//! Exit codes (also printed by `--help`; `redis_diag::exit` has them as constants):
+//!
+//! | code | meaning |
+//! | ---: | --- |
+//! | 0 | the worst finding is ok or info |
+//! | 1 | the worst finding is a warning |
+//! | 2 | the worst finding is critical |
+//! | 3 | nothing could be checked: no node answered, or the topology could not be discovered |
+//! | 4 | nothing could be checked: every node that answered refused the credentials |
+//! | 5 | invalid configuration or arguments: malformed URL, bad `REDIS_*` variable, usage error |
+//!
+//! Usage errors exit 5, not clap's usual 2, which would read as "critical".
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use redis_diag::exit;
+
+/// The exit-code table of `--help`.
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  the worst finding is ok or info
+  1  the worst finding is a warning
+  2  the worst finding is critical
+  3  nothing could be checked: no node answered, or the topology could not be discovered
+  4  nothing could be checked: every node that answered refused the credentials
+  5  invalid configuration or arguments (malformed URL, bad REDIS_* variable, usage error)";
 
 #[derive(Parser)]
 #[command(
     name = "redis-diag",
     version,
-    about = "A doctor for Redis deployments: security and health on every node"
+    about = "A doctor for Redis deployments: security and health on every node",
+    after_help = EXIT_CODES
 )]
 struct Cli {
     /// The deployment (redis://, rediss://, redis-sentinel://, redis-cluster:// URLs);
@@ -76,7 +99,18 @@ enum Command {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version land here too, and are no error.
+            let _ = e.print();
+            return if e.use_stderr() {
+                code(exit::USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     let config = match &cli.url {
         Some(url) => redis_conn::RedisConfig::from_url(url),
         None => redis_conn::RedisConfig::from_env(),
@@ -85,7 +119,7 @@ async fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             eprintln!("redis-diag: {e}");
-            return ExitCode::from(3);
+            return code(exit::USAGE);
         }
     };
     let mut opts = redis_diag::Options::default();
@@ -107,7 +141,7 @@ async fn main() -> ExitCode {
                 Ok(report) => finish(&report, cli.format, cli.width),
                 Err(e) => {
                     eprintln!("redis-diag: {e}");
-                    ExitCode::from(3)
+                    code(e.exit_code())
                 }
             };
         }
@@ -117,7 +151,7 @@ async fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("redis-diag: {e}");
-                    ExitCode::from(3)
+                    code(e.exit_code())
                 }
             };
         }
@@ -126,16 +160,21 @@ async fn main() -> ExitCode {
         Ok(report) => finish(&report, cli.format, cli.width),
         Err(e) => {
             eprintln!("redis-diag: {e}");
-            ExitCode::from(3)
+            code(e.exit_code())
         }
     }
 }
 
-/// Prints the report; the exit code follows its worst finding (3 when no node answered).
+/// Prints the report; the exit code follows its worst finding (3 when no node answered, 4
+/// when every node that answered refused the credentials).
 fn finish(report: &redis_diag::Report, format: Format, width: usize) -> ExitCode {
     match format {
         Format::Table => print!("{}", redis_diag::render_table(report, width)),
         Format::Json => println!("{}", redis_diag::render_json(report)),
     }
-    ExitCode::from(u8::try_from(report.exit_code()).unwrap_or(2))
+    code(report.exit_code())
+}
+
+fn code(c: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(c).unwrap_or(2))
 }
