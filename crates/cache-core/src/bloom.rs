@@ -3,7 +3,7 @@
 
 use redis_conn::{RedisClient, Script};
 
-use crate::cache::Error;
+use crate::error::Error;
 
 static BLOOM: Script = Script::new("bloom", include_str!("bloom.lua"));
 

@@ -43,16 +43,34 @@
 //! that `set` when it lands (cache-aside's classic race: prefer `delete` on writes, and TTLs
 //! that bound how long a stale value can live).
 
+//! # How this crate is laid out
+//!
+//! One concept per module; each imports only modules listed before it, so read them in this
+//! order. Building blocks: `codec` (JSON / MessagePack), `envelope` (what is stored under a
+//! key: payload, expiry, build time), `error` ([`Error`], [`BuildError`]), `breaker` (the
+//! circuit breaker), `near` (the tracked in-process L1), `bloom` ([`BloomFilter`]). Then the
+//! `cache` folder, bottom up: `cache/config.rs` ([`CacheConfig`], [`Lookup`]),
+//! `cache/stats.rs` ([`CacheStats`] and the `metrics` counters), `cache/flight.rs`
+//! (in-process single-flight: leaders, followers, shared outcomes), `cache/inner.rs` (the
+//! [`Cache`] handle, its shared state and the Redis helpers every path uses),
+//! `cache/lease.rs` (the cross-process rebuild lease, its give-back guard and pub/sub
+//! wake-ups), and the operations: `cache/plain.rs` (`get` / `set` / `delete`),
+//! `cache/lookup.rs` (`get_or_set`, `get_or_refresh`, `get_or_set_filtered`: the leader's
+//! read, lease, build and write), `cache/batch.rs`, `cache/invalidate.rs` (patterns, tags)
+//! and `cache/function.rs` (`cached`). `lib.rs` only declares and re-exports.
+
 mod bloom;
 mod breaker;
 mod cache;
 mod codec;
 mod envelope;
+mod error;
 mod near;
 
 pub use bloom::BloomFilter;
 pub use breaker::BreakerState;
-pub use cache::{BuildError, Cache, CacheConfig, CacheStats, Error, Lookup};
+pub use cache::{Cache, CacheConfig, CacheStats, Lookup};
 pub use codec::{Codec, CodecError};
 pub use envelope::{Envelope, EnvelopeError};
+pub use error::{BuildError, Error};
 pub use near::NearConfig;

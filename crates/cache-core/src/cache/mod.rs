@@ -1,0 +1,23 @@
+//! The cache-aside core: `get`, `set`, `delete`, `get_or_set` with in-process single-flight,
+//! negative caching, TTL jitter and graceful degradation when Redis fails.
+//!
+//! One concept per file, read from the bottom up: `config` (settings), `stats`
+//! (counters), `flight` (in-process single-flight), `inner` (the `Cache` handle, its
+//! shared state and the Redis helpers every path uses), `lease` (the cross-process rebuild
+//! lease and its wake-ups), then the operations: `plain` (`get` / `set` / `delete`),
+//! `lookup` (the lookups that build), `batch`, `invalidate` and `function`.
+
+mod batch;
+mod config;
+mod flight;
+mod function;
+mod inner;
+mod invalidate;
+mod lease;
+mod lookup;
+mod plain;
+mod stats;
+
+pub use config::{CacheConfig, Lookup};
+pub use inner::Cache;
+pub use stats::CacheStats;
