@@ -41,21 +41,60 @@
 //! which is what fencing tokens are for. A lock name is used either fair or not, never both.
 //! Redlock adds availability across independent servers, not consensus: its fence is the
 //! largest of the granting servers' tokens.
+//!
+//! # How this crate is laid out
+//!
+//! Read it bottom-up: a module imports only modules of earlier items in this list (and
+//! `client` its own children).
+//!
+//! 1. Vocabulary: `error` ([`Error`], [`LostReason`]), `config` ([`LockConfig`],
+//!    [`Replication`]), `stats` ([`Stats`] and the exported metrics).
+//! 2. Helpers: `clock` (drift allowance, local lease deadlines), `keys` (name checks, the keys
+//!    beside a lock's key, the per-lock pooled connection), `sync` (the mutex helper),
+//!    `scripts` (the locks' Lua scripts; the fenced write keeps its own in `fence`).
+//! 3. `hold`: a single hold — how it is named in Redis, its kind, lease schedule and state,
+//!    and the local hand-offs made under it.
+//! 4. `release`: releasing a hold of any kind in Redis, the fair hand-off, the janitor's jobs.
+//! 5. `watchdog`: the one task per client that renews every hold.
+//! 6. `state`: the shared state behind [`LockClient`], [`Guard`] and the local lines, declared
+//!    together because they point at one another.
+//! 7. `janitor` (the releases `Drop` cannot await) and `wakeup` (the one subscriber
+//!    connection: wake-ups and fair hand-off messages).
+//! 8. `local`: local hand-offs (lock cohorting) between requests of one client.
+//! 9. `guard`: what a [`Guard`] does — token, lease loss, extension, release, drop — and
+//!    [`Released`].
+//! 10. `client`: [`LockClient`]'s public methods and the mutex's acquire paths, in reading
+//!     order `client::request` ([`LockRequest`], [`Owner`]), `client::attempt` (one acquire
+//!     script call), `client::acquire` (waiting) and `client::fair` (the FIFO line).
+//! 11. `shared` ([`Semaphore`], [`RwLock`]), `redlock` ([`Redlock`], [`RedlockGuard`]) and the
+//!     public module [`fence`] (fenced writes, the resource side).
 
 mod client;
+mod clock;
+mod config;
 mod error;
 pub mod fence;
 mod guard;
+mod hold;
+mod janitor;
+mod keys;
 mod local;
 mod redlock;
+mod release;
+mod scripts;
 mod shared;
+mod state;
 mod stats;
+mod sync;
+mod wakeup;
 mod watchdog;
 
-pub use client::{LockClient, LockConfig, LockRequest, Owner, Replication};
+pub use client::{LockRequest, Owner};
+pub use config::{LockConfig, Replication};
 pub use error::{Error, LostReason};
 pub use fence::{Fenced, fenced_set};
-pub use guard::{Guard, Released};
+pub use guard::Released;
 pub use redlock::{Redlock, RedlockGuard};
 pub use shared::{RwLock, Semaphore};
+pub use state::{Guard, LockClient};
 pub use stats::Stats;

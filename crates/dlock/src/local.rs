@@ -9,43 +9,14 @@
 //! for it wait in the local line without touching Redis at all; when the hold goes back to
 //! Redis, everybody in the local line is told to retry through Redis.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use crate::client::{LockClient, lock, next_hold_id};
-use crate::guard::{Guard, Hold, Kind, State};
-
-/// What a waiter in the local line is told.
-pub(crate) enum Passed {
-    /// The lock, passed by the previous holder of this client.
-    Guard(Guard),
-    /// The hold went back to Redis: try there.
-    Retry,
-}
-
-/// A request of this client waiting in the local line of a mutex.
-struct LocalWaiter {
-    id: u64,
-    lease: Duration,
-    fair: bool,
-    /// The fair waiter id (its entry in the Redis line); empty when it has none.
-    waiter: String,
-    tx: oneshot::Sender<Passed>,
-}
-
-/// One mutex's local line in a client.
-#[derive(Default)]
-pub(crate) struct Line {
-    waiters: VecDeque<LocalWaiter>,
-    /// This client's passable hold of the lock, from its grant until its release goes to Redis.
-    holder: Option<Arc<Hold>>,
-}
-
-/// Local lines by lock name.
-pub(crate) type Lines = Mutex<HashMap<String, Line>>;
+use crate::hold::{Hold, Kind, State, next_hold_id, settled};
+use crate::state::{Guard, Line, LocalWaiter, LockClient, Passed};
+use crate::sync::lock;
 
 /// A request's place in its client's local line: leaves it when dropped. A guard passed to it
 /// just before is dropped with it, and that guard's `Drop` passes the lock on or releases it.
@@ -137,7 +108,7 @@ impl<'a> LocalSlot<'a> {
         match passed {
             // Renewed from now on (a hold nobody takes is not kept alive: it lapses).
             Ok(Passed::Guard(g)) => {
-                s.client.inner.watchdog.register(s.client, g.hold().clone());
+                s.client.inner.watchdog.register(g.hold().clone());
                 Passed::Guard(g)
             }
             Ok(p) => p,
@@ -166,7 +137,7 @@ impl Drop for LocalSlot<'_> {
 /// as it is passed on) loses its lease, or when the run is over.
 pub(crate) async fn holder_lost(client: &LockClient, name: &str, mut holder: Arc<Hold>) {
     loop {
-        if crate::guard::settled(&holder).await != State::Released {
+        if settled(&holder).await != State::Released {
             return;
         }
         let next = lock(&client.inner.lines)

@@ -12,9 +12,11 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use redis_conn::RedisClient;
 
-use crate::client::{LockClient, LockConfig};
+use crate::clock::{drift, later};
+use crate::config::LockConfig;
 use crate::error::{Error, LostReason};
-use crate::guard::{Guard, Released};
+use crate::guard::Released;
+use crate::state::{Guard, LockClient};
 
 /// A lock over N independent servers.
 ///
@@ -121,7 +123,7 @@ impl Redlock {
             }
         }
         let lease = self.cfg.lease;
-        let drift = crate::client::drift(lease, self.cfg.drift_ratio);
+        let drift = drift(lease, self.cfg.drift_ratio);
         let validity = lease
             .checked_sub(started.elapsed())
             .and_then(|v| v.checked_sub(drift));
@@ -130,7 +132,7 @@ impl Redlock {
                 name: name.to_string(),
                 guards: granted,
                 quorum: self.quorum(),
-                valid_until: crate::client::later(started, v),
+                valid_until: later(started, v),
             })),
             _ => {
                 let n = granted.len();
@@ -166,7 +168,7 @@ impl Redlock {
     /// ```
     pub async fn acquire(&self, name: &str) -> Result<RedlockGuard, Error> {
         let started = Instant::now();
-        let deadline = crate::client::later(started, self.cfg.wait);
+        let deadline = later(started, self.cfg.wait);
         loop {
             let (granted, error) = match self.attempt(name).await? {
                 Ok(g) => return Ok(g),

@@ -6,16 +6,15 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use redis_conn::Script;
 use tracing::Instrument;
 
-use crate::client::{LockClient, PendingGrant, conn};
+use crate::clock::later;
 use crate::error::Error;
-use crate::guard::{Guard, Hold, HoldSpec, Kind};
-
-static SEM_ACQUIRE: Script = Script::new("dlock_sem_acquire", include_str!("lua/sem_acquire.lua"));
-static RW_READ: Script = Script::new("dlock_rw_read", include_str!("lua/rw_read.lua"));
-static RW_WRITE: Script = Script::new("dlock_rw_write", include_str!("lua/rw_write.lua"));
+use crate::hold::{Hold, HoldSpec, Kind};
+use crate::janitor::PendingGrant;
+use crate::keys::{check_name, conn};
+use crate::scripts::{RW_READ, RW_WRITE, SEM_ACQUIRE};
+use crate::state::{Guard, LockClient};
 
 /// How long a waiting writer's intent blocks new readers without a refresh.
 const INTENT_MS: u64 = 2000;
@@ -110,7 +109,7 @@ impl LockClient {
     fn granted(&self, spec: HoldSpec, sent: Instant, fence: u64) -> Guard {
         let valid = self.valid_until(sent, spec.lease);
         let hold = Arc::new(Hold::new(spec, self.inner.epoch, sent, valid));
-        self.inner.watchdog.register(self, hold.clone());
+        self.inner.watchdog.register(hold.clone());
         Guard::new(self.clone(), hold, fence)
     }
 
@@ -128,7 +127,7 @@ impl LockClient {
         Fut: Future<Output = Result<Try, Error>>,
     {
         let started = Instant::now();
-        let deadline = crate::client::later(started, wait);
+        let deadline = later(started, wait);
         if let Try::Granted(g) = attempt().await? {
             self.inner
                 .metrics
@@ -142,8 +141,7 @@ impl LockClient {
             notified.as_mut().enable();
             match attempt().await? {
                 Try::Granted(g) => {
-                    let waited = started.elapsed();
-                    self.inner.metrics.acquired(waited, waited, true);
+                    self.inner.metrics.acquired_after_wait(started);
                     return Ok(g);
                 }
                 Try::Wait(hint) => {
@@ -166,7 +164,7 @@ fn check(name: &str, lease: Duration) -> Result<(), Error> {
     if lease < Duration::from_millis(30) {
         return Err(Error::Config("lease must be at least 30 ms".into()));
     }
-    crate::client::check_name(name)
+    check_name(name)
 }
 
 fn new_id() -> String {

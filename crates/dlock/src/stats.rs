@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Counters of one lock client since it was created.
 ///
@@ -97,6 +97,12 @@ impl Metrics {
             self.handoffs.increment(1);
             self.wait_seconds.record(waited.as_secs_f64());
         }
+    }
+
+    /// A grant that had to wait: it took as long as it waited, from `started` until now.
+    pub(crate) fn acquired_after_wait(&self, started: Instant) {
+        let waited = started.elapsed();
+        self.acquired(waited, waited, true);
     }
 
     pub(crate) fn passed_locally(&self) {

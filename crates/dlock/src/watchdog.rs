@@ -6,15 +6,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use redis_conn::{RedisClient, Script};
+use redis_conn::RedisClient;
 use tokio::sync::Notify;
 
-use crate::client::{LockClient, lock, micros_since};
+use crate::clock::{micros_since, trusted_until};
+use crate::config::LockConfig;
 use crate::error::{Error, LostReason};
-use crate::guard::Hold;
+use crate::hold::{Hold, State};
+use crate::scripts::{CLAIM_MS, RENEW};
 use crate::stats::Metrics;
-
-static RENEW: Script = Script::new("dlock_renew", include_str!("lua/renew.lua"));
+use crate::sync::lock;
 
 /// Most holds renewed by one script call.
 const BATCH: usize = 200;
@@ -32,10 +33,22 @@ struct Shared {
 pub(crate) struct Watchdog {
     shared: Arc<Shared>,
     started: AtomicBool,
+    /// The client's Redis, counters and drift ratio, for the task and [`Watchdog::renew_all`].
+    redis: RedisClient,
+    metrics: Metrics,
+    drift_ratio: f64,
+    /// Hand-offs are first renewed a third of their claim after they arrive: an idle
+    /// tick no longer than that lets them register without waking this task.
+    idle_tick: Duration,
 }
 
 impl Watchdog {
-    pub(crate) fn new(epoch: Instant) -> Watchdog {
+    pub(crate) fn new(
+        epoch: Instant,
+        redis: RedisClient,
+        metrics: Metrics,
+        cfg: &LockConfig,
+    ) -> Watchdog {
         Watchdog {
             shared: Arc::new(Shared {
                 holds: Mutex::new(HashMap::new()),
@@ -45,27 +58,24 @@ impl Watchdog {
                 planned: AtomicU64::new(0),
             }),
             started: AtomicBool::new(false),
+            redis,
+            metrics,
+            drift_ratio: cfg.drift_ratio,
+            idle_tick: cfg.lease.min(Duration::from_millis(CLAIM_MS)) / 3,
         }
     }
 
     /// Starts renewing `hold` (before its acquire returns).
-    pub(crate) fn register(&self, client: &LockClient, hold: Arc<Hold>) {
+    pub(crate) fn register(&self, hold: Arc<Hold>) {
         let due = micros_since(self.shared.epoch, hold.renew_at());
         lock(&self.shared.holds).insert(hold.id, hold);
         if !self.started.swap(true, Ordering::AcqRel) {
-            let inner = &client.inner;
             tokio::spawn(run(
                 Arc::downgrade(&self.shared),
-                inner.redis.clone(),
-                inner.metrics.clone(),
-                inner.cfg.drift_ratio,
-                // Hand-offs are first renewed a third of their claim after they arrive: an idle
-                // tick no longer than that lets them register without waking this task.
-                inner
-                    .cfg
-                    .lease
-                    .min(Duration::from_millis(crate::client::CLAIM_MS))
-                    / 3,
+                self.redis.clone(),
+                self.metrics.clone(),
+                self.drift_ratio,
+                self.idle_tick,
             ));
         }
         let planned = self.shared.planned.load(Ordering::Acquire);
@@ -80,18 +90,17 @@ impl Watchdog {
     }
 
     /// Renews every registered hold now, in the watchdog's batches; how many were confirmed.
-    pub(crate) async fn renew_all(&self, client: &LockClient) -> Result<usize, Error> {
+    pub(crate) async fn renew_all(&self) -> Result<usize, Error> {
         let due: Vec<(Arc<Hold>, Instant)> = lock(&self.shared.holds)
             .values()
             .map(|h| (h.clone(), h.renew_at()))
             .collect();
-        let inner = &client.inner;
-        let before = inner.metrics.snapshot(0).renewals;
+        let before = self.metrics.snapshot(0).renewals;
         if renew(
             &self.shared,
-            &inner.redis,
-            &inner.metrics,
-            inner.cfg.drift_ratio,
+            &self.redis,
+            &self.metrics,
+            self.drift_ratio,
             due,
         )
         .await
@@ -100,7 +109,7 @@ impl Watchdog {
                 "some renewals failed; the watchdog retries them".into(),
             )));
         }
-        Ok(usize::try_from(inner.metrics.snapshot(0).renewals - before).unwrap_or(usize::MAX))
+        Ok(usize::try_from(self.metrics.snapshot(0).renewals - before).unwrap_or(usize::MAX))
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -134,7 +143,7 @@ async fn run(
             let mut holds = lock(&s.holds);
             holds.retain(|_, h| {
                 // Lost (told to its holder) or released: never renew it again.
-                if h.state() != crate::guard::State::Held {
+                if h.state() != State::Held {
                     return false;
                 }
                 if now >= h.deadline() {
@@ -258,7 +267,7 @@ async fn renew(
                 Ok(results) => {
                     for ((h, _), ok) in batch.iter().zip(results) {
                         if ok == 1 {
-                            h.renewed(sent, crate::client::trusted_until(sent, h.lease, drift_ratio));
+                            h.renewed(sent, trusted_until(sent, h.lease, drift_ratio));
                             metrics.renewed();
                         } else {
                             shared_lost(shared, metrics, h, LostReason::Refused);
@@ -288,10 +297,10 @@ fn shared_lost(shared: &Shared, metrics: &Metrics, h: &Hold, reason: LostReason)
 }
 
 /// One renewal of one hold, for [`crate::Guard::extend`]: `Ok(false)` when the hold is gone.
-pub(crate) async fn renew_one(client: &LockClient, hold: &Hold) -> Result<bool, Error> {
+pub(crate) async fn renew_one(redis: &RedisClient, hold: &Hold) -> Result<bool, Error> {
     let reply: Vec<i64> = RENEW
         .run(
-            client.inner.redis.pool(),
+            redis.pool(),
             vec![hold.key.as_str()],
             vec![hold.lease.as_millis().to_string(), hold.field.clone()],
         )
