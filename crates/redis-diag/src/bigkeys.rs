@@ -5,8 +5,10 @@ use std::time::Duration;
 use fred::interfaces::ClientLike;
 use fred::types::Value;
 
+use crate::error::Error;
 use crate::node::{self, NodeRole, call};
-use crate::{Error, Finding, NodeSummary, Options, Report, SCHEMA, Severity};
+use crate::options::Options;
+use crate::report::{Finding, NodeSummary, Report, SCHEMA, Severity};
 
 /// Settings of [`big_keys`].
 ///

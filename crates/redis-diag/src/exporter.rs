@@ -2,14 +2,16 @@
 //! overlap (so existing dashboards keep working), plus the findings as gauges, served over a
 //! minimal HTTP endpoint (`GET /metrics`).
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::{Error, Options, Report, Scope, Severity};
+use crate::diagnose::diagnose_nodes;
+use crate::error::Error;
+use crate::options::{Options, Scope};
+use crate::report::{NodeInfo, Report, Severity};
 
 /// INFO field → (metric name, type, help). Names as redis_exporter exports them.
 const INFO_METRICS: &[(&str, &str, &str, &str)] = &[
@@ -147,24 +149,6 @@ const INFO_METRICS: &[(&str, &str, &str, &str)] = &[
         "Duration of the latest fork, µs.",
     ),
 ];
-
-/// One node's `INFO` fields for the exporter.
-///
-/// ```
-/// let n = redis_diag::NodeInfo { addr: "127.0.0.1:6379".into(), role: "primary".into(), up: false, info: None };
-/// assert!(!n.up); // did not answer: redis_up 0
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeInfo {
-    /// `host:port`.
-    pub addr: String,
-    /// `primary`, `replica`, `sentinel` or `unknown`.
-    pub role: String,
-    /// Whether it answered.
-    pub up: bool,
-    /// Its `INFO` fields; `None` when it did not answer or INFO was refused.
-    pub info: Option<HashMap<String, String>>,
-}
 
 fn severity_value(s: Severity) -> u8 {
     match s {
@@ -345,7 +329,7 @@ pub async fn serve(
             let request = String::from_utf8_lossy(&buf);
             let path = request.split_whitespace().nth(1).unwrap_or("/");
             let (status, body) = if path == "/metrics" {
-                match crate::diagnose_nodes(&config, scope, &opts).await {
+                match diagnose_nodes(&config, scope, &opts).await {
                     Ok((report, infos)) => ("200 OK", render_prometheus(&report, &infos)),
                     Err(e) => (
                         "503 Service Unavailable",
@@ -368,12 +352,12 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Finding;
+    use crate::report::{Finding, SCHEMA};
 
     #[test]
     fn findings_become_one_series_per_check_and_node_and_odd_values_are_skipped() {
         let report = Report {
-            schema: crate::SCHEMA.into(),
+            schema: SCHEMA.into(),
             mode: "sentinel".into(),
             nodes: vec![],
             findings: vec![

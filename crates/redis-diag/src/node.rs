@@ -7,7 +7,9 @@ use fred::interfaces::ClientLike;
 use fred::types::{CustomCommand, Value};
 use redis_conn::{Dedicated, Endpoint, Mode, RedisConfig};
 
-use crate::{Error, Finding, NodeSummary, Options, Severity};
+use crate::error::Error;
+use crate::options::Options;
+use crate::report::{Finding, NodeSummary, Severity};
 
 /// What a node is in its topology.
 ///

@@ -1,6 +1,6 @@
 //! Rendering a report: a table for people (fits the width given), JSON for machines.
 
-use crate::{Report, Severity};
+use crate::report::{Report, Severity};
 
 /// The report as JSON (see `schema/report.v1.json`).
 ///
@@ -138,13 +138,13 @@ pub fn render_table(report: &Report, width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Finding, NodeSummary};
+    use crate::report::{Finding, NodeSummary, SCHEMA};
 
     #[test]
     fn the_table_fits_80_columns_even_with_long_words() {
         let long = "x".repeat(200);
         let r = Report {
-            schema: crate::SCHEMA.into(),
+            schema: SCHEMA.into(),
             mode: "cluster".into(),
             nodes: vec![NodeSummary {
                 addr: "127.0.0.1:30001".into(),
