@@ -34,6 +34,17 @@
 //! command whose connection dropped after it was sent is retried (up to 3 attempts), so a
 //! non-idempotent command (`INCR`, `LPUSH`) can apply twice: design state changes as idempotent
 //! scripts (token- or id-checked), as redkit's crates do.
+//!
+//! # How this crate is laid out
+//!
+//! Read it bottom up. `error` holds [`Error`] and [`Result`] (server replies classified);
+//! `config` holds the settings: `config/types` ([`RedisConfig`], [`Mode`], [`Endpoint`],
+//! [`Secret`], defaults), `config/values` (parsers for single values), `config/url`
+//! ([`RedisConfig::from_url`]) and `config/env` ([`RedisConfig::from_env`]). [`keys`] names keys
+//! and computes cluster slots. `client` connects a config ([`RedisClient`], [`builder`],
+//! [`Dedicated`] clients, pub/sub [`Delivery`]); on top of a client, `script` runs [`Script`]s,
+//! `scan` walks the keyspace ([`scan_keys`]) and `health` reports on the deployment
+//! ([`health`]).
 
 mod client;
 mod config;

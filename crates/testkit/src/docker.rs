@@ -6,8 +6,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::node::run_quiet;
-use crate::{Error, Result};
+use crate::error::{Error, Result};
+use crate::host::{redis_server_bin, run_quiet};
 
 /// Whether a Docker engine answers.
 ///
@@ -50,7 +50,7 @@ pub fn ensure_image(image: Option<&str>) -> Result<String> {
             )))
         };
     }
-    let bin = crate::topology::redis_server_bin()?;
+    let bin = redis_server_bin()?;
     let version = run_quiet(Command::new(&bin).arg("--version"))?;
     let version = version
         .split_whitespace()

@@ -25,61 +25,35 @@
 //! | `REDKIT_DOCKER_IMAGE` | a ready image (e.g. `redis:7.2`) instead of one built from the local `redis-server` |
 //! | `REDKIT_REDIS_SERVER` | path of the `redis-server` binary (default: found on `PATH`) |
 //! | `REDKIT_KEEP_LOGS` | keep node directories and logs after a topology is dropped |
-
-use std::fmt;
+//!
+//! # How this crate is laid out
+//!
+//! Read it bottom up. `error` holds [`Error`] and [`Result`]; `host` runs host programs and
+//! finds the `redis-server` binary; [`resp`] is the small blocking RESP client the harness
+//! probes servers with; `node` is one server ([`Node`], [`Role`]) and how to start, stop and
+//! break it; [`docker`] is the container backend (image, network, containers). `topology` puts
+//! nodes together into a [`Topology`]: `topology/spec` ([`Kind`], [`Backend`], [`Auth`],
+//! [`Spec`]), `topology/handle` (the running value and its accessors), `topology/ready`
+//! (polling), `topology/launch` (starting nodes), `topology/sentinel` and `topology/cluster`
+//! (each kind's set-up, inspection and failovers), `topology/faults` (single-node faults) and
+//! `topology/teardown` (drop, watchdog, [`State`] for `xtask up`). On top, `shared` gives tests
+//! one [`SharedTopology`] per kind, [`unique_name`] and [`run_logged`]; [`proxy`] is the TCP
+//! fault proxy ([`FaultProxy`]); the [`topology_tests!`] macro below declares one test per kind.
 
 pub mod docker;
+mod error;
+mod host;
 mod node;
 pub mod proxy;
 pub mod resp;
 mod shared;
 mod topology;
 
+pub use error::{Error, Result};
 pub use node::{Node, Role};
 pub use proxy::{FaultProxy, ProxyMode};
-pub use shared::{SharedTopology, run_logged, shared};
+pub use shared::{SharedTopology, run_logged, shared, unique_name};
 pub use topology::{Auth, Backend, Kind, Spec, State, Topology};
-
-/// A harness failure: what was being done, what went wrong and, where it helps, how to fix it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error(String);
-
-impl Error {
-    pub(crate) fn new(msg: impl Into<String>) -> Self {
-        Error(msg.into())
-    }
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Error {}
-
-/// The harness's result type.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// A name unique to this process and call (a per-test key prefix), so tests can share servers.
-///
-/// ```
-/// assert_ne!(testkit::unique_name("t:cache"), testkit::unique_name("t:cache"));
-/// ```
-pub fn unique_name(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!(
-        "{prefix}:{}:{}:{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed),
-        nanos % 1_000_000_007
-    )
-}
 
 /// Declares each listed `async fn(client, &SharedTopology)` test body as one
 /// `#[tokio::test]` per topology, in modules `standalone`, `sentinel` and `cluster`. The

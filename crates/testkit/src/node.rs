@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
+use crate::host::run_quiet;
 use crate::resp::{Conn, Reply};
-use crate::{Error, Result};
 
 /// What a node was started as. Roles change on failover: ask the topology for the current
 /// primary instead of trusting this.
@@ -57,21 +58,6 @@ pub struct Node {
     /// `(username, password)` for data nodes when the topology has auth.
     #[serde(skip)]
     pub(crate) auth: Option<(String, String)>,
-}
-
-pub(crate) fn run_quiet(cmd: &mut Command) -> Result<String> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| Error::new(format!("cannot run {cmd:?}: {e}")))?;
-    if !out.status.success() {
-        return Err(Error::new(format!(
-            "{cmd:?} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 fn signal(pid: u32, sig: &str) -> Result<()> {
@@ -132,6 +118,11 @@ impl Node {
             Runtime::Container { name } => Some(name),
             Runtime::Process { .. } => None,
         }
+    }
+
+    /// Whether this node belongs to a container backend.
+    pub fn is_container(&self) -> bool {
+        matches!(self.runtime, Runtime::Container { .. })
     }
 
     /// Opens a harness connection to this node (authenticated for data nodes).

@@ -1,6 +1,7 @@
 //! Topologies shared by the tests of one process: taken from the environment when
 //! `REDKIT_<KIND>_URL` is set, otherwise started on first use and stopped when the process
-//! exits (by the topology's watchdog).
+//! exits (by the topology's watchdog); per-test names that keep the tests' data apart; and the
+//! wrapper that prints server logs when a test body panics.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -8,7 +9,8 @@ use std::sync::OnceLock;
 
 use futures::FutureExt;
 
-use crate::{Error, Kind, Result, Spec, Topology};
+use crate::error::{Error, Result};
+use crate::topology::{Kind, Spec, Topology};
 
 /// A topology tests may share: never break it on purpose (start your own [`Topology`] for
 /// faults) and isolate data with per-test key prefixes.
@@ -66,6 +68,26 @@ pub fn shared(kind: Kind) -> Result<&'static SharedTopology> {
         })
         .as_ref()
         .map_err(Clone::clone)
+}
+
+/// A name unique to this process and call (a per-test key prefix), so tests can share servers.
+///
+/// ```
+/// assert_ne!(testkit::unique_name("t:cache"), testkit::unique_name("t:cache"));
+/// ```
+pub fn unique_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}:{}:{}:{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        nanos % 1_000_000_007
+    )
 }
 
 /// Runs a test body; if it panics, prints the server logs of `topology` (when this process

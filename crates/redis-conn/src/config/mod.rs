@@ -1,0 +1,15 @@
+//! Connection settings: one [`RedisConfig`] for standalone, Sentinel and Cluster, built from a
+//! URL or from the environment, with production defaults.
+//!
+//! `types` holds the config itself ([`RedisConfig`], [`Mode`], [`Endpoint`], [`Secret`], the
+//! defaults and [`RedisConfig::target`]); `values` parses single setting values (ports, host
+//! lists, database, durations, pool size); `url` builds a config from a URL
+//! ([`RedisConfig::from_url`]) and `env` from environment variables
+//! ([`RedisConfig::from_env`], applying `REDIS_URL` through `url`).
+
+mod env;
+mod types;
+mod url;
+mod values;
+
+pub use types::{DEFAULT_PORT, DEFAULT_SENTINEL_PORT, Endpoint, Mode, RedisConfig, Secret};
