@@ -6,37 +6,31 @@ use crate::report::{Finding, Severity};
 /// `persistence.*`: RDB and AOF status, AOF fsync policy, persistence off.
 pub(super) fn persistence(p: &Probe<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
-    // Persistence.
     let aof = p.info.get("aof_enabled").map(String::as_str) == Some("1")
         || (!p.info.contains_key("aof_enabled") && p.conf("appendonly") == Some("yes"));
     let save = p.conf("save").map(str::to_string);
-    if p.info
-        .get("rdb_last_bgsave_status")
-        .is_some_and(|s| s != "ok")
-    {
-        out.push(
-            p.finding(
-                "persistence.rdb",
-                Severity::Critical,
-                "the last RDB save failed",
-            )
-            .evidence("rdb_last_bgsave_status err")
-            .fix("check disk space and permissions of dir; see the server log"),
-        );
-    }
-    if p.info
-        .get("aof_last_write_status")
-        .is_some_and(|s| s != "ok")
-    {
-        out.push(
-            p.finding(
-                "persistence.aof",
-                Severity::Critical,
-                "the last AOF write failed",
-            )
-            .evidence("aof_last_write_status err")
-            .fix("check disk space; see the server log"),
-        );
+    // A failed last save or write, each its own finding.
+    for (field, check, title, fix) in [
+        (
+            "rdb_last_bgsave_status",
+            "persistence.rdb",
+            "the last RDB save failed",
+            "check disk space and permissions of dir; see the server log",
+        ),
+        (
+            "aof_last_write_status",
+            "persistence.aof",
+            "the last AOF write failed",
+            "check disk space; see the server log",
+        ),
+    ] {
+        if p.info.get(field).is_some_and(|s| s != "ok") {
+            out.push(
+                p.finding(check, Severity::Critical, title)
+                    .evidence(format!("{field} err"))
+                    .fix(fix),
+            );
+        }
     }
     if aof {
         match p.conf("appendfsync") {
