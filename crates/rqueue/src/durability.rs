@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::Error;
-use crate::queue::Queue;
+use crate::queue::core::Queue;
 
 /// What [`Queue::check_durability`] found on the node that holds the queue.
 ///

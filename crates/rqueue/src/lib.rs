@@ -34,6 +34,30 @@
 //!
 //! Completed messages are deleted (or the newest `keep_completed` kept). Retried messages keep their id, so they run ahead of
 //! younger messages of the same priority.
+//!
+//! # How this crate is laid out
+//!
+//! Every state change is a Lua script under `src/lua/`; the Rust file that runs a script holds
+//! it. Read the modules in this order (each only uses the ones before it):
+//!
+//! 1. `error`: [`Error`].
+//! 2. `queue::config`: [`QueueConfig`] and [`Backoff`], a queue's settings and retry delays.
+//! 3. `queue::core`: the [`Queue`] handle and the state every operation shares (Redis
+//!    client, settings, key set, metrics), with `script_keys!`, which lists a script's KEYS in
+//!    the script's order.
+//! 4. `queue::enqueue`: [`Queue::enqueue`], the [`Enqueue`] builder and batches.
+//! 5. `queue::delivery`: a [`Delivery`] and its lease: ack, nack / retry, dead, extend, and
+//!    the release and batched ack / extend calls the worker uses.
+//! 6. `queue::claim`: [`Queue::claim`] and [`Queue::claim_wait`] (blocking on the queue's
+//!    wake-up signal), which hand out deliveries.
+//! 7. `queue::reclaim`: [`Queue::reclaim`], expired leases back to ready or to the dead set.
+//! 8. `queue::stats`: [`QueueStats`] and [`Queue::stats`].
+//! 9. `queue::page`, `queue::dead`, `queue::completed`: reading pages of stored messages; the
+//!    dead set ([`DeadLetter`], replay, purge); the completed list ([`Completed`]).
+//! 10. `durability`: [`Queue::check_durability`] and [`Durability`], whether the server can
+//!     lose queue keys.
+//! 11. `worker`: [`Worker`], which claims, runs handlers, renews leases, batches acks and
+//!     shuts down without losing messages.
 
 mod durability;
 mod error;

@@ -15,7 +15,8 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::error::Error;
-use crate::queue::{Delivery, Queue};
+use crate::queue::core::Queue;
+use crate::queue::delivery::Delivery;
 
 /// Settings of a [`Worker`].
 ///

@@ -1,0 +1,223 @@
+//! The [`Queue`] handle and what every queue operation shares: its state ([`Inner`]: the
+//! Redis client, the settings, the key set, the blocking connection, the metrics), the key set
+//! ([`Keys`]) and the [`script_keys!`] helper that lists a script's keys.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fred::clients::Client;
+use redis_conn::RedisClient;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::config::QueueConfig;
+use crate::error::Error;
+
+/// The queue's keys, all under its hash tag (`<namespace>:{<name>}:*`).
+pub(super) struct Keys {
+    pub(super) jobs: String,
+    pub(super) meta: String,
+    pub(super) ready: String,
+    pub(super) delayed: String,
+    pub(super) seq: String,
+    pub(super) stats: String,
+    pub(super) inflight: String,
+    pub(super) lease: String,
+    pub(super) dead: String,
+    pub(super) reasons: String,
+    pub(super) completed: String,
+    pub(super) signal: String,
+    pub(super) base: String,
+}
+
+/// The KEYS of a script call: `script_keys!(k; meta, ready)` is
+/// `vec![k.meta.as_str(), k.ready.as_str()]` for a [`Keys`] `k`. The scripts read
+/// `KEYS[1]`, `KEYS[2]`, …, so the names are listed in the script's order.
+macro_rules! script_keys {
+    ($keys:expr; $($name:ident),+ $(,)?) => {
+        vec![$($keys.$name.as_str()),+]
+    };
+}
+pub(super) use script_keys;
+
+/// The state behind a [`Queue`] and its clones.
+pub(super) struct Inner {
+    pub(super) redis: RedisClient,
+    pub(super) cfg: QueueConfig,
+    pub(super) keys: Keys,
+    /// Prefix of this client's delivery tokens.
+    pub(super) claimer: String,
+    /// The connection blocking waits use (`BLPOP` on the wake-up signal), made on first use;
+    /// one waiter at a time blocks on it.
+    pub(super) blocking: tokio::sync::Mutex<Option<Client>>,
+    pub(super) metrics: Metrics,
+}
+
+/// Counters and histograms through the `metrics` facade, labelled with the queue's name.
+/// They count what THIS process did (the queue-wide counters are in
+/// [`QueueStats`](crate::QueueStats)).
+pub(crate) struct Metrics {
+    pub(crate) enqueued: metrics::Counter,
+    pub(crate) claimed: metrics::Counter,
+    pub(crate) acked: metrics::Counter,
+    pub(crate) retried: metrics::Counter,
+    pub(crate) dead: metrics::Counter,
+    pub(crate) released: metrics::Counter,
+    pub(crate) lease_lost: metrics::Counter,
+    pub(crate) reclaimed: metrics::Counter,
+    pub(crate) job_seconds: metrics::Histogram,
+}
+
+impl Metrics {
+    fn new(queue: &str) -> Metrics {
+        let q = queue.to_string();
+        Metrics {
+            enqueued: metrics::counter!("redkit_rqueue_enqueued_total", "queue" => q.clone()),
+            claimed: metrics::counter!("redkit_rqueue_claimed_total", "queue" => q.clone()),
+            acked: metrics::counter!("redkit_rqueue_acked_total", "queue" => q.clone()),
+            retried: metrics::counter!("redkit_rqueue_retried_total", "queue" => q.clone()),
+            dead: metrics::counter!("redkit_rqueue_dead_total", "queue" => q.clone()),
+            released: metrics::counter!("redkit_rqueue_released_total", "queue" => q.clone()),
+            lease_lost: metrics::counter!("redkit_rqueue_lease_lost_total", "queue" => q.clone()),
+            reclaimed: metrics::counter!("redkit_rqueue_reclaimed_total", "queue" => q.clone()),
+            job_seconds: metrics::histogram!("redkit_rqueue_job_seconds", "queue" => q),
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let (Some(client), Ok(rt)) = (
+            self.blocking.get_mut().take(),
+            tokio::runtime::Handle::try_current(),
+        ) {
+            rt.spawn(async move {
+                let _ = fred::interfaces::ClientLike::quit(&client).await;
+            });
+        }
+    }
+}
+
+/// A typed queue. Cheap to clone. Messages are encoded with MessagePack (`rmp-serde`).
+///
+/// ```no_run
+/// # async fn demo(redis: redis_conn::RedisClient) -> Result<(), rqueue::Error> {
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Email { to: String }
+/// let q: rqueue::Queue<Email> = rqueue::Queue::new(redis, rqueue::QueueConfig::new("emails"))?;
+/// q.enqueue(&Email { to: "a@example.com".into() }).await?;
+/// # Ok(()) }
+/// ```
+pub struct Queue<T> {
+    pub(super) inner: Arc<Inner>,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Queue<T> {
+    fn clone(&self) -> Queue<T> {
+        Queue {
+            inner: self.inner.clone(),
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue")
+            .field("name", &self.inner.cfg.name)
+            .finish_non_exhaustive()
+    }
+}
+
+fn check_name(name: &str) -> Result<(), Error> {
+    if name.is_empty() || name.contains(['{', '}']) {
+        return Err(Error::Config(format!(
+            "queue name {name:?} must be non-empty and free of braces"
+        )));
+    }
+    Ok(())
+}
+
+impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
+    /// A queue over `redis`.
+    ///
+    /// ```no_run
+    /// # fn demo(redis: redis_conn::RedisClient) -> Result<(), rqueue::Error> {
+    /// let q: rqueue::Queue<u64> = rqueue::Queue::new(redis, rqueue::QueueConfig::new("ids"))?;
+    /// # Ok(()) }
+    /// ```
+    pub fn new(redis: RedisClient, cfg: QueueConfig) -> Result<Queue<T>, Error> {
+        check_name(&cfg.name)?;
+        if cfg.namespace.contains(['{', '}']) {
+            return Err(Error::Config("namespace must be free of braces".into()));
+        }
+        if cfg.lease < Duration::from_millis(10) || cfg.max_attempts == 0 || cfg.max_stalls == 0 {
+            return Err(Error::Config(
+                "lease must be at least 10 ms; max_attempts and max_stalls at least 1".into(),
+            ));
+        }
+        let base = format!("{}:{{{}}}", cfg.namespace, cfg.name);
+        let k = |s: &str| format!("{base}:{s}");
+        let keys = Keys {
+            jobs: k("jobs"),
+            meta: k("meta"),
+            ready: k("ready"),
+            delayed: k("delayed"),
+            seq: k("seq"),
+            stats: k("stats"),
+            inflight: k("inflight"),
+            lease: k("lease"),
+            dead: k("dead"),
+            reasons: k("reasons"),
+            completed: k("completed"),
+            signal: k("signal"),
+            base,
+        };
+        let metrics = Metrics::new(&cfg.name);
+        Ok(Queue {
+            inner: Arc::new(Inner {
+                redis,
+                cfg,
+                keys,
+                claimer: format!("{:016x}", fastrand::u64(..)),
+                blocking: tokio::sync::Mutex::new(None),
+                metrics,
+            }),
+            _t: PhantomData,
+        })
+    }
+
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    pub(crate) fn redis(&self) -> &RedisClient {
+        &self.inner.redis
+    }
+
+    /// The queue's key prefix (`<namespace>:{<name>}`), which carries its hash tag.
+    pub(crate) fn base_key(&self) -> &str {
+        &self.inner.keys.base
+    }
+
+    /// The queue's settings.
+    ///
+    /// ```no_run
+    /// # fn demo(q: rqueue::Queue<u64>) {
+    /// assert_eq!(q.config().name, "ids");
+    /// # }
+    /// ```
+    pub fn config(&self) -> &QueueConfig {
+        &self.inner.cfg
+    }
+
+    /// The dead set's cap as a script argument (0: none).
+    pub(super) fn dead_cap_arg(&self) -> i64 {
+        self.inner
+            .cfg
+            .dead_cap
+            .map_or(0, |c| i64::try_from(c.max(1)).unwrap_or(i64::MAX))
+    }
+}

@@ -1,0 +1,23 @@
+//! The queue client, its enqueue builder and deliveries.
+//!
+//! `core` holds the [`Queue`] handle, its shared state and key set (`config` the settings it
+//! is made from); every other file adds the operations of one concern to it.
+
+mod claim;
+mod completed;
+mod config;
+pub(crate) mod core;
+mod dead;
+pub(crate) mod delivery;
+mod enqueue;
+mod page;
+mod reclaim;
+mod stats;
+
+pub use self::core::Queue;
+pub use completed::Completed;
+pub use config::{Backoff, QueueConfig};
+pub use dead::DeadLetter;
+pub use delivery::Delivery;
+pub use enqueue::Enqueue;
+pub use stats::QueueStats;
