@@ -8,6 +8,8 @@ use std::time::Instant;
 use clap::{Parser, Subcommand, ValueEnum};
 use testkit::{Backend, Kind, Spec, State, Topology};
 
+mod layers;
+
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "redkit developer tasks")]
 struct Cli {
@@ -88,7 +90,15 @@ enum Cmd {
     /// standalone server, and the production setup example on every topology (or both
     /// against REDIS_URL / REDIS_MODE when set).
     Demo,
-    /// Everything CI checks: fmt, clippy -D warnings, docs, the whole test matrix.
+    /// Check that no source file under crates/*/src is longer than 800 lines and that each
+    /// crate's modules import one another as a tree (no module imports one that imports it
+    /// back).
+    Layers {
+        /// Also list every module's imports.
+        #[arg(long)]
+        edges: bool,
+    },
+    /// Everything CI checks: fmt, clippy -D warnings, layers, docs, the whole test matrix.
     Ci,
 }
 
@@ -119,6 +129,7 @@ fn main() -> ExitCode {
         ),
         Cmd::Bench { extra } => bench(&extra),
         Cmd::Demo => demo(),
+        Cmd::Layers { edges } => check_layers(edges, true),
         Cmd::Ci => ci(),
     };
     match result {
@@ -530,6 +541,25 @@ fn demo() -> Result {
     Ok(())
 }
 
+/// `cargo xtask layers`: file lengths and module cycles (see `layers.rs`).
+fn check_layers(edges: bool, print_summary: bool) -> Result {
+    let (problems, summary) = layers::check(&project_root(), edges);
+    if print_summary {
+        for line in &summary {
+            println!("{line}");
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} layering problem(s):\n  {}",
+            problems.len(),
+            problems.join("\n  ")
+        ))
+    }
+}
+
 fn ci() -> Result {
     let p = Progress(Instant::now());
     p.say("cargo fmt --check");
@@ -544,6 +574,11 @@ fn ci() -> Result {
         "-D",
         "warnings",
     ]))?;
+    p.say(format!(
+        "layers: files under crates/*/src at most {} lines, module imports form a tree",
+        layers::MAX_LINES
+    ));
+    check_layers(false, false)?;
     p.say("cargo doc (warnings are errors)");
     run(cargo()
         .args(["doc", "--workspace", "--no-deps", "--quiet"])
