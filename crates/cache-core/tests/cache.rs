@@ -56,6 +56,8 @@ testkit::topology_tests!(
     a_panicking_leader_gives_its_lease_back_and_its_waiters_a_typed_error,
     a_hung_leader_holds_no_waiter_past_max_wait,
     a_panicking_background_refresh_gives_its_lease_back,
+    lookups_aborted_at_any_moment_leave_no_lease_behind,
+    waiters_of_a_hung_build_share_one_successor,
 );
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -1295,17 +1297,30 @@ async fn a_panicking_leader_gives_its_lease_back_and_its_waiters_a_typed_error(
     let here = Cache::new(redis.clone(), CacheConfig::new(ns.clone())).expect("cache");
     let there = second_client(t, CacheConfig::new(ns)).await;
     let builds = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(tokio::sync::Notify::new());
     let leader = {
-        let here = here.clone();
+        let (here2, there2, started) = (here.clone(), there.clone(), started.clone());
+        let watched = here.clone();
         tokio::spawn(async move {
-            here.get_or_set::<u32, std::io::Error, _, _>("k", None, || async {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                panic!("the database driver blew up");
-            })
-            .await
+            here2
+                .get_or_set::<u32, std::io::Error, _, _>("k", None, || async move {
+                    // Holding the flight and the lease: let the others line up first.
+                    started.notify_one();
+                    let t0 = std::time::Instant::now();
+                    while (watched.stats().coalesced < 10 || there2.stats().lease_waits < 1)
+                        && t0.elapsed() < Duration::from_secs(5)
+                    {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    panic!("the database driver blew up");
+                })
+                .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    tokio::time::timeout(Duration::from_secs(5), started.notified())
+        .await
+        .expect("the leader's builder starts");
     let followers: Vec<_> = (0..10)
         .map(|i| quick_call(&here, "k", 10 + i, &builds))
         .collect();
@@ -1363,17 +1378,21 @@ async fn a_hung_leader_holds_no_waiter_past_max_wait(redis: RedisClient, t: &Sha
     let here = Cache::new(redis.clone(), cfg.clone()).expect("cache");
     let there = second_client(t, cfg).await;
     let builds = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(tokio::sync::Notify::new());
     let hung = {
-        let here = here.clone();
+        let (here, started) = (here.clone(), started.clone());
         tokio::spawn(async move {
-            here.get_or_set::<u32, std::io::Error, _, _>("k", None, || async {
+            here.get_or_set::<u32, std::io::Error, _, _>("k", None, || async move {
+                started.notify_one();
                 tokio::time::sleep(Duration::from_secs(60)).await;
                 Ok(Some(1))
             })
             .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    tokio::time::timeout(Duration::from_secs(5), started.notified())
+        .await
+        .expect("the hung builder starts");
     let asked = std::time::Instant::now();
     let same_process = quick_call(&here, "k", 2, &builds);
     let other_client = quick_call(&there, "k", 3, &builds);
@@ -1452,4 +1471,112 @@ async fn a_panicking_background_refresh_gives_its_lease_back(
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// Lookups aborted after a random spin (a service's timeout can fire at any `.await`: before,
+/// during or after the `SET NX`, in the build, during the fill): none leaves its rebuild lease
+/// behind for longer than it takes the give-back to run.
+async fn lookups_aborted_at_any_moment_leave_no_lease_behind(
+    redis: RedisClient,
+    t: &SharedTopology,
+) {
+    let cache = cache(&redis, "aborted", Codec::Json);
+    let (mut finished, mut cut) = (0, 0);
+    let mut spin_us = 2_000u64;
+    for i in 0..150u32 {
+        let key = format!("k{i}");
+        let call = {
+            let (cache, key) = (cache.clone(), key.clone());
+            tokio::spawn(async move {
+                cache
+                    .get_or_set(&key, None, || async {
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                        Ok::<_, std::io::Error>(Some(i))
+                    })
+                    .await
+            })
+        };
+        let spin = Duration::from_micros(fastrand::u64(0..spin_us));
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < spin {
+            std::hint::spin_loop();
+        }
+        call.abort();
+        match call.await {
+            Ok(_) => {
+                finished += 1;
+                // Cut earlier next time.
+                spin_us = (spin_us * 9 / 10).max(100);
+            }
+            Err(_) => {
+                cut += 1;
+                spin_us = (spin_us * 11 / 10).min(20_000);
+            }
+        }
+        lease_gone_within(&redis, &lease_of(&cache, &key), Duration::from_millis(500)).await;
+    }
+    eprintln!(
+        "{}: {cut} lookups cut, {finished} finished; no lease left behind",
+        t.kind
+    );
+    assert!(
+        cut >= 20,
+        "too few lookups were cut ({cut}) to say anything"
+    );
+}
+
+/// Ten waiters of a hung build in one process: after max_wait one of them builds (a successor
+/// flight) and the others take its value — one extra build, not ten.
+async fn waiters_of_a_hung_build_share_one_successor(redis: RedisClient, _t: &SharedTopology) {
+    let mut cfg = CacheConfig::new(namespace("hung-successor"));
+    cfg.max_wait = Duration::from_millis(500);
+    let cache = Cache::new(redis, cfg).expect("cache");
+    let started = Arc::new(tokio::sync::Notify::new());
+    let hung = {
+        let (cache, started) = (cache.clone(), started.clone());
+        tokio::spawn(async move {
+            cache
+                .get_or_set::<u32, std::io::Error, _, _>("k", None, || async move {
+                    started.notify_one();
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    Ok(Some(1))
+                })
+                .await
+        })
+    };
+    tokio::time::timeout(Duration::from_secs(5), started.notified())
+        .await
+        .expect("the hung builder starts");
+    let builds = Arc::new(AtomicUsize::new(0));
+    let asked = std::time::Instant::now();
+    let waiters: Vec<_> = (0..10u32)
+        .map(|i| {
+            let (cache, builds) = (cache.clone(), builds.clone());
+            tokio::spawn(async move {
+                cache
+                    .get_or_set("k", None, || async move {
+                        builds.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        Ok::<_, std::io::Error>(Some(100 + i))
+                    })
+                    .await
+            })
+        })
+        .collect();
+    let mut values = HashSet::new();
+    for w in waiters {
+        values.insert(w.await.expect("task").expect("value"));
+    }
+    let took = asked.elapsed();
+    assert_eq!(builds.load(Ordering::SeqCst), 1, "one successor build");
+    assert_eq!(
+        values.len(),
+        1,
+        "every waiter got the successor's value: {values:?}"
+    );
+    assert!(
+        took < Duration::from_millis(1500),
+        "answered after {took:?} (max_wait 500 ms)"
+    );
+    hung.abort();
 }

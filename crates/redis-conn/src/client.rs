@@ -322,9 +322,13 @@ async fn check_standalone(config: &RedisConfig, client: &Client) -> Result<()> {
             return Ok(());
         }
     };
+    // Valkey also reports `server_mode`.
     let mode = info
         .lines()
-        .find_map(|l| l.strip_prefix("redis_mode:"))
+        .find_map(|l| {
+            l.strip_prefix("redis_mode:")
+                .or_else(|| l.strip_prefix("server_mode:"))
+        })
         .map(str::trim);
     let s = if config.tls { "s" } else { "" };
     let hint = match mode {
@@ -342,6 +346,12 @@ async fn check_standalone(config: &RedisConfig, client: &Client) -> Result<()> {
             };
             format!("connect through it with redis{s}-sentinel://{server}/{service}{known}")
         }
+        Some("cluster") if serves_every_slot(client).await => {
+            // A one-shard cluster (a dev server with cluster-enabled, a single-shard managed
+            // cluster) answers every key from this node: it works behind redis://.
+            tracing::info!(%server, "a one-node cluster behind redis://: redis-cluster:// would follow its changes");
+            return Ok(());
+        }
         Some("cluster") => {
             format!("use redis{s}-cluster://{server} (the other nodes are discovered from it)")
         }
@@ -352,6 +362,29 @@ async fn check_standalone(config: &RedisConfig, client: &Client) -> Result<()> {
         found: mode.unwrap_or_default().to_string(),
         hint,
     })
+}
+
+/// Whether this cluster node is a primary that owns all 16,384 slots (`CLUSTER INFO`: one
+/// shard, every slot assigned; `INFO replication`: this node is that shard's primary).
+async fn serves_every_slot(client: &Client) -> bool {
+    let field = |text: &str, name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+    };
+    let (Ok(cluster), Ok(replication)) = (
+        client
+            .custom::<String, _>(fred::cmd!("CLUSTER"), vec!["INFO"])
+            .await,
+        client
+            .info::<String>(Some(fred::types::InfoKind::Replication))
+            .await,
+    ) else {
+        return false;
+    };
+    field(&cluster, "cluster_size:").as_deref() == Some("1")
+        && field(&cluster, "cluster_slots_assigned:").as_deref() == Some("16384")
+        && field(&replication, "role:").as_deref() == Some("master")
 }
 
 /// The primary names a sentinel monitors (`SENTINEL MASTERS`), or none if it does not say.

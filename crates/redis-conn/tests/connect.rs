@@ -173,3 +173,70 @@ async fn a_redis_url_pointed_at_a_sentinel_or_a_cluster_node_names_the_url_to_us
         .await
         .expect("standalone connects");
 }
+
+/// A one-node cluster that owns every slot (a dev server with `cluster-enabled yes`, a
+/// single-shard managed cluster) answers every key from that node: `redis://` keeps working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_node_cluster_that_owns_every_slot_still_connects_behind_redis_url() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut server = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .args(["--cluster-enabled", "yes", "--dir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server on PATH (apt-get install redis-server)");
+    struct Kill<'a>(&'a mut std::process::Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _kill = Kill(&mut server);
+    let cli = |args: &[&str]| {
+        std::process::Command::new("redis-cli")
+            .args(["-p", &port.to_string()])
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    let start = Instant::now();
+    while !cli(&["PING"]).contains("PONG") {
+        assert!(start.elapsed() < Duration::from_secs(10), "server up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(cli(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]).contains("OK"));
+    while !cli(&["CLUSTER", "INFO"]).contains("cluster_state:ok") {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "cluster state ok"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let url = format!("redis://127.0.0.1:{port}");
+    let redis = RedisClient::connect(RedisConfig::from_url(&url).expect("url"))
+        .await
+        .unwrap_or_else(|e| panic!("a one-node cluster behind redis:// connects: {e}"));
+    for k in ["a", "b", "c", "{x}y"] {
+        let _: () = redis
+            .pool()
+            .set(k, 1, None, None, false)
+            .await
+            .expect("SET");
+    }
+    redis.quit().await.ok();
+}

@@ -48,8 +48,9 @@ pub(super) type Flights = Mutex<FlightMap>;
 
 /// What [`Cache::join`] decided.
 pub(super) enum Join<'a> {
-    /// Another caller is looking the key up: wait for its outcome (the key is handed back).
-    Follow(watch::Receiver<Option<Flight>>, String),
+    /// Another caller is looking the key up: wait for its outcome (the key and the flight's
+    /// id are handed back).
+    Follow(watch::Receiver<Option<Flight>>, String, u64),
     /// This caller looks the key up and shares the outcome.
     Lead(Leader<'a>),
 }
@@ -63,18 +64,7 @@ pub(super) struct Leader<'a> {
     pub(super) done: bool,
 }
 
-impl<'a> Leader<'a> {
-    /// A leader of no flight, for a caller that stopped waiting for another caller's build:
-    /// nobody follows it, and finishing it shares nothing (flight ids start at 1).
-    pub(super) fn detached(flights: &'a Flights, key: (String, TypeId)) -> Leader<'a> {
-        Leader {
-            flights,
-            key,
-            id: 0,
-            done: true,
-        }
-    }
-
+impl Leader<'_> {
     pub(super) fn full(&self) -> &str {
         &self.key.0
     }
@@ -175,7 +165,7 @@ pub(super) fn join<K: 'static>(all: &Flights, epoch: u64, full: String) -> Join<
     if let Some(f) = flights.map.get_mut(&key)
         && f.epoch == epoch
     {
-        return Join::Follow(f.slot().subscribe(), key.0);
+        return Join::Follow(f.slot().subscribe(), key.0, f.id);
     }
     flights.next_id += 1;
     let id = flights.next_id;
@@ -191,4 +181,15 @@ pub(super) fn join<K: 'static>(all: &Flights, epoch: u64, full: String) -> Join<
         id,
         done: false,
     })
+}
+
+/// Ends the flight `id` of `key` without an outcome, for a follower that waited `max_wait` for
+/// it: its followers start over (one of them leads a successor), and whatever its late leader
+/// finishes with is no longer shared. Nothing happens if the flight already ended.
+pub(super) fn abandon(all: &Flights, key: &(String, TypeId), id: u64) {
+    let mut flights = lock(all);
+    if flights.map.get(key).is_some_and(|f| f.id == id) {
+        // Dropping the entry drops its channel: its followers see the flight end.
+        flights.map.remove(key);
+    }
 }

@@ -111,6 +111,12 @@ impl Cache {
         // process was counted there).
         let mut waited = false;
         loop {
+            if let Err(err) = self.admit() {
+                // The breaker is open: nothing is sent, so there is nothing to give back.
+                bump(&c.redis_errors);
+                tracing::warn!(key = %full, error = %err, "rebuild lease unavailable; building without it");
+                return Acquire::Build(None);
+            }
             // Armed before the SET is sent: a call dropped while it is in flight gives back
             // whatever it may have been granted.
             let guard = LeaseGuard {
@@ -121,19 +127,17 @@ impl Cache {
                 armed: true,
             };
             let px = i64::try_from(cfg.rebuild_lease.as_millis()).unwrap_or(i64::MAX);
-            let taken: Result<Option<String>, redis_conn::Error> = self
-                .guarded(async {
-                    Ok(conn
-                        .set(
-                            &lease,
-                            guard.token.as_str(),
-                            Some(Expiration::PX(px)),
-                            Some(SetOptions::NX),
-                            false,
-                        )
-                        .await?)
-                })
-                .await;
+            let taken: Result<Option<String>, redis_conn::Error> = conn
+                .set(
+                    &lease,
+                    guard.token.as_str(),
+                    Some(Expiration::PX(px)),
+                    Some(SetOptions::NX),
+                    false,
+                )
+                .await
+                .map_err(Into::into);
+            self.settle(&taken);
             match taken {
                 Err(err) => {
                     // The SET may still have landed (a timeout): `guard` gives it back.
@@ -218,16 +222,16 @@ impl Cache {
         Ok(())
     }
 
+    /// Gives a lease back and wakes its waiters. Sent whatever the circuit breaker says (its
+    /// outcome still counts there): a lease kept because the breaker had opened meanwhile
+    /// would stall every process's callers for the whole lease.
     pub(super) async fn release(&self, full: &str, lease: &str, token: &str) {
         let args = vec![token, self.inner.channel.as_str(), full];
-        if let Err(err) = self
-            .guarded(RELEASE.run::<i64, _, _, _>(
-                self.inner.redis.for_key(lease),
-                vec![lease],
-                args,
-            ))
-            .await
-        {
+        let released = RELEASE
+            .run::<i64, _, _, _>(self.inner.redis.for_key(lease), vec![lease], args)
+            .await;
+        self.settle(&released);
+        if let Err(err) = released {
             bump(&self.inner.counters.redis_errors);
             tracing::warn!(key = %full, error = %err, "could not release the rebuild lease; it expires by itself");
         }

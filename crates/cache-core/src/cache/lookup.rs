@@ -64,8 +64,19 @@ impl Cache {
             let this = self.clone();
             tokio::spawn(
                 async move {
-                    if let Err(err) = this.lookup(full, ttl, builder, true).await {
-                        tracing::warn!(error = %err_kind(&err), "background refresh failed; the current value stays");
+                    // Nobody awaits this task: a panicking builder is logged here (its lease
+                    // was given back as it unwound), not re-raised into the runtime.
+                    match AssertUnwindSafe(this.lookup(full, ttl, builder, true))
+                        .catch_unwind()
+                        .await
+                    {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(err)) => {
+                            tracing::warn!(error = %err_kind(&err), "background refresh failed; the current value stays")
+                        }
+                        Err(panic) => {
+                            tracing::error!(panic = %panic_message(&*panic), "background refresh panicked; the current value stays")
+                        }
                     }
                 }
                 .instrument(tracing::debug_span!("cache.refresh", key)),
@@ -163,15 +174,18 @@ impl Cache {
     {
         let c = &self.inner.counters;
         let mut full = full;
-        // When this caller stops waiting for other callers' builds (set on the first wait, so
-        // a wait that starts over after a cancelled leader keeps the caller's own bound).
+        let max_wait = self.inner.cfg.max_wait;
+        // When this caller stops waiting for another process's build: `max_wait` after its
+        // first wait, so a caller that already waited for a build of this process does not
+        // wait again for the lease that build holds.
         let mut deadline: Option<Instant> = None;
         loop {
             let leader = match self.join::<(T, E)>(full) {
-                Join::Follow(rx, key) => {
+                Join::Follow(rx, key, id) => {
                     bump(&c.coalesced);
-                    let until =
-                        *deadline.get_or_insert_with(|| Instant::now() + self.inner.cfg.max_wait);
+                    // Each build this caller follows gets max_wait.
+                    let until = Instant::now() + max_wait;
+                    deadline.get_or_insert(until);
                     match tokio::time::timeout_at(until.into(), follow(rx)).await {
                         Ok(Some(result)) => return decode_flight::<T, E>(result),
                         // The leader was cancelled before it finished: lead or follow anew.
@@ -180,20 +194,15 @@ impl Cache {
                             continue;
                         }
                         Err(_) => {
-                            // The leader's build outlasted max_wait (hung?): build for this
-                            // caller alone, as a caller of another process would.
+                            // The leader's build outlasted max_wait (hung?): end that flight,
+                            // so this caller leads a successor (building at once, as a caller
+                            // of another process would) and the other followers follow it.
                             bump(&c.wait_timeouts);
                             tracing::warn!(key = %key, "waited max_wait for this process's build of the key; building here");
-                            let span = tracing::debug_span!("cache.get_or_set", key = %key);
-                            let leader = Leader::detached(
-                                &self.inner.flights,
-                                (key, TypeId::of::<(T, E)>()),
-                            );
-                            return Box::pin(
-                                self.lead(leader, ttl, builder, force_refresh, None, deadline)
-                                    .instrument(span),
-                            )
-                            .await;
+                            let flight = (key, TypeId::of::<(T, E)>());
+                            super::flight::abandon(&self.inner.flights, &flight, id);
+                            full = flight.0;
+                            continue;
                         }
                     }
                 }
