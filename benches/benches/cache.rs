@@ -42,24 +42,12 @@ fn hits(c: &mut Criterion) {
         g.measurement_time(Duration::from_secs(4))
             .warm_up_time(Duration::from_secs(1));
         g.bench_function("raw GET", |b| {
-            b.to_async(&rt).iter_custom(|iters| {
-                rounds(iters, concurrency, |_| async {
-                    let _: Option<Vec<u8>> = redis.pool().get(&raw_key).await.expect("GET");
-                })
-            })
+            b.to_async(&rt)
+                .iter_custom(|iters| rounds(iters, concurrency, |_| raw_get(&redis, &raw_key)))
         });
         g.bench_function("cache hit (get_or_set)", |b| {
-            b.to_async(&rt).iter_custom(|iters| {
-                rounds(iters, concurrency, |_| async {
-                    let v: Option<String> = cache
-                        .get_or_set("hot", None, || async {
-                            Ok::<_, std::convert::Infallible>(None)
-                        })
-                        .await
-                        .expect("hit");
-                    assert!(v.is_some());
-                })
-            })
+            b.to_async(&rt)
+                .iter_custom(|iters| rounds(iters, concurrency, |_| hot_hit(&cache)))
         });
         // The same with every concurrent call on its own key: no two calls of a round can share
         // a lookup, so this is the cache's own cost per call.
@@ -118,22 +106,9 @@ fn hits(c: &mut Criterion) {
                     for k in 0..2 {
                         let which = (round + k) % 2;
                         let took = if which == 0 {
-                            rounds(1, concurrency, |_| async {
-                                let _: Option<Vec<u8>> =
-                                    redis.pool().get(&raw_key).await.expect("GET");
-                            })
-                            .await
+                            rounds(1, concurrency, |_| raw_get(&redis, &raw_key)).await
                         } else {
-                            rounds(1, concurrency, |_| async {
-                                let v: Option<String> = cache
-                                    .get_or_set("hot", None, || async {
-                                        Ok::<_, std::convert::Infallible>(None)
-                                    })
-                                    .await
-                                    .expect("hit");
-                                assert!(v.is_some());
-                            })
-                            .await
+                            rounds(1, concurrency, |_| hot_hit(&cache)).await
                         };
                         if round >= n / 10 {
                             times[which].push(took);
@@ -292,6 +267,22 @@ fn near_hits(c: &mut Criterion) {
 
 criterion_group!(benches, hits, breaker_open, near_hits);
 criterion_main!(benches);
+
+/// One `GET` of the hot key's full Redis name.
+async fn raw_get(redis: &RedisClient, key: &str) {
+    let _: Option<Vec<u8>> = redis.pool().get(key).await.expect("GET");
+}
+
+/// One cache hit on the hot key.
+async fn hot_hit(cache: &Cache) {
+    let v: Option<String> = cache
+        .get_or_set("hot", None, || async {
+            Ok::<_, std::convert::Infallible>(None)
+        })
+        .await
+        .expect("hit");
+    assert!(v.is_some());
+}
 
 /// Whether criterion's name filter (the first free argument) lets `group` run.
 fn criterion_filter_matches(group: &str) -> bool {
