@@ -1238,6 +1238,31 @@ fn answered_soon_after(
     );
 }
 
+/// Starts a lookup of `key` whose builder never finishes (60 s) and returns once that builder
+/// runs, i.e. once the lookup leads the key's flight and holds its rebuild lease.
+async fn hung_build(
+    cache: &Cache,
+    key: &'static str,
+) -> tokio::task::JoinHandle<Result<Option<u32>, BuildError<std::io::Error>>> {
+    let started = Arc::new(tokio::sync::Notify::new());
+    let hung = {
+        let (cache, started) = (cache.clone(), started.clone());
+        tokio::spawn(async move {
+            cache
+                .get_or_set(key, None, || async move {
+                    started.notify_one();
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    Ok(Some(1))
+                })
+                .await
+        })
+    };
+    tokio::time::timeout(Duration::from_secs(5), started.notified())
+        .await
+        .expect("the hung builder starts");
+    hung
+}
+
 /// A call for `key` whose builder answers `value` at once; returns the value and when it came
 /// back.
 fn quick_call(
@@ -1375,21 +1400,7 @@ async fn a_hung_leader_holds_no_waiter_past_max_wait(redis: RedisClient, t: &Sha
     let here = Cache::new(redis.clone(), cfg.clone()).expect("cache");
     let there = second_client(t, cfg).await;
     let builds = Arc::new(AtomicUsize::new(0));
-    let started = Arc::new(tokio::sync::Notify::new());
-    let hung = {
-        let (here, started) = (here.clone(), started.clone());
-        tokio::spawn(async move {
-            here.get_or_set::<u32, std::io::Error, _, _>("k", None, || async move {
-                started.notify_one();
-                tokio::time::sleep(Duration::from_secs(60)).await;
-                Ok(Some(1))
-            })
-            .await
-        })
-    };
-    tokio::time::timeout(Duration::from_secs(5), started.notified())
-        .await
-        .expect("the hung builder starts");
+    let hung = hung_build(&here, "k").await;
     let asked = std::time::Instant::now();
     let same_process = quick_call(&here, "k", 2, &builds);
     let other_client = quick_call(&there, "k", 3, &builds);
@@ -1528,22 +1539,7 @@ async fn waiters_of_a_hung_build_share_one_successor(redis: RedisClient, _t: &Sh
     let mut cfg = CacheConfig::new(namespace("hung-successor"));
     cfg.max_wait = Duration::from_millis(500);
     let cache = Cache::new(redis, cfg).expect("cache");
-    let started = Arc::new(tokio::sync::Notify::new());
-    let hung = {
-        let (cache, started) = (cache.clone(), started.clone());
-        tokio::spawn(async move {
-            cache
-                .get_or_set::<u32, std::io::Error, _, _>("k", None, || async move {
-                    started.notify_one();
-                    tokio::time::sleep(Duration::from_secs(60)).await;
-                    Ok(Some(1))
-                })
-                .await
-        })
-    };
-    tokio::time::timeout(Duration::from_secs(5), started.notified())
-        .await
-        .expect("the hung builder starts");
+    let hung = hung_build(&cache, "k").await;
     let builds = Arc::new(AtomicUsize::new(0));
     let asked = std::time::Instant::now();
     let waiters: Vec<_> = (0..10u32)
