@@ -9,7 +9,7 @@ use fred::interfaces::{ClientLike, EventInterface};
 use fred::prelude::{ReconnectPolicy, Server, ServerConfig};
 use fred::types::config::{
     Blocking, ClusterDiscoveryPolicy, Config, ConnectionConfig, PerformanceConfig, ReconnectError,
-    TlsConfig, TlsConnector, TlsHostMapping, UnresponsiveConfig,
+    UnresponsiveConfig,
 };
 use fred::types::{Builder, RespVersion};
 use tracing::Instrument;
@@ -106,31 +106,34 @@ impl RedisClient {
     /// ```
     pub async fn connect(config: RedisConfig) -> Result<RedisClient> {
         let span = tracing::info_span!("redis.connect", target = %config.target(), mode = config.mode.name());
-        async move {
-            let pool = builder(&config, Dedicated::Plain)?
-                .build_pool(config.pool_size)
-                .map_err(|e| connect_error(&config, e.into()))?;
-            if let Err(e) = init(&config, pool.init()).await {
-                // fred's router tasks outlive a dropped init future; stop them, or a late
-                // success would leave a reconnect-forever pool nobody owns.
-                let pool = pool.clone();
-                tokio::spawn(async move { pool.quit().await.ok() });
-                return Err(e);
+        // Boxed: fred's pool start-up future is large, and every caller awaits this one.
+        Box::pin(
+            async move {
+                let pool = builder(&config, Dedicated::Plain)?
+                    .build_pool(config.pool_size)
+                    .map_err(|e| connect_error(&config, e.into()))?;
+                if let Err(e) = init(&config, pool.init()).await {
+                    // fred's router tasks outlive a dropped init future; stop them, or a late
+                    // success would leave a reconnect-forever pool nobody owns.
+                    let pool = pool.clone();
+                    tokio::spawn(async move { pool.quit().await.ok() });
+                    return Err(e);
+                }
+                if let Err(e) = check_standalone(&config, pool.next()).await {
+                    let pool = pool.clone();
+                    tokio::spawn(async move { pool.quit().await.ok() });
+                    return Err(e);
+                }
+                for c in pool.clients() {
+                    watch_events(c);
+                }
+                tracing::debug!("connected");
+                Ok(RedisClient {
+                    inner: Arc::new(Inner { config, pool }),
+                })
             }
-            if let Err(e) = check_standalone(&config, pool.next()).await {
-                let pool = pool.clone();
-                tokio::spawn(async move { pool.quit().await.ok() });
-                return Err(e);
-            }
-            for c in pool.clients() {
-                watch_events(c);
-            }
-            tracing::debug!("connected");
-            Ok(RedisClient {
-                inner: Arc::new(Inner { config, pool }),
-            })
-        }
-        .instrument(span)
+            .instrument(span),
+        )
         .await
     }
 
@@ -330,7 +333,7 @@ async fn check_standalone(config: &RedisConfig, client: &Client) -> Result<()> {
                 .or_else(|| l.strip_prefix("server_mode:"))
         })
         .map(str::trim);
-    let s = if config.tls { "s" } else { "" };
+    let s = if config.tls.is_some() { "s" } else { "" };
     let hint = match mode {
         Some("sentinel") => {
             // Name the primaries it monitors, when it says.
@@ -410,6 +413,12 @@ async fn sentinel_masters(client: &Client) -> Vec<String> {
 }
 
 fn connect_error(config: &RedisConfig, e: Error) -> Error {
+    if let Some(reason) = tls_failure(config, &e) {
+        return Error::Tls {
+            target: config.target(),
+            reason,
+        };
+    }
     let reason = match (e, &config.mode) {
         (Error::Auth(m), _) => {
             format!("authentication failed ({m}): check the username and password")
@@ -427,6 +436,38 @@ fn connect_error(config: &RedisConfig, e: Error) -> Error {
     Error::Connect {
         target: config.target(),
         reason,
+    }
+}
+
+/// A connect failure that is the TLS layer's, explained; `None` for any other failure.
+fn tls_failure(config: &RedisConfig, e: &Error) -> Option<String> {
+    let details = e.to_string();
+    match &config.tls {
+        Some(options) => {
+            if let Some(why) = crate::tls::explain(&details, options) {
+                return Some(format!("{why} ({details})"));
+            }
+            match e {
+                // A plaintext port reads the ClientHello as a garbled command and waits for the
+                // rest of it: nothing comes back before the timeout.
+                Error::Timeout(_) => Some(format!(
+                    "no TLS handshake within {:?}: is this a plaintext port? use redis:// (or the server's tls-port) ({details})",
+                    config.connect_timeout
+                )),
+                _ => None,
+            }
+        }
+        None => {
+            // A TLS-only port closes the connection on the first plaintext bytes.
+            let closed = matches!(e, Error::Io(_) | Error::Canceled(_))
+                || details.contains("closed")
+                || details.contains("reset");
+            closed.then(|| {
+                format!(
+                    "the server closed the connection during set-up: if it only accepts TLS, use rediss:// (or REDIS_TLS=true) ({details})"
+                )
+            })
+        }
     }
 }
 
@@ -457,7 +498,7 @@ fn server(e: &Endpoint, tls: bool) -> Server {
 pub fn builder(config: &RedisConfig, purpose: Dedicated) -> Result<Builder> {
     let server = match &config.mode {
         Mode::Standalone { server: s } => ServerConfig::Centralized {
-            server: server(s, config.tls),
+            server: server(s, config.tls.is_some()),
         },
         Mode::Sentinel {
             sentinels,
@@ -465,33 +506,25 @@ pub fn builder(config: &RedisConfig, purpose: Dedicated) -> Result<Builder> {
             sentinel_username,
             sentinel_password,
         } => ServerConfig::Sentinel {
-            hosts: sentinels.iter().map(|s| server(s, config.tls)).collect(),
+            hosts: sentinels
+                .iter()
+                .map(|s| server(s, config.tls.is_some()))
+                .collect(),
             service_name: service_name.clone(),
             username: sentinel_username.clone(),
             password: sentinel_password.as_ref().map(|p| p.expose().to_string()),
         },
         Mode::Cluster { seeds } => ServerConfig::Clustered {
-            hosts: seeds.iter().map(|s| server(s, config.tls)).collect(),
+            hosts: seeds
+                .iter()
+                .map(|s| server(s, config.tls.is_some()))
+                .collect(),
             policy: ClusterDiscoveryPolicy::ConfigEndpoint,
         },
     };
-    let tls = if config.tls {
-        let connector = TlsConnector::default_rustls().map_err(|e| Error::Config {
-            setting: "TLS".into(),
-            message: format!(
-                "cannot load the system's root certificates: {}",
-                e.details()
-            ),
-        })?;
-        let mut tls = TlsConfig::from(connector);
-        if let Mode::Cluster { .. } = config.mode {
-            // Cluster nodes are discovered by IP (CLUSTER SLOTS): verify them against the seed's
-            // host name, which is what certificates for a cluster usually name.
-            tls.hostnames = TlsHostMapping::DefaultHost;
-        }
-        Some(tls)
-    } else {
-        None
+    let tls = match &config.tls {
+        Some(options) => Some(crate::tls::fred_tls(config, options)?),
+        None => None,
     };
     // Feature-gated fields (tracing, mocks) come from the default when those features are on.
     #[allow(clippy::needless_update)]

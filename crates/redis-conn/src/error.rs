@@ -40,6 +40,21 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The TLS handshake with a server failed: untrusted or expired certificate, a name it does
+    /// not carry, a missing client certificate, or a port that does not speak TLS. `reason`
+    /// says which and how to fix it.
+    #[error("TLS with {target} failed: {reason}")]
+    Tls {
+        /// The address(es) tried, without credentials.
+        target: String,
+        /// What failed and what to change.
+        reason: String,
+    },
+    /// The ACL user may not run this command, or touch this key or channel (`NOPERM`, or the
+    /// same refusal inside a script). The message names the refused command; for keys and
+    /// channels it names the script or command and its keys when redis-conn knows them.
+    #[error("permission denied: {0}")]
+    NoPermission(String),
     /// A command or connection attempt took longer than allowed.
     #[error("timed out: {0}")]
     Timeout(String),
@@ -132,7 +147,11 @@ fn classify_reply(details: &str) -> Option<Error> {
         "LOADING" => Error::Loading(msg),
         "WRONGTYPE" => Error::WrongType(msg),
         "CROSSSLOT" => Error::CrossSlot(msg),
-        "NOAUTH" | "WRONGPASS" | "NOPERM" => Error::Auth(msg),
+        "NOAUTH" | "WRONGPASS" => Error::Auth(msg),
+        "NOPERM" => Error::NoPermission(msg),
+        "ERR" if rest.starts_with("The user executing the script can't") => {
+            Error::NoPermission(msg)
+        }
         c if !c.is_empty() && c.chars().all(|ch| ch.is_ascii_uppercase()) => Error::Server {
             code: c.to_string(),
             message: rest.to_string(),
@@ -183,6 +202,14 @@ mod tests {
                 "Auth",
             ),
             ("ERR unknown command 'FOO'", "Server"),
+            (
+                "NOPERM this user has no permissions to run the 'flushall' command",
+                "NoPermission",
+            ),
+            (
+                "ERR The user executing the script can't access at least one of the keys mentioned in the command arguments script: 733d, on @user_script:1.",
+                "NoPermission",
+            ),
         ];
         for (reply, want) in cases {
             let err: Error = FredError::new(ErrorKind::Unknown, reply).into();

@@ -38,14 +38,17 @@
 //! # How this crate is laid out
 //!
 //! Read it bottom up. `error` holds [`Error`] and [`Result`] (server replies classified);
+//! `acl` holds [`AclRule`], the least-privilege rules each crate documents;
 //! `config` holds the settings: `config/types` ([`RedisConfig`], [`Mode`], [`Endpoint`],
 //! [`Secret`], defaults), `config/values` (parsers for single values), `config/url`
 //! ([`RedisConfig::from_url`]) and `config/env` ([`RedisConfig::from_env`]). [`keys`] names keys
-//! and computes cluster slots. `client` connects a config ([`RedisClient`], [`builder`],
+//! and computes cluster slots; `tls` builds the TLS connector from [`TlsOptions`]. `client`
+//! connects a config ([`RedisClient`], [`builder`],
 //! [`Dedicated`] clients, pub/sub [`Delivery`]); on top of a client, `script` runs [`Script`]s,
 //! `scan` walks the keyspace ([`scan_keys`]) and `health` reports on the deployment
 //! ([`health`]).
 
+mod acl;
 mod client;
 mod config;
 mod error;
@@ -53,9 +56,14 @@ mod health;
 pub mod keys;
 mod scan;
 mod script;
+mod tls;
 
+pub use acl::AclRule;
 pub use client::{Dedicated, Delivery, RedisClient, builder};
-pub use config::{DEFAULT_PORT, DEFAULT_SENTINEL_PORT, Endpoint, Mode, RedisConfig, Secret};
+pub use config::{
+    DEFAULT_PORT, DEFAULT_SENTINEL_PORT, Endpoint, HostName, Mode, Pem, RedisConfig, Secret,
+    TlsOptions, parse_host_names,
+};
 pub use error::{Error, Result};
 pub use health::{Health, NodeHealth, health};
 pub use keys::{Namespace, TaggedKeys};

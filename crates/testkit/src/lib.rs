@@ -25,6 +25,7 @@
 //! | `REDKIT_DOCKER_IMAGE` | a ready image (e.g. `redis:7.2`) instead of one built from the local `redis-server` |
 //! | `REDKIT_REDIS_SERVER` | path of the `redis-server` binary (default: found on `PATH`) |
 //! | `REDKIT_KEEP_LOGS` | keep node directories and logs after a topology is dropped |
+//! | `REDKIT_SECURE` | `1`: [`shared`] topologies are TLS only (mutual TLS, certificates naming host names only) with ACL users ([`SharedTopology::url_for`]) |
 //!
 //! # How this crate is laid out
 //!
@@ -47,13 +48,15 @@ mod node;
 pub mod proxy;
 pub mod resp;
 mod shared;
+pub mod tls;
 mod topology;
 
 pub use error::{Error, Result};
 pub use node::{Node, Role};
 pub use proxy::{FaultProxy, ProxyMode};
-pub use shared::{SharedTopology, run_logged, shared, unique_name};
-pub use topology::{Auth, Backend, Kind, Spec, State, Topology};
+pub use shared::{SharedTopology, run_logged, secure, shared, unique_name};
+pub use tls::{ClientAuth, TlsFiles, TlsSpec, Validity};
+pub use topology::{AclUser, Auth, Backend, Kind, Spec, State, Topology};
 
 /// Declares each listed `async fn(client, &SharedTopology)` test body as one
 /// `#[tokio::test]` per topology, in modules `standalone`, `sentinel` and `cluster`. The

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::host::run_quiet;
 use crate::resp::{Conn, Reply};
+use crate::tls::HarnessTls;
 
 /// What a node was started as. Roles change on failover: ask the topology for the current
 /// primary instead of trusting this.
@@ -58,6 +59,9 @@ pub struct Node {
     /// `(username, password)` for data nodes when the topology has auth.
     #[serde(skip)]
     pub(crate) auth: Option<(String, String)>,
+    /// How the harness reaches a TLS node (`None`: plaintext).
+    #[serde(default)]
+    pub(crate) tls: Option<HarnessTls>,
 }
 
 fn signal(pid: u32, sig: &str) -> Result<()> {
@@ -84,6 +88,7 @@ impl Node {
                 child: Mutex::new(Some(child)),
             },
             auth: None,
+            tls: None,
         })
     }
 
@@ -101,6 +106,7 @@ impl Node {
             dir: dir.to_path_buf(),
             runtime: Runtime::Container { name: container },
             auth: None,
+            tls: None,
         }
     }
 
@@ -131,7 +137,11 @@ impl Node {
             (Some((u, p)), Role::Primary | Role::Replica) => Some((u.as_str(), p.as_str())),
             _ => None,
         };
-        Conn::connect(self.addr, Duration::from_secs(2), auth)
+        let tls = match &self.tls {
+            Some(t) => Some(t.conn_tls(self.addr.ip())?),
+            None => None,
+        };
+        Conn::connect_tls(self.addr, Duration::from_secs(2), auth, tls.as_ref())
             .map_err(|e| Error::new(format!("node {}: {e}", self.name)))
     }
 

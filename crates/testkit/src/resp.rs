@@ -3,8 +3,9 @@
 //! The harness must work before any async runtime exists (xtask is synchronous) and without
 //! `redis-cli`, so it speaks the protocol itself. It is not a general client.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -67,11 +68,60 @@ impl Reply {
     }
 }
 
+/// A plaintext or TLS socket.
+#[derive(Debug)]
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => s.get_ref(),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// TLS settings for [`Conn::connect_tls`]: the client configuration and the name to verify.
+#[derive(Debug, Clone)]
+pub struct ConnTls {
+    /// Roots and client certificate.
+    pub config: Arc<rustls::ClientConfig>,
+    /// The name the server's certificate must carry.
+    pub server_name: rustls::pki_types::ServerName<'static>,
+}
+
 /// A blocking connection to one Redis or Sentinel node.
 #[derive(Debug)]
 pub struct Conn {
     addr: SocketAddr,
-    reader: BufReader<TcpStream>,
+    reader: BufReader<Stream>,
 }
 
 impl Conn {
@@ -87,11 +137,29 @@ impl Conn {
         timeout: Duration,
         auth: Option<(&str, &str)>,
     ) -> Result<Self> {
+        Conn::connect_tls(addr, timeout, auth, None)
+    }
+
+    /// Like [`Conn::connect`], over TLS when `tls` is `Some`.
+    pub fn connect_tls(
+        addr: SocketAddr,
+        timeout: Duration,
+        auth: Option<(&str, &str)>,
+        tls: Option<&ConnTls>,
+    ) -> Result<Self> {
         let stream = TcpStream::connect_timeout(&addr, timeout)
             .map_err(|e| Error::new(format!("cannot connect to {addr}: {e}")))?;
         stream.set_read_timeout(Some(timeout)).ok();
         stream.set_write_timeout(Some(timeout)).ok();
         stream.set_nodelay(true).ok();
+        let stream = match tls {
+            None => Stream::Plain(stream),
+            Some(t) => {
+                let conn = rustls::ClientConnection::new(t.config.clone(), t.server_name.clone())
+                    .map_err(|e| Error::new(format!("{addr}: TLS set-up: {e}")))?;
+                Stream::Tls(Box::new(rustls::StreamOwned::new(conn, stream)))
+            }
+        };
         let mut conn = Conn {
             addr,
             reader: BufReader::new(stream),
@@ -104,7 +172,11 @@ impl Conn {
 
     /// Changes the read timeout (for commands such as `DEBUG SLEEP` that answer late).
     pub fn set_timeout(&mut self, timeout: Duration) {
-        self.reader.get_ref().set_read_timeout(Some(timeout)).ok();
+        self.reader
+            .get_ref()
+            .tcp()
+            .set_read_timeout(Some(timeout))
+            .ok();
     }
 
     /// Sends one command and reads its reply. A server error is returned as `Reply::Error`.

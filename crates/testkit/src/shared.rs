@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 use futures::FutureExt;
 
 use crate::error::{Error, Result};
+use crate::tls::TlsSpec;
 use crate::topology::{Kind, Spec, Topology};
 
 /// A topology tests may share: never break it on purpose (start your own [`Topology`] for
@@ -20,12 +21,71 @@ pub struct SharedTopology {
     pub kind: Kind,
     url: String,
     topology: Option<Topology>,
+    users: std::sync::Mutex<Vec<(String, String, String)>>,
+}
+
+/// The admin user of secure shared topologies.
+const ADMIN: &str = "redkit-admin";
+
+/// Whether `REDKIT_SECURE` asks for secure shared topologies: TLS only (mutual TLS, node
+/// certificates that name host names only), the default user off, an admin user, and one ACL
+/// user per suite ([`SharedTopology::url_for`]).
+///
+/// ```
+/// # unsafe { std::env::remove_var("REDKIT_SECURE") };
+/// assert!(!testkit::secure());
+/// ```
+pub fn secure() -> bool {
+    matches!(
+        std::env::var("REDKIT_SECURE").as_deref(),
+        Ok("1") | Ok("true") | Ok("yes")
+    )
 }
 
 impl SharedTopology {
-    /// The connection URL.
+    /// The connection URL, with full rights (the admin user on secure topologies).
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Whether this topology is secure (TLS + ACL, see [`secure`]).
+    pub fn is_secure(&self) -> bool {
+        self.topology
+            .as_ref()
+            .is_some_and(|t| t.spec().tls.is_some())
+    }
+
+    /// The URL a suite should run as: on a secure topology, ACL user `user` with `rules`
+    /// (created on every data node at the first call, the same rules every time); otherwise
+    /// [`SharedTopology::url`].
+    ///
+    /// ```no_run
+    /// let topo = testkit::shared(testkit::Kind::Cluster).unwrap();
+    /// let url = topo.url_for("cache-tests", "resetchannels ~t:* &t:* -@all +@read +@write +evalsha").unwrap();
+    /// ```
+    pub fn url_for(&self, user: &str, rules: &str) -> Result<String> {
+        let Some(topology) = self.topology.as_ref().filter(|_| self.is_secure()) else {
+            return Ok(self.url.clone());
+        };
+        let mut users = self
+            .users
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, r, url)) = users.iter().find(|(u, _, _)| u == user) {
+            if r != rules {
+                return Err(Error::new(format!(
+                    "ACL user {user} was created with other rules ({r:?}): one set of rules per user name"
+                )));
+            }
+            return Ok(url.clone());
+        }
+        let password = format!(
+            "{user}-{:x}",
+            std::process::id() as u64 * 7919 + users.len() as u64
+        );
+        let url = topology.create_user(user, &password, rules)?;
+        users.push((user.to_string(), rules.to_string(), url.clone()));
+        Ok(url)
     }
 
     /// The topology, when this process started it (not when it came from the environment).
@@ -54,9 +114,20 @@ pub fn shared(kind: Kind) -> Result<&'static SharedTopology> {
                     kind,
                     url,
                     topology: None,
+                    users: Default::default(),
                 });
             }
-            let topology = Topology::start(Spec::from_env(kind)?).map_err(|e| {
+            let mut spec = Spec::from_env(kind)?;
+            if secure() {
+                let password = format!("admin-{:x}", std::process::id() as u64 * 104_729);
+                spec = spec
+                    .tls(TlsSpec {
+                        ip_sans: false,
+                        ..TlsSpec::mutual()
+                    })
+                    .auth(Some(ADMIN), &password);
+            }
+            let topology = Topology::start(spec).map_err(|e| {
                 Error::new(format!(
                     "no {kind} topology for this test: {e}\n\
                      Fix: install redis-server (`apt-get install -y redis-server`), or set {} to a running \
@@ -64,7 +135,12 @@ pub fn shared(kind: Kind) -> Result<&'static SharedTopology> {
                     kind.url_var()
                 ))
             })?;
-            Ok(SharedTopology { kind, url: topology.url(), topology: Some(topology) })
+            Ok(SharedTopology {
+                kind,
+                url: topology.url(),
+                topology: Some(topology),
+                users: Default::default(),
+            })
         })
         .as_ref()
         .map_err(Clone::clone)

@@ -2,9 +2,19 @@
 //! (the seed's contract, extended), with `REDIS_URL` parsed by [`RedisConfig::from_url`] and
 //! credentials and tuning applied on top of it.
 
+use super::tls::{Pem, TlsOptions, parse_host_names};
 use super::types::{DEFAULT_PORT, DEFAULT_SENTINEL_PORT, Mode, RedisConfig, Secret};
 use super::values::{parse_db, parse_host_list, parse_millis, parse_pool_size, parse_port};
 use crate::error::{Error, Result};
+
+/// The variables that configure TLS besides `REDIS_TLS`.
+const TLS_VARS: [&str; 5] = [
+    "REDIS_TLS_CA_FILE",
+    "REDIS_TLS_CERT_FILE",
+    "REDIS_TLS_KEY_FILE",
+    "REDIS_TLS_SERVER_NAME",
+    "REDIS_TLS_HOSTS",
+];
 
 impl RedisConfig {
     /// Reads the process environment; see [`RedisConfig::from_env_with`] for the variables.
@@ -31,6 +41,14 @@ impl RedisConfig {
     /// | `REDIS_USERNAME`, `REDIS_PASSWORD` | credentials for the data nodes (also with `REDIS_URL`, which must then not carry them) | |
     /// | `REDIS_DB` | database index (not cluster) | |
     /// | `REDIS_TLS` | `true`/`false` (also `1`/`0`, `yes`/`no`) | `false` |
+    /// | `REDIS_TLS_CA_FILE` | PEM file of CAs to trust instead of the system's | |
+    /// | `REDIS_TLS_CERT_FILE`, `REDIS_TLS_KEY_FILE` | client certificate and key (PEM files), for mutual TLS | |
+    /// | `REDIS_TLS_SERVER_NAME` | the name every node's certificate must carry | the address dialled |
+    /// | `REDIS_TLS_HOSTS` | `ip=name,ip=name`: the name each node's certificate carries, by address | |
+    ///
+    /// Any `REDIS_TLS_*` setting turns TLS on; with `REDIS_TLS=false` or a plaintext
+    /// `REDIS_URL` it is an error (never silently plaintext). `tls_*` URL parameters and the
+    /// same variable together are an error too.
     /// | `REDIS_CONNECT_TIMEOUT_MS`, `REDIS_COMMAND_TIMEOUT_MS`, `REDIS_POOL_SIZE` | tuning; also applied on top of `REDIS_URL` | 2000, 5000, CPUs |
     ///
     /// ```
@@ -146,13 +164,45 @@ impl RedisConfig {
                     ));
                 }
             };
-            if from_url && on != cfg.tls {
+            if from_url && on != cfg.tls.is_some() {
                 return Err(Error::config(
                     "REDIS_TLS",
                     "contradicts the REDIS_URL scheme (rediss:// means TLS): keep one of the two",
                 ));
             }
-            cfg.tls = on;
+            if !on && TLS_VARS.iter().any(|v| get(v).is_some()) {
+                return Err(Error::config(
+                    "REDIS_TLS",
+                    "is false but REDIS_TLS_* settings are given: remove them or set REDIS_TLS=true",
+                ));
+            }
+            if on && cfg.tls.is_none() {
+                cfg.tls = Some(TlsOptions::default());
+            }
+        }
+        for var in TLS_VARS {
+            let Some(value) = get(var) else { continue };
+            if cfg.tls.is_none() && from_url {
+                return Err(Error::config(
+                    var,
+                    "is set but REDIS_URL is not a TLS URL: use rediss:// (or rediss-sentinel://, rediss-cluster://)",
+                ));
+            }
+            let tls = cfg.tls.get_or_insert_with(TlsOptions::default);
+            let taken = match var {
+                "REDIS_TLS_CA_FILE" => tls.ca.replace(Pem::File(value.into())).is_some(),
+                "REDIS_TLS_CERT_FILE" => tls.client_cert.replace(Pem::File(value.into())).is_some(),
+                "REDIS_TLS_KEY_FILE" => tls.client_key.replace(Pem::File(value.into())).is_some(),
+                "REDIS_TLS_SERVER_NAME" => tls.server_name.replace(value).is_some(),
+                _ => {
+                    let had = !tls.hosts.is_empty();
+                    tls.hosts = parse_host_names(&value, var)?;
+                    had
+                }
+            };
+            if taken {
+                return Err(conflict(var));
+            }
         }
         if let Some(v) = get("REDIS_CONNECT_TIMEOUT_MS") {
             cfg.connect_timeout = parse_millis(&v, "REDIS_CONNECT_TIMEOUT_MS")?;

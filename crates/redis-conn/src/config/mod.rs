@@ -8,8 +8,10 @@
 //! ([`RedisConfig::from_env`], applying `REDIS_URL` through `url`).
 
 mod env;
+mod tls;
 mod types;
 mod url;
 mod values;
 
+pub use tls::{HostName, Pem, TlsOptions, parse_host_names};
 pub use types::{DEFAULT_PORT, DEFAULT_SENTINEL_PORT, Endpoint, Mode, RedisConfig, Secret};

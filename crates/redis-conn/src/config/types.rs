@@ -5,6 +5,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::tls::TlsOptions;
 use crate::error::{Error, Result};
 
 /// Default Redis port.
@@ -129,11 +130,10 @@ pub struct RedisConfig {
     pub password: Option<Secret>,
     /// Database index (standalone and Sentinel only).
     pub database: Option<u8>,
-    /// Connect with TLS (`rediss://`, `REDIS_TLS=true`), verifying against the system's root
-    /// certificates. Cluster nodes found by IP are verified against the first seed's host name;
-    /// a primary found through Sentinel is verified against its IP, so its certificate needs an
-    /// IP SAN.
-    pub tls: bool,
+    /// Connect with TLS (`rediss://`, `REDIS_TLS=true`) when `Some`: which CAs to trust, a
+    /// client certificate for mutual TLS, and which name each node's certificate must carry
+    /// (see [`TlsOptions`]). `None`: plaintext.
+    pub tls: Option<TlsOptions>,
     /// Limit for establishing a connection and for the client's own probes (Sentinel queries,
     /// `CLUSTER SLOTS`). Default 2 s.
     pub connect_timeout: Duration,
@@ -181,7 +181,7 @@ impl RedisConfig {
             username: None,
             password: None,
             database: None,
-            tls: false,
+            tls: None,
             connect_timeout: Duration::from_secs(2),
             command_timeout: Duration::from_secs(5),
             unresponsive_timeout: Duration::from_secs(2),
@@ -193,6 +193,9 @@ impl RedisConfig {
 
     /// Checks combinations that cannot work.
     pub(super) fn check(&self) -> Result<()> {
+        if let Some(tls) = &self.tls {
+            tls.check()?;
+        }
         if matches!(self.mode, Mode::Cluster { .. }) && self.database.is_some_and(|d| d != 0) {
             return Err(Error::config(
                 "database",
@@ -209,7 +212,7 @@ impl RedisConfig {
     /// assert_eq!(cfg.target(), "redis://h:1");
     /// ```
     pub fn target(&self) -> String {
-        let s = if self.tls { "s" } else { "" };
+        let s = if self.tls.is_some() { "s" } else { "" };
         let join = |eps: &[Endpoint]| {
             eps.iter()
                 .map(ToString::to_string)

@@ -3,13 +3,15 @@
 
 use percent_encoding::percent_decode_str;
 
+use super::tls::{Pem, TlsOptions, parse_host_names};
 use super::types::{DEFAULT_PORT, DEFAULT_SENTINEL_PORT, Endpoint, Mode, RedisConfig, Secret};
 use super::values::{parse_db, parse_endpoint, parse_millis, parse_pool_size};
 use crate::error::{Error, Result};
 
 const SCHEMES: &str = "redis://, rediss://, redis-sentinel://, rediss-sentinel://, redis-cluster://, rediss-cluster://";
 const QUERY_PARAMS: &str = "db, service_name (or sentinelServiceName, master_name), node, sentinel_username, \
-                            sentinel_password, connect_timeout_ms, command_timeout_ms, pool_size";
+                            sentinel_password, connect_timeout_ms, command_timeout_ms, pool_size, \
+                            tls_ca, tls_cert, tls_key, tls_server_name, tls_hosts (the tls_ ones with rediss only)";
 
 impl RedisConfig {
     /// Parses a URL:
@@ -23,6 +25,20 @@ impl RedisConfig {
     /// Extra hosts may also be given as repeated `?node=host:port`. Query parameters:
     /// `db`, `service_name`, `node`, `sentinel_username`, `sentinel_password`,
     /// `connect_timeout_ms`, `command_timeout_ms`, `pool_size`; unknown ones are rejected.
+    ///
+    /// TLS (`rediss` schemes only; see [`TlsOptions`](crate::TlsOptions)): `tls_ca` (a PEM file
+    /// of CAs to trust instead of the system's), `tls_cert` and `tls_key` (PEM files of a
+    /// client certificate and its key, for mutual TLS), `tls_server_name` (the name every
+    /// node's certificate must carry) and `tls_hosts=ip=name,ip=name` (one name per address,
+    /// for Sentinel and Cluster nodes reached by IP whose certificates name host names).
+    ///
+    /// ```
+    /// let cfg = redis_conn::RedisConfig::from_url(
+    ///     "rediss-sentinel://app:pw@10.0.0.5:26379/mymaster?tls_ca=/etc/redis/ca.pem&tls_server_name=redis.internal",
+    /// ).unwrap();
+    /// assert_eq!(cfg.tls.unwrap().name_for("10.0.0.9"), Some("redis.internal"));
+    /// assert!(redis_conn::RedisConfig::from_url("redis://h?tls_ca=/ca.pem").is_err());
+    /// ```
     ///
     /// ```
     /// use redis_conn::{Mode, RedisConfig};
@@ -92,7 +108,7 @@ impl RedisConfig {
         }
 
         let mut cfg = RedisConfig::standalone("localhost", DEFAULT_PORT);
-        cfg.tls = tls;
+        cfg.tls = tls.then(TlsOptions::default);
         if let Some(info) = userinfo {
             let (user, pass) = info.split_once(':').unwrap_or((info, ""));
             let user = decode(user, "URL username")?;
@@ -142,6 +158,28 @@ impl RedisConfig {
                     cfg.command_timeout = parse_millis(&v, "URL parameter command_timeout_ms")?
                 }
                 "pool_size" => cfg.pool_size = parse_pool_size(&v, "URL parameter pool_size")?,
+                "tls_ca" | "tls_cert" | "tls_key" | "tls_server_name" | "tls_hosts" => {
+                    let Some(t) = cfg.tls.as_mut() else {
+                        return Err(Error::config(
+                            format!("URL parameter {k}"),
+                            format!(
+                                "TLS settings need a TLS URL: use rediss:// (or rediss-sentinel://, rediss-cluster://) instead of {scheme}://"
+                            ),
+                        ));
+                    };
+                    if v.is_empty() {
+                        return Err(Error::config(format!("URL parameter {k}"), "is empty"));
+                    }
+                    match k {
+                        "tls_ca" => t.ca = Some(Pem::File(v.into())),
+                        "tls_cert" => t.client_cert = Some(Pem::File(v.into())),
+                        "tls_key" => t.client_key = Some(Pem::File(v.into())),
+                        "tls_server_name" => t.server_name = Some(v),
+                        _ => t
+                            .hosts
+                            .extend(parse_host_names(&v, "URL parameter tls_hosts")?),
+                    }
+                }
                 other => {
                     return Err(Error::config(
                         format!("URL parameter {other}"),
@@ -234,7 +272,7 @@ mod tests {
                 }
             }
         );
-        assert!(cfg.tls);
+        assert!(cfg.tls.is_some());
         assert_eq!(cfg.username.as_deref(), Some("app"));
         assert_eq!(cfg.password.as_ref().map(Secret::expose), Some("p@ss"));
         assert_eq!(cfg.database, Some(3));

@@ -1,11 +1,13 @@
-//! Faults on single nodes: kill, pause and resume, restart, `CLIENT PAUSE` and `DEBUG SLEEP`.
+//! Faults on single nodes: kill, pause and resume, restart, `CLIENT PAUSE` and `DEBUG SLEEP`,
+//! and a node certificate swapped for an expiring or expired one.
 //! Failovers are in `sentinel.rs` and `cluster.rs`.
 
 use std::time::Duration;
 
 use super::handle::Topology;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::node::Node;
+use crate::tls::Validity;
 
 impl Topology {
     /// Kills a node with SIGKILL (`docker kill`).
@@ -48,5 +50,48 @@ impl Topology {
             conn.set_timeout(duration + Duration::from_secs(5));
             conn.read().ok();
         }))
+    }
+}
+
+impl Topology {
+    /// Gives data node `node` a new certificate from the topology's CA, valid as `valid` says
+    /// (e.g. three days, or expired), and makes the server load it (`CONFIG SET
+    /// tls-cert-file`): new connections see it at once.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let topo = testkit::Topology::start(testkit::Spec::new(testkit::Kind::Standalone).tls(Default::default())).unwrap();
+    /// topo.reissue_certificate(&topo.nodes()[0], testkit::Validity::For(Duration::from_secs(3 * 86_400))).unwrap();
+    /// ```
+    pub fn reissue_certificate(&self, node: &Node, valid: Validity) -> Result<()> {
+        let (Some(authority), Some(tls)) = (&self.authority, &self.spec.tls) else {
+            return Err(Error::new("not a TLS topology"));
+        };
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (cert, key) = (format!("server-{n}.crt"), format!("server-{n}.key"));
+        authority.node_file_pair(
+            &node.dir,
+            &node.name,
+            node.addr.ip(),
+            tls,
+            valid,
+            &cert,
+            &key,
+        )?;
+        let seen = if node.is_container() {
+            "/data/tls".to_string()
+        } else {
+            node.dir.join("tls").display().to_string()
+        };
+        node.cmd(&[
+            "CONFIG",
+            "SET",
+            "tls-cert-file",
+            &format!("{seen}/{cert}"),
+            "tls-key-file",
+            &format!("{seen}/{key}"),
+        ])?;
+        Ok(())
     }
 }

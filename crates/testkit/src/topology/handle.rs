@@ -8,6 +8,7 @@ use std::process::Child;
 use super::spec::{Kind, Spec};
 use crate::error::{Error, Result};
 use crate::node::{Node, Role};
+use crate::tls::{Authority, TEST_DOMAIN, TlsFiles};
 
 /// A running topology. Dropping it stops every server and removes its files (logs are printed
 /// and kept when the thread is panicking, i.e. a test failed).
@@ -19,6 +20,8 @@ pub struct Topology {
     pub(super) nodes: Vec<Node>,
     pub(super) watchdog: Option<Child>,
     pub(super) detached: bool,
+    /// The CA that signed the node certificates (TLS topologies).
+    pub(super) authority: Option<Authority>,
 }
 
 impl Topology {
@@ -56,11 +59,43 @@ impl Topology {
     }
 
     /// The URL clients use: `redis://host:port`, `redis-sentinel://s1,s2,s3/mymaster` or
-    /// `redis-cluster://n1,n2,...`, with `user:password@` when auth is on.
+    /// `redis-cluster://n1,n2,...`, with `user:password@` when auth is on. TLS topologies give
+    /// `rediss...` URLs whose query names the CA and the client certificate
+    /// (`?tls_ca=...&tls_cert=...&tls_key=...`), plus `tls_hosts=ip=name,...` when node
+    /// certificates name no IP.
     pub fn url(&self) -> String {
-        let creds = match &self.spec.auth {
+        match &self.spec.auth {
+            None => self.url_with(None),
+            Some(a) => self.url_with(Some((a.username.as_deref().unwrap_or(""), &a.password))),
+        }
+    }
+
+    /// The URL for ACL user `user` with `password` (see [`Topology::url`]).
+    ///
+    /// ```no_run
+    /// let topo = testkit::Topology::start(
+    ///     testkit::Spec::new(testkit::Kind::Standalone).auth(Some("admin"), "pw").user("app", "app-pw", "~app:* +@all"),
+    /// ).unwrap();
+    /// let url = topo.url_as("app", "app-pw");
+    /// ```
+    pub fn url_as(&self, user: &str, password: &str) -> String {
+        self.url_with(Some((user, password)))
+    }
+
+    /// The URL without credentials and without the client certificate (for tests of refusals).
+    pub fn url_anonymous(&self, with_client_cert: bool) -> String {
+        let mut url = self.url_with(None);
+        if let Some(files) = self.tls_files().filter(|_| !with_client_cert) {
+            let full = files.query(true);
+            url = url.replace(&full, &files.query(false));
+        }
+        url
+    }
+
+    fn url_with(&self, creds: Option<(&str, &str)>) -> String {
+        let creds = match creds {
             None => String::new(),
-            Some(a) => format!("{}:{}@", a.username.as_deref().unwrap_or(""), a.password),
+            Some((u, p)) => format!("{u}:{}@", encode(p)),
         };
         let join = |nodes: &mut dyn Iterator<Item = &Node>| {
             nodes
@@ -68,15 +103,70 @@ impl Topology {
                 .collect::<Vec<_>>()
                 .join(",")
         };
-        match self.spec.kind {
-            Kind::Standalone => format!("redis://{creds}{}", self.nodes[0].addr),
+        let s = if self.spec.tls.is_some() { "s" } else { "" };
+        let mut url = match self.spec.kind {
+            Kind::Standalone => format!("redis{s}://{creds}{}", self.nodes[0].addr),
             Kind::Sentinel => format!(
-                "redis-sentinel://{creds}{}/{}",
+                "redis{s}-sentinel://{creds}{}/{}",
                 join(&mut self.sentinels()),
                 self.spec.master_name
             ),
-            Kind::Cluster => format!("redis-cluster://{creds}{}", join(&mut self.data_nodes())),
+            Kind::Cluster => format!("redis{s}-cluster://{creds}{}", join(&mut self.data_nodes())),
+        };
+        if let Some(q) = self.tls_query() {
+            url.push('?');
+            url.push_str(&q);
         }
+        url
+    }
+
+    /// The CA and client certificate files of a TLS topology.
+    pub fn tls_files(&self) -> Option<&TlsFiles> {
+        self.authority.as_ref().map(|a| &a.files)
+    }
+
+    /// The TLS part of [`Topology::url`]'s query, `None` for plaintext topologies.
+    pub fn tls_query(&self) -> Option<String> {
+        let files = self.tls_files()?;
+        let mut q = files.query(true);
+        if self.spec.tls.as_ref().is_some_and(|t| !t.ip_sans) {
+            q.push_str("&tls_hosts=");
+            q.push_str(&self.host_map());
+        }
+        Some(q)
+    }
+
+    /// `ip=name,...`: the host name each node's certificate names, by address (on the process
+    /// backend every node is `127.0.0.1`, so all map to `nodes.redkit.test`).
+    pub fn host_map(&self) -> String {
+        let mut pairs: Vec<String> = Vec::new();
+        for n in &self.nodes {
+            let ip = n.addr.ip();
+            let name = if ip.is_loopback() {
+                format!("nodes.{TEST_DOMAIN}")
+            } else {
+                format!("{}.{TEST_DOMAIN}", n.name)
+            };
+            let pair = format!("{ip}={name}");
+            if !pairs.contains(&pair) {
+                pairs.push(pair);
+            }
+        }
+        pairs.join(",")
+    }
+
+    /// Creates (or replaces) ACL user `name` on every data node with `rules` (space separated)
+    /// and `password`, and returns its URL. Users made this way are lost when a node restarts:
+    /// use [`Spec::user`](crate::Spec::user) for topologies that are broken on purpose.
+    pub fn create_user(&self, name: &str, password: &str, rules: &str) -> Result<String> {
+        for n in self.data_nodes() {
+            let mut args = vec!["ACL", "SETUSER", name, "reset", "on"];
+            let pw = format!(">{password}");
+            args.push(&pw);
+            args.extend(rules.split_whitespace());
+            n.cmd(&args)?;
+        }
+        Ok(self.url_as(name, password))
     }
 
     pub(super) fn node_at(&self, addr: SocketAddr) -> Result<&Node> {
@@ -133,4 +223,20 @@ impl Topology {
         }
         out
     }
+}
+
+/// Percent-encodes what a URL's userinfo cannot hold literally.
+fn encode(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            'A'..='Z' | 'a'..='z' | '0'..='9' | '-' | '_' | '.' | '~' => c.to_string(),
+            c => {
+                let mut b = [0u8; 4];
+                c.encode_utf8(&mut b)
+                    .bytes()
+                    .map(|x| format!("%{x:02X}"))
+                    .collect()
+            }
+        })
+        .collect()
 }

@@ -2,7 +2,8 @@
 //! and launching one node with the arguments every data node shares. The Sentinel and Cluster
 //! set-up that follows lives in `sentinel.rs` and `cluster.rs`.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -12,6 +13,7 @@ use crate::docker;
 use crate::error::{Error, Result};
 use crate::host::{redis_server_bin, write_file};
 use crate::node::{Node, Role};
+use crate::tls::{self, Authority, HarnessTls, TEST_DOMAIN, TlsFiles, Validity};
 
 static RUN_COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -60,6 +62,10 @@ impl Topology {
         let dir = std::env::temp_dir().join(format!("redkit-{run_id}"));
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::new(format!("cannot create {}: {e}", dir.display())))?;
+        let authority = match &spec.tls {
+            Some(_) => Some(Authority::create(&dir, &run_id)?),
+            None => None,
+        };
         let mut topo = Topology {
             spec,
             run_id,
@@ -67,6 +73,7 @@ impl Topology {
             nodes: Vec::new(),
             watchdog: None,
             detached: false,
+            authority,
         };
         topo.write_cleanup_script()?;
         topo.watchdog = Some(topo.start_watchdog()?);
@@ -103,6 +110,16 @@ impl Topology {
     }
 
     fn auth_args(&self) -> Vec<String> {
+        let mut args = self.admin_args();
+        for u in &self.spec.users {
+            args.extend(["--user".to_string(), u.name.clone(), "on".into()]);
+            args.push(format!(">{}", u.password));
+            args.extend(u.rules.split_whitespace().map(str::to_string));
+        }
+        args
+    }
+
+    fn admin_args(&self) -> Vec<String> {
         match &self.spec.auth {
             None => vec![],
             Some(Auth {
@@ -153,11 +170,35 @@ impl Topology {
                 a.password.clone(),
             )
         });
+        let harness_tls = self.spec.tls.as_ref().map(|t| HarnessTls {
+            files: self
+                .authority
+                .as_ref()
+                .map(|a| a.files.clone())
+                .unwrap_or_else(|| TlsFiles {
+                    ca: PathBuf::new(),
+                    client_cert: PathBuf::new(),
+                    client_key: PathBuf::new(),
+                }),
+            server_name: (!t.ip_sans).then(|| format!("{name}.{TEST_DOMAIN}")),
+        });
+        let node_certs = |ip: IpAddr| -> Result<()> {
+            match (&self.authority, &self.spec.tls) {
+                (Some(a), Some(t)) => {
+                    a.node_files(&node_dir, name, ip, t, Validity::For(t.valid_for))
+                }
+                _ => Ok(()),
+            }
+        };
         let node = match (&l.image, &l.network) {
             (Some(image), Some((net, prefix))) => {
                 let port = if role == Role::Sentinel { 26379 } else { 6379 };
                 let ip = format!("{prefix}.{}", l.next_ip);
                 l.next_ip += 1;
+                let ip_addr: IpAddr = ip
+                    .parse()
+                    .map_err(|e| Error::new(format!("bad address {ip}: {e}")))?;
+                node_certs(ip_addr)?;
                 let mut argv = args(port);
                 if let Some(conf) = sentinel_conf {
                     write_file(&node_dir.join("sentinel.conf"), &conf(port))?;
@@ -170,11 +211,13 @@ impl Topology {
                     .map_err(|e| Error::new(format!("bad address {ip}:{port}: {e}")))?;
                 let mut node = Node::container(name, role, addr, &node_dir, container);
                 node.auth = auth;
+                node.tls = harness_tls;
                 node.wait_up(Duration::from_secs(20))?;
                 node
             }
             _ => {
                 let bin = redis_server_bin()?.display().to_string();
+                node_certs(IpAddr::from([127, 0, 0, 1]))?;
                 // Ports are probed free, then bound by redis-server: another process can take one
                 // in between, so a node that dies at start-up is retried on a new port.
                 let mut attempt = 0;
@@ -194,6 +237,7 @@ impl Topology {
                     let addr = SocketAddr::from(([127, 0, 0, 1], port));
                     let mut node = Node::spawn_process(name, role, addr, &node_dir, argv)?;
                     node.auth = auth.clone();
+                    node.tls = harness_tls.clone();
                     match node.wait_up(Duration::from_secs(10)) {
                         Ok(()) => break node,
                         Err(e) if attempt >= 3 => return Err(e),
@@ -226,36 +270,48 @@ impl Topology {
     fn data_args_builder(&self, l: &Launcher) -> impl Fn(u16, &[String]) -> Vec<String> + use<> {
         let auth = self.auth_args();
         let docker = l.image.is_some();
+        let tls = self.spec.tls.clone();
         move |port, extra| {
-            let mut a: Vec<String> = [
-                "--port",
-                &port.to_string(),
-                "--bind",
-                if docker { "0.0.0.0" } else { "127.0.0.1" },
-                "--protected-mode",
-                "no",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                if docker { "/data" } else { "." },
-                "--logfile",
-                "log",
-                "--daemonize",
-                "no",
-                "--repl-diskless-sync-delay",
-                "0",
-                "--enable-debug-command",
-                "yes",
-                // Redis 7 leaves a replica out of CLUSTER SLOTS until its offset moves; with an
-                // empty dataset only the primary's pings move it (every 10 s by default).
-                "--repl-ping-replica-period",
-                "1",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+            let mut a: Vec<String> = match &tls {
+                None => vec!["--port".into(), port.to_string()],
+                Some(t) => {
+                    let mut a: Vec<String> =
+                        tls::server_settings(port, if docker { "/data/tls" } else { "tls" }, t)
+                            .into_iter()
+                            .flat_map(|(k, v)| [format!("--{k}"), v])
+                            .collect();
+                    a.extend(["--tls-cluster".into(), "yes".into()]);
+                    a
+                }
+            };
+            a.extend(
+                [
+                    "--bind",
+                    if docker { "0.0.0.0" } else { "127.0.0.1" },
+                    "--protected-mode",
+                    "no",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    if docker { "/data" } else { "." },
+                    "--logfile",
+                    "log",
+                    "--daemonize",
+                    "no",
+                    "--repl-diskless-sync-delay",
+                    "0",
+                    "--enable-debug-command",
+                    "yes",
+                    // Redis 7 leaves a replica out of CLUSTER SLOTS until its offset moves; with an
+                    // empty dataset only the primary's pings move it (every 10 s by default).
+                    "--repl-ping-replica-period",
+                    "1",
+                ]
+                .iter()
+                .map(|s| s.to_string()),
+            );
             a.extend(auth.iter().cloned());
             a.extend_from_slice(extra);
             a

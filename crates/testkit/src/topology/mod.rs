@@ -15,5 +15,5 @@ mod spec;
 mod teardown;
 
 pub use handle::Topology;
-pub use spec::{Auth, Backend, Kind, Spec};
+pub use spec::{AclUser, Auth, Backend, Kind, Spec};
 pub use teardown::State;

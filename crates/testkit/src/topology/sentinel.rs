@@ -10,6 +10,7 @@ use super::ready::poll;
 use crate::error::{Error, Result};
 use crate::node::Role;
 use crate::resp::Reply;
+use crate::tls;
 
 impl Topology {
     pub(super) fn start_sentinel(&mut self, mut l: Launcher) -> Result<()> {
@@ -36,8 +37,15 @@ impl Topology {
         )?;
         let spec = self.spec.clone();
         let sentinel_conf = move |port: u16, bind: &str, dir: &str| {
+            let listen = match &spec.tls {
+                None => format!("port {port}\n"),
+                Some(t) => tls::server_settings(port, &format!("{dir}/tls"), t)
+                    .into_iter()
+                    .map(|(k, v)| format!("{k} {v}\n"))
+                    .collect(),
+            };
             let mut c = format!(
-                "port {port}\nbind {bind}\nprotected-mode no\ndir {dir}\nlogfile log\n\
+                "{listen}bind {bind}\nprotected-mode no\ndir {dir}\nlogfile log\n\
                  sentinel monitor {m} {ip} {pp} 2\n\
                  sentinel down-after-milliseconds {m} {down}\n\
                  sentinel failover-timeout {m} 10000\n\

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::tls::TlsSpec;
 
 /// The shape of a deployment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -132,6 +133,28 @@ impl fmt::Debug for Auth {
     }
 }
 
+/// An ACL user created on every data node at start (`--user name on >password rules...`), so
+/// it survives restarts of a node.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AclUser {
+    /// User name.
+    pub name: String,
+    /// Password.
+    pub password: String,
+    /// ACL rules, space separated (`~app:* &app:* -@all +get +set`).
+    pub rules: String,
+}
+
+impl fmt::Debug for AclUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AclUser")
+            .field("name", &self.name)
+            .field("password", &"<redacted>")
+            .field("rules", &self.rules)
+            .finish()
+    }
+}
+
 /// What to start.
 #[derive(Debug, Clone)]
 pub struct Spec {
@@ -147,6 +170,10 @@ pub struct Spec {
     pub cluster_node_timeout: Duration,
     /// Sentinel service name (default `mymaster`).
     pub master_name: String,
+    /// TLS on every server (data nodes and sentinels), `None` for plaintext.
+    pub tls: Option<TlsSpec>,
+    /// ACL users besides [`Spec::auth`]'s, on every data node.
+    pub users: Vec<AclUser>,
 }
 
 impl Spec {
@@ -164,6 +191,8 @@ impl Spec {
             sentinel_down_after: Duration::from_millis(1000),
             cluster_node_timeout: Duration::from_millis(2000),
             master_name: "mymaster".into(),
+            tls: None,
+            users: Vec::new(),
         }
     }
 
@@ -175,6 +204,34 @@ impl Spec {
     /// Sets the backend.
     pub fn backend(mut self, backend: Backend) -> Spec {
         self.backend = backend;
+        self
+    }
+
+    /// Serves TLS only, with certificates from a throwaway CA made at start.
+    ///
+    /// ```
+    /// let spec = testkit::Spec::new(testkit::Kind::Cluster).tls(testkit::TlsSpec::mutual());
+    /// assert!(spec.tls.is_some());
+    /// ```
+    pub fn tls(mut self, tls: TlsSpec) -> Spec {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Adds an ACL user with `rules` (space separated) on every data node.
+    ///
+    /// ```
+    /// let spec = testkit::Spec::new(testkit::Kind::Standalone)
+    ///     .auth(Some("admin"), "admin-pw")
+    ///     .user("app", "app-pw", "~app:* -@all +get +set");
+    /// assert_eq!(spec.users.len(), 1);
+    /// ```
+    pub fn user(mut self, name: &str, password: &str, rules: &str) -> Spec {
+        self.users.push(AclUser {
+            name: name.into(),
+            password: password.into(),
+            rules: rules.into(),
+        });
         self
     }
 
