@@ -43,6 +43,7 @@
 
 pub mod docker;
 mod error;
+mod external;
 mod host;
 mod node;
 pub mod proxy;
@@ -54,7 +55,7 @@ mod topology;
 pub use error::{Error, Result};
 pub use node::{Node, Role};
 pub use proxy::{FaultProxy, ProxyMode};
-pub use shared::{SharedTopology, run_logged, secure, shared, unique_name};
+pub use shared::{SharedTopology, run_logged, secure, secure_spec, shared, unique_name};
 pub use tls::{ClientAuth, TlsFiles, TlsSpec, Validity};
 pub use topology::{AclUser, Auth, Backend, Kind, Spec, State, Topology};
 

@@ -42,6 +42,23 @@ pub fn secure() -> bool {
     )
 }
 
+/// `spec` made secure as [`secure`] describes: TLS only with mutual TLS and certificates that
+/// name host names only, the default user off and an admin user (`redkit-admin`) with a
+/// generated password.
+///
+/// ```
+/// let spec = testkit::secure_spec(testkit::Spec::new(testkit::Kind::Cluster));
+/// assert!(spec.tls.is_some() && spec.auth.is_some());
+/// ```
+pub fn secure_spec(spec: Spec) -> Spec {
+    let password = format!("admin-{:x}", std::process::id() as u64 * 104_729 + 17);
+    spec.tls(TlsSpec {
+        ip_sans: false,
+        ..TlsSpec::mutual()
+    })
+    .auth(Some(ADMIN), &password)
+}
+
 impl SharedTopology {
     /// The connection URL, with full rights (the admin user on secure topologies).
     pub fn url(&self) -> &str {
@@ -50,9 +67,10 @@ impl SharedTopology {
 
     /// Whether this topology is secure (TLS + ACL, see [`secure`]).
     pub fn is_secure(&self) -> bool {
-        self.topology
-            .as_ref()
-            .is_some_and(|t| t.spec().tls.is_some())
+        match &self.topology {
+            Some(t) => t.spec().tls.is_some() && t.spec().auth.is_some(),
+            None => secure() && self.url.starts_with("rediss"),
+        }
     }
 
     /// The URL a suite should run as: on a secure topology, ACL user `user` with `rules`
@@ -64,9 +82,9 @@ impl SharedTopology {
     /// let url = topo.url_for("cache-tests", "resetchannels ~t:* &t:* -@all +@read +@write +evalsha").unwrap();
     /// ```
     pub fn url_for(&self, user: &str, rules: &str) -> Result<String> {
-        let Some(topology) = self.topology.as_ref().filter(|_| self.is_secure()) else {
+        if !self.is_secure() {
             return Ok(self.url.clone());
-        };
+        }
         let mut users = self
             .users
             .lock()
@@ -83,7 +101,10 @@ impl SharedTopology {
             "{user}-{:x}",
             std::process::id() as u64 * 7919 + users.len() as u64
         );
-        let url = topology.create_user(user, &password, rules)?;
+        let url = match &self.topology {
+            Some(t) => t.create_user(user, &password, rules)?,
+            None => crate::external::create_user(&self.url, user, &password, rules)?,
+        };
         users.push((user.to_string(), rules.to_string(), url.clone()));
         Ok(url)
     }
@@ -119,13 +140,7 @@ pub fn shared(kind: Kind) -> Result<&'static SharedTopology> {
             }
             let mut spec = Spec::from_env(kind)?;
             if secure() {
-                let password = format!("admin-{:x}", std::process::id() as u64 * 104_729);
-                spec = spec
-                    .tls(TlsSpec {
-                        ip_sans: false,
-                        ..TlsSpec::mutual()
-                    })
-                    .auth(Some(ADMIN), &password);
+                spec = secure_spec(spec);
             }
             let topology = Topology::start(spec).map_err(|e| {
                 Error::new(format!(

@@ -226,7 +226,7 @@ impl Topology {
 }
 
 /// Percent-encodes what a URL's userinfo cannot hold literally.
-fn encode(s: &str) -> String {
+pub(crate) fn encode(s: &str) -> String {
     s.chars()
         .map(|c| match c {
             'A'..='Z' | 'a'..='z' | '0'..='9' | '-' | '_' | '.' | '~' => c.to_string(),

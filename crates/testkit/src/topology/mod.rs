@@ -15,5 +15,6 @@ mod spec;
 mod teardown;
 
 pub use handle::Topology;
+pub(crate) use handle::encode as encode_userinfo;
 pub use spec::{AclUser, Auth, Backend, Kind, Spec};
 pub use teardown::State;
