@@ -60,6 +60,10 @@ enum Cmd {
         /// ACL user to create (with --password).
         #[arg(long, requires = "password")]
         username: Option<String>,
+        /// TLS only (mutual TLS, certificates naming host names only) with an admin ACL user
+        /// and the default user off, as the secure CI pass runs (`REDKIT_SECURE=1` for tests).
+        #[arg(long, conflicts_with = "password")]
+        secure: bool,
     },
     /// Stop topologies started with `up` (all when none is named).
     Down { topology: Vec<TopologyArg> },
@@ -77,6 +81,10 @@ enum Cmd {
         /// A local image for the docker backend.
         #[arg(long)]
         image: Option<String>,
+        /// Secure topologies (TLS + ACL): every suite runs as its crate's least-privilege ACL
+        /// user; only the tests on shared topologies run.
+        #[arg(long)]
+        secure: bool,
         /// Extra arguments for the test runner (after `--`).
         #[arg(last = true)]
         extra: Vec<String>,
@@ -111,7 +119,8 @@ fn main() -> ExitCode {
             image,
             password,
             username,
-        } => up(topology.into(), backend, image, password, username),
+            secure,
+        } => up(topology.into(), backend, image, password, username, secure),
         Cmd::Down { topology } => down(topology.into_iter().map(Kind::from).collect()),
         Cmd::Status => status(),
         Cmd::Env => env(),
@@ -119,12 +128,14 @@ fn main() -> ExitCode {
             topologies,
             backend,
             image,
+            secure,
             extra,
         } => test(
             &Progress(Instant::now()),
             &topologies,
             backend,
             image,
+            secure,
             &extra,
         ),
         Cmd::Bench { extra } => bench(&extra),
@@ -227,11 +238,15 @@ fn backends(arg: BackendArg, image: Option<String>, p: &Progress) -> Vec<Backend
     }
 }
 
-fn start(kind: Kind, backend: &Backend, p: &Progress) -> Result<Topology> {
-    p.say(format!("{}/{kind}: starting", backend.name()));
+fn start(kind: Kind, backend: &Backend, secure: bool, p: &Progress) -> Result<Topology> {
+    let what = if secure { " (TLS + ACL)" } else { "" };
+    p.say(format!("{}/{kind}{what}: starting", backend.name()));
     let t = Instant::now();
-    let topo =
-        Topology::start(Spec::new(kind).backend(backend.clone())).map_err(|e| e.to_string())?;
+    let mut spec = Spec::new(kind).backend(backend.clone());
+    if secure {
+        spec = testkit::secure_spec(spec);
+    }
+    let topo = Topology::start(spec).map_err(|e| e.to_string())?;
     p.say(format!(
         "{}/{kind}: ready in {:.1}s at {}",
         backend.name(),
@@ -247,6 +262,7 @@ fn up(
     image: Option<String>,
     password: Option<String>,
     username: Option<String>,
+    secure: bool,
 ) -> Result {
     let p = Progress(Instant::now());
     let path = state_dir().join(format!("{kind}.json"));
@@ -268,6 +284,9 @@ fn up(
     let mut spec = Spec::new(kind).backend(backend.clone());
     if let Some(pw) = &password {
         spec = spec.auth(username.as_deref(), pw);
+    }
+    if secure {
+        spec = testkit::secure_spec(spec);
     }
     p.say(format!("{}/{kind}: starting", backend.name()));
     let topo = Topology::start(spec).map_err(|e| e.to_string())?;
@@ -358,7 +377,19 @@ fn env() -> Result {
     Ok(())
 }
 
-fn test_runner(extra: &[String], skipped: &[Kind]) -> Command {
+/// The test binaries whose tests start topologies of their own (faults, own servers): a secure
+/// pass leaves them out, it re-runs the suites on the shared topologies.
+const OWN_TOPOLOGY_BINARIES: &[&str] = &[
+    "failover",
+    "crash",
+    "backlog",
+    "topologies",
+    "links",
+    "connect",
+    "tls",
+];
+
+fn test_runner(extra: &[String], skipped: &[Kind], secure: bool) -> Command {
     let nextest = cargo()
         .args(["nextest", "--version"])
         .stdout(std::process::Stdio::null())
@@ -368,9 +399,19 @@ fn test_runner(extra: &[String], skipped: &[Kind]) -> Command {
     let mut cmd = cargo();
     if nextest {
         cmd.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
+        let mut filters = Vec::new();
         if !skipped.is_empty() {
             let names: Vec<&str> = skipped.iter().map(|k| k.name()).collect();
-            cmd.args(["-E", &format!("not test(/^({})::/)", names.join("|"))]);
+            filters.push(format!("not test(/^({})::/)", names.join("|")));
+        }
+        if secure {
+            filters.push("test(/^(standalone|sentinel|cluster)::/)".to_string());
+            for b in OWN_TOPOLOGY_BINARIES {
+                filters.push(format!("not binary({b})"));
+            }
+        }
+        if !filters.is_empty() {
+            cmd.args(["-E", &filters.join(" and ")]);
         }
         cmd.args(extra);
     } else {
@@ -386,6 +427,11 @@ fn test_runner(extra: &[String], skipped: &[Kind]) -> Command {
         for k in skipped {
             cmd.args(["--skip", &format!("{}::", k.name())]);
         }
+        if secure {
+            eprintln!(
+                "without cargo-nextest the secure pass runs every test, own topologies included"
+            );
+        }
     }
     cmd
 }
@@ -395,6 +441,7 @@ fn test(
     topologies: &[TopologyArg],
     backend: BackendArg,
     image: Option<String>,
+    secure: bool,
     extra: &[String],
 ) -> Result {
     ensure_redis(p)?;
@@ -411,7 +458,7 @@ fn test(
         .filter(|k| !kinds.contains(k))
         .collect();
     let mut failures = Vec::new();
-    if extra.is_empty() {
+    if extra.is_empty() && !secure {
         // nextest does not run doctests; they need no servers.
         p.say("doctests");
         if let Err(e) = run(cargo().args(["test", "--workspace", "--doc", "--quiet"])) {
@@ -421,7 +468,7 @@ fn test(
     for backend in backends(backend, image, p) {
         let mut topos = Vec::new();
         for kind in &kinds {
-            topos.push(start(*kind, &backend, p)?);
+            topos.push(start(*kind, &backend, secure, p)?);
         }
         p.say(format!(
             "{}: running the suite on {}",
@@ -432,8 +479,11 @@ fn test(
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
-        let mut cmd = test_runner(extra, &skipped);
+        let mut cmd = test_runner(extra, &skipped, secure);
         cmd.env("REDKIT_BACKEND", backend.name());
+        if secure {
+            cmd.env("REDKIT_SECURE", "1");
+        }
         if let Backend::Docker { image: Some(img) } = &backend {
             cmd.env("REDKIT_DOCKER_IMAGE", img);
         }
@@ -461,7 +511,7 @@ fn test(
 fn bench(extra: &[String]) -> Result {
     let p = Progress(Instant::now());
     ensure_redis(&p)?;
-    let topo = start(Kind::Standalone, &Backend::Process, &p)?;
+    let topo = start(Kind::Standalone, &Backend::Process, false, &p)?;
     let mut cmd = cargo();
     cmd.args(["bench", "-p", "benches", "--"])
         .args(extra)
@@ -491,7 +541,7 @@ fn demo() -> Result {
     }
     ensure_redis(&p)?;
     for kind in Kind::ALL {
-        let topo = start(kind, &Backend::Process, &p)?;
+        let topo = start(kind, &Backend::Process, false, &p)?;
         let envs: Vec<(&str, String)> = match kind {
             Kind::Standalone => {
                 let a = topo.nodes()[0].addr;
@@ -589,6 +639,16 @@ fn ci() -> Result {
         &[],
         BackendArg::Auto,
         std::env::var("REDKIT_DOCKER_IMAGE").ok(),
+        false,
+        &[],
+    )?;
+    p.say("secure pass: the suites on TLS + ACL Sentinel and Cluster, each as its least-privilege user");
+    test(
+        &p,
+        &[TopologyArg::Sentinel, TopologyArg::Cluster],
+        BackendArg::Process,
+        None,
+        true,
         &[],
     )?;
     p.say("all checks passed");
