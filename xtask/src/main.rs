@@ -343,16 +343,7 @@ fn status() -> Result {
     for (_, s) in all {
         println!("{} ({}): {}", s.kind, s.backend, s.url);
         for n in &s.nodes {
-            let up =
-                testkit::resp::Conn::connect(n.addr, std::time::Duration::from_millis(500), None)
-                    .and_then(|mut c| c.cmd(&["PING"]))
-                    .map(|r| {
-                        matches!(
-                            r,
-                            testkit::resp::Reply::Status(_) | testkit::resp::Reply::Error(_)
-                        )
-                    })
-                    .unwrap_or(false);
+            let up = n.answers();
             println!(
                 "  {:<12} {:<22} {}",
                 n.name,

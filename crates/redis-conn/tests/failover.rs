@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{IncrLog, blocking, incr_stream, own, read_int};
+use common::{IncrLog, blocking, incr_stream, own, own_spec, read_int};
 use fred::prelude::*;
 use redis_conn::{RedisClient, RedisConfig, Script};
 use testkit::Kind;
@@ -16,6 +16,12 @@ static SERIAL: Mutex<()> = Mutex::const_new(());
 
 async fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().await
+}
+
+async fn connect_url(url: &str) -> RedisClient {
+    Box::pin(RedisClient::connect(RedisConfig::from_url(url).expect("url")))
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}"))
 }
 
 async fn connect(topo: &testkit::Topology) -> RedisClient {
@@ -60,8 +66,37 @@ async fn wait_progress(redis: &RedisClient, key: &str, n: i64) {
 async fn sentinel_primary_killed_during_incrs_loses_no_acknowledged_incr() {
     let _serial = serial().await;
     let topo = own(Kind::Sentinel);
-    testkit::run_logged(Some(&topo), async {
-        let redis = connect(&topo).await;
+    sentinel_kill(&topo, &topo.url()).await;
+}
+
+/// The same over TLS (mutual TLS, certificates naming host names only, verified through the
+/// host mapping) as a least-privilege ACL user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_primary_killed_over_tls_as_an_acl_user_loses_no_acknowledged_incr() {
+    let _serial = serial().await;
+    let topo = own_spec(secure(Kind::Sentinel));
+    sentinel_kill(&topo, &topo.url_as("app", APP_PASSWORD)).await;
+}
+
+/// A secure spec with an `app` user that may only INCR and GET its keys.
+fn secure(kind: Kind) -> testkit::Spec {
+    let rule = redis_conn::AclRule::connection()
+        .keys("failover:*")
+        .keys("{failover}:*")
+        .keys("{bystander-*")
+        .commands(["incr", "get"]);
+    testkit::secure_spec(testkit::Spec::from_env(kind).expect("valid REDKIT_BACKEND")).user(
+        "app",
+        APP_PASSWORD,
+        &rule.to_string(),
+    )
+}
+
+const APP_PASSWORD: &str = "app-failover-pw";
+
+async fn sentinel_kill(topo: &testkit::Topology, url: &str) {
+    testkit::run_logged(Some(topo), async {
+        let redis = connect_url(url).await;
         let key = "failover:kill:counter";
         let (stop, task) = start_stream(&redis, key);
         wait_progress(&redis, key, 50).await;
@@ -139,8 +174,21 @@ async fn sentinel_primary_paused_for_three_failover_times_loses_no_acknowledged_
 async fn cluster_primary_killed_resumes_its_slots_after_promotion() {
     let _serial = serial().await;
     let topo = own(Kind::Cluster);
-    testkit::run_logged(Some(&topo), async {
-        let redis = connect(&topo).await;
+    cluster_kill(&topo, &topo.url()).await;
+}
+
+/// The same over TLS (mutual TLS, TLS cluster bus, host-name-only certificates) as a
+/// least-privilege ACL user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_primary_killed_over_tls_as_an_acl_user_resumes_with_no_acknowledged_write_lost() {
+    let _serial = serial().await;
+    let topo = own_spec(secure(Kind::Cluster));
+    cluster_kill(&topo, &topo.url_as("app", APP_PASSWORD)).await;
+}
+
+async fn cluster_kill(topo: &testkit::Topology, url: &str) {
+    testkit::run_logged(Some(topo), async {
+        let redis = connect_url(url).await;
         let key = "{failover}:counter";
         let (stop, task) = start_stream(&redis, key);
         wait_progress(&redis, key, 50).await;

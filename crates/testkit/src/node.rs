@@ -150,6 +150,16 @@ impl Node {
         self.conn()?.ok(args)
     }
 
+    /// Whether anything answers on the node's port (over TLS when the node uses it), even a
+    /// refusal such as `NOAUTH` (for `xtask status`, which has no credentials).
+    pub fn answers(&self) -> bool {
+        let tls = self.tls.as_ref().and_then(|t| t.conn_tls(self.addr.ip()).ok());
+        Conn::connect_tls(self.addr, Duration::from_millis(500), None, tls.as_ref())
+            .and_then(|mut c| c.cmd(&["PING"]))
+            .map(|r| matches!(r, Reply::Status(_) | Reply::Error(_)))
+            .unwrap_or(false)
+    }
+
     /// Whether the node answers `PING` right now.
     pub fn is_up(&self) -> bool {
         self.conn()
