@@ -302,7 +302,21 @@ async fn init(
     let limit = config.connect_timeout * (endpoints + 2) + Duration::from_secs(1);
     match tokio::time::timeout(limit, fut).await {
         Ok(Ok(_handle)) => Ok(()),
-        Ok(Err(e)) => Err(connect_error(config, e.into())),
+        Ok(Err(e)) => {
+            let e: Error = e.into();
+            // fred says only that every sentinel failed: with TLS, ask one why.
+            if let (Mode::Sentinel { sentinels, .. }, Some(_)) = (&config.mode, &config.tls)
+                && e.to_string().contains("all sentinel nodes")
+                && let Some(first) = sentinels.first()
+                && let Some(reason) = crate::tls::probe(config, first).await
+            {
+                return Err(Error::Tls {
+                    target: config.target(),
+                    reason,
+                });
+            }
+            Err(connect_error(config, e))
+        }
         Err(_) => Err(Error::Connect {
             target: config.target(),
             reason: format!("no connection within {limit:?} (is the address reachable?)"),

@@ -121,15 +121,51 @@ impl Script {
             {
                 Err(Error::NoScript(_)) => {
                     tracing::debug!(script = self.name, "NOSCRIPT: sending the source with EVAL");
-                    let v: Value = Box::pin(client.eval(self.source, keys, args)).await?;
-                    Ok(R::from_value(v)?)
+                    match Box::pin(client.eval::<Value, _, _, _>(self.source, keys.clone(), args))
+                        .await
+                        .map_err(Error::from)
+                    {
+                        Ok(v) => Ok(R::from_value(v)?),
+                        Err(e) => Err(self.refused(e, &keys)),
+                    }
                 }
-                Err(e) => Err(e),
+                Err(e) => Err(self.refused(e, &keys)),
                 Ok(v) => Ok(R::from_value(v)?),
             }
         }
         .instrument(span)
         .await
+    }
+}
+
+impl Script {
+    /// A permission error names this script and its keys (Redis names neither).
+    fn refused(&self, e: Error, keys: &MultipleKeys) -> Error {
+        match e {
+            Error::NoPermission(m) => Error::NoPermission(format!(
+                "{m} (script {}, keys {})",
+                self.name,
+                describe_keys(keys)
+            )),
+            other => other,
+        }
+    }
+}
+
+/// The keys of a refused call, for the error: Redis does not say which key the ACL refused.
+fn describe_keys(keys: &MultipleKeys) -> String {
+    let names: Vec<String> = keys
+        .clone()
+        .inner()
+        .iter()
+        .take(8)
+        .map(|k| format!("{:?}", String::from_utf8_lossy(k.as_bytes())))
+        .collect();
+    let more = keys.len().saturating_sub(names.len());
+    if more > 0 {
+        format!("[{} and {more} more]", names.join(", "))
+    } else {
+        format!("[{}]", names.join(", "))
     }
 }
 

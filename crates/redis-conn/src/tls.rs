@@ -215,3 +215,40 @@ pub(crate) fn explain(details: &str, options: &TlsOptions) -> Option<String> {
         return None;
     })
 }
+
+/// Why a TLS handshake with `endpoint` fails, found by trying one (fred reports a Sentinel
+/// start-up that failed on every sentinel without the reason): `None` when it succeeds.
+pub(crate) async fn probe(
+    config: &RedisConfig,
+    endpoint: &crate::config::Endpoint,
+) -> Option<String> {
+    let options = config.tls.as_ref()?;
+    // fred is built with rustls only, so this always matches.
+    #[allow(irrefutable_let_patterns)]
+    let TlsConnector::Rustls(connector) = fred_tls(config, options).ok()?.connector else {
+        return None;
+    };
+    let addr = format!("{}:{}", endpoint.host, endpoint.port);
+    let tcp = tokio::time::timeout(
+        config.connect_timeout,
+        tokio::net::TcpStream::connect(&addr),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    let name = ServerName::try_from(endpoint.host.clone()).ok()?;
+    match tokio::time::timeout(config.connect_timeout, connector.connect(name, tcp)).await {
+        Err(_) => Some(format!(
+            "no TLS handshake with {addr} within {:?}: is this a plaintext port? use redis:// (or the server's tls-port)",
+            config.connect_timeout
+        )),
+        Ok(Err(e)) => {
+            let details = format!("{e:?}");
+            Some(match explain(&details, options) {
+                Some(why) => format!("{addr}: {why} ({details})"),
+                None => format!("{addr}: {details}"),
+            })
+        }
+        Ok(Ok(_)) => None,
+    }
+}

@@ -19,9 +19,11 @@ async fn serial() -> MutexGuard<'static, ()> {
 }
 
 async fn connect_url(url: &str) -> RedisClient {
-    Box::pin(RedisClient::connect(RedisConfig::from_url(url).expect("url")))
-        .await
-        .unwrap_or_else(|e| panic!("connect: {e}"))
+    Box::pin(RedisClient::connect(
+        RedisConfig::from_url(url).expect("url"),
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("connect: {e}"))
 }
 
 async fn connect(topo: &testkit::Topology) -> RedisClient {

@@ -153,7 +153,10 @@ impl Node {
     /// Whether anything answers on the node's port (over TLS when the node uses it), even a
     /// refusal such as `NOAUTH` (for `xtask status`, which has no credentials).
     pub fn answers(&self) -> bool {
-        let tls = self.tls.as_ref().and_then(|t| t.conn_tls(self.addr.ip()).ok());
+        let tls = self
+            .tls
+            .as_ref()
+            .and_then(|t| t.conn_tls(self.addr.ip()).ok());
         Conn::connect_tls(self.addr, Duration::from_millis(500), None, tls.as_ref())
             .and_then(|mut c| c.cmd(&["PING"]))
             .map(|r| matches!(r, Reply::Status(_) | Reply::Error(_)))
