@@ -178,3 +178,103 @@ fn a_killed_owner_leaves_no_server_behind() {
         start.elapsed()
     );
 }
+
+/// TLS topologies: servers listen on TLS only (plaintext is refused), replicas and the
+/// cluster bus use TLS, and every fault keeps working.
+#[test]
+fn tls_topologies_serve_tls_only_and_keep_their_faults() {
+    use testkit::{ClientAuth, TlsSpec};
+    for kind in [Kind::Sentinel, Kind::Cluster] {
+        let t0 = Instant::now();
+        let topo = Topology::start(
+            Spec::from_env(kind)
+                .expect("backend")
+                .tls(TlsSpec::mutual())
+                .auth(Some("admin"), "admin-pw")
+                .user("app", "app-pw", "~app:* -@all +get"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        eprintln!("TLS {kind} ready in {:?}", t0.elapsed());
+        assert!(topo.url().starts_with("rediss"), "{}", topo.url());
+        assert!(topo.url().contains("tls_ca="), "{}", topo.url());
+        for n in topo.nodes() {
+            // The harness speaks TLS; a plaintext PING gets no reply.
+            let mut plain =
+                testkit::resp::Conn::connect(n.addr, Duration::from_secs(1), None).expect("tcp");
+            assert!(
+                plain.cmd(&["PING"]).is_err(),
+                "{} answers plaintext",
+                n.name
+            );
+            assert!(n.is_up(), "{} answers over TLS", n.name);
+        }
+        for n in topo.data_nodes() {
+            let cfg = n
+                .cmd(&["CONFIG", "GET", "tls-auth-clients"])
+                .expect("CONFIG GET");
+            assert_eq!(
+                cfg.items().get(1).and_then(|r| r.text()).as_deref(),
+                Some("yes")
+            );
+        }
+        assert_eq!(TlsSpec::mutual().client_auth, ClientAuth::Required);
+        // Faults: pause / resume, kill / restart, and a failover.
+        let victim = match kind {
+            Kind::Sentinel => topo.current_primary().expect("primary"),
+            _ => topo.primary_for_key("k").expect("owner"),
+        };
+        let (name, old) = (victim.name.clone(), victim.addr);
+        topo.pause(victim).expect("pause");
+        assert!(!victim.is_up());
+        topo.resume(victim).expect("resume");
+        victim
+            .wait_up(Duration::from_secs(5))
+            .expect("up after resume");
+        topo.client_pause(victim, Duration::from_millis(200), true)
+            .expect("CLIENT PAUSE");
+        topo.kill(victim).expect("kill -9");
+        match kind {
+            Kind::Sentinel => {
+                topo.wait_for_new_primary(old, Duration::from_secs(30))
+                    .expect("promotion");
+            }
+            _ => {
+                topo.wait_for_slot_takeover(old, Duration::from_secs(30))
+                    .expect("takeover");
+            }
+        }
+        topo.restart(topo.node(&name).expect("node"))
+            .expect("restart");
+        // The restarted node rejoins as a replica over TLS replication.
+        let start = Instant::now();
+        loop {
+            let linked = topo
+                .node(&name)
+                .expect("node")
+                .conn()
+                .and_then(|mut c| c.info_field("replication", "master_link_status"))
+                .ok()
+                .flatten();
+            if linked.as_deref() == Some("up") {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "{name} never re-linked over TLS replication"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // ACL users from the spec survive the restart.
+        let acl = topo
+            .node(&name)
+            .expect("node")
+            .cmd(&["ACL", "LIST"])
+            .expect("ACL LIST");
+        assert!(
+            acl.items()
+                .iter()
+                .any(|u| u.text().is_some_and(|t| t.starts_with("user app on"))),
+            "{acl:?}"
+        );
+    }
+}
