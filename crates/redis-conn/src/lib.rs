@@ -16,6 +16,30 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # TLS and least-privilege ACL users
+//!
+//! `rediss://` URLs (or `REDIS_TLS=true`) connect over TLS; [`TlsOptions`] adds a CA bundle
+//! (`tls_ca`), a client certificate for mutual TLS (`tls_cert`, `tls_key`) and the name each
+//! node's certificate carries (`tls_server_name`, or `tls_hosts=ip=name,...` for Sentinel and
+//! Cluster nodes reached by IP whose certificates name host names). Every way this can be wrong
+//! (untrusted CA, expired certificate, wrong name, missing client certificate, a plaintext
+//! port, a TLS port reached without TLS) is [`Error::Tls`] naming the address, with the fix,
+//! within the connect timeout. A command, key or channel the ACL user may not use is
+//! [`Error::NoPermission`] (scripts' errors name the script and its keys). [`AclRule`] holds the
+//! rights a client needs ([`AclRule::connection`]); each redkit crate documents and exposes the
+//! rule that runs it.
+//!
+//! ```no_run
+//! # async fn demo() -> redis_conn::Result<()> {
+//! let cfg = redis_conn::RedisConfig::from_url(
+//!     "rediss-cluster://app:pw@10.0.0.11:6379?tls_ca=/etc/redis/ca.pem\
+//!      &tls_cert=/etc/redis/app.crt&tls_key=/etc/redis/app.key\
+//!      &tls_hosts=10.0.0.11=redis-1.internal,10.0.0.12=redis-2.internal",
+//! )?;
+//! let redis = redis_conn::RedisClient::connect(cfg).await?;
+//! # Ok(()) }
+//! ```
+//!
 //! # Guarantees and limits
 //!
 //! | situation | what the client does |
@@ -26,6 +50,7 @@
 //! | `READONLY`, `LOADING`, `CLUSTERDOWN`, `MASTERDOWN` replies | trigger a reconnect (and re-discovery) |
 //! | Cluster `MOVED` / `ASK` | followed by fred; the slot map is refreshed |
 //! | `NOSCRIPT` (flush, restart, failover) | [`Script::run`] resends the source with `EVAL` |
+//! | TLS (mutual TLS, host-name certificates) | the same failovers as plaintext, measured: Sentinel and Cluster kill -9 of a primary lose no acknowledged write; verification failures are typed errors, never a fallback to plaintext |
 //! | one cluster primary killed | its slots answer again once a replica is promoted (≈ node timeout + 1–2 s); fred queues commands for the *other* primaries while it re-discovers the slot map, so they stall for about as long (measured, no loss) |
 //!
 //! Not guaranteed: Redis replication is asynchronous, so a write acknowledged by a primary that

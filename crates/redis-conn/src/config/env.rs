@@ -376,4 +376,56 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn tls_variables_configure_tls_and_refuse_contradictions() {
+        use crate::config::tls::Pem;
+        let cfg = env(&[
+            ("REDIS_MODE", "cluster"),
+            ("REDIS_CLUSTER_HOST", "10.0.0.1:6379"),
+            ("REDIS_TLS_CA_FILE", "/etc/redis/ca.pem"),
+            ("REDIS_TLS_CERT_FILE", "/etc/redis/client.crt"),
+            ("REDIS_TLS_KEY_FILE", "/etc/redis/client.key"),
+            ("REDIS_TLS_HOSTS", "10.0.0.1=r1.internal,10.0.0.2=r2.internal"),
+        ])
+        .expect("TLS from variables");
+        let tls = cfg.tls.as_ref().expect("any REDIS_TLS_* turns TLS on");
+        assert_eq!(tls.ca, Some(Pem::File("/etc/redis/ca.pem".into())));
+        assert!(tls.client_cert.is_some() && tls.client_key.is_some());
+        assert_eq!(tls.name_for("10.0.0.2"), Some("r2.internal"));
+        assert!(cfg.target().starts_with("rediss-cluster://"));
+        assert!(!format!("{cfg:?}").contains("BEGIN"));
+
+        let cfg = env(&[
+            ("REDIS_URL", "rediss://cache.internal:6380"),
+            ("REDIS_TLS_SERVER_NAME", "redis.internal"),
+        ])
+        .expect("variables on top of a rediss URL");
+        assert_eq!(cfg.tls.expect("tls").server_name.as_deref(), Some("redis.internal"));
+
+        for (pairs, needles) in [
+            (
+                vec![("REDIS_TLS", "false"), ("REDIS_TLS_CA_FILE", "/ca.pem")],
+                &["REDIS_TLS", "REDIS_TLS_*"][..],
+            ),
+            (
+                vec![("REDIS_URL", "redis://h"), ("REDIS_TLS_CA_FILE", "/ca.pem")],
+                &["REDIS_TLS_CA_FILE", "rediss://"][..],
+            ),
+            (
+                vec![
+                    ("REDIS_URL", "rediss://h?tls_ca=/a.pem"),
+                    ("REDIS_TLS_CA_FILE", "/b.pem"),
+                ],
+                &["REDIS_TLS_CA_FILE", "keep one"][..],
+            ),
+            (vec![("REDIS_TLS_CERT_FILE", "/c.pem")], &["tls_key"][..]),
+            (vec![("REDIS_TLS_HOSTS", "10.0.0.1")], &["REDIS_TLS_HOSTS", "address=name"][..]),
+        ] {
+            let text = err_text(env(&pairs));
+            for needle in needles {
+                assert!(text.contains(needle), "{text:?} should mention {needle:?}");
+            }
+        }
+    }
 }
