@@ -304,16 +304,13 @@ async fn init(
         Ok(Ok(_handle)) => Ok(()),
         Ok(Err(e)) => {
             let e: Error = e.into();
-            // fred says only that every sentinel failed: with TLS, ask one why.
-            if let (Mode::Sentinel { sentinels, .. }, Some(_)) = (&config.mode, &config.tls)
+            // fred says only that every sentinel failed: ask the first one why.
+            if let Mode::Sentinel { sentinels, .. } = &config.mode
                 && e.to_string().contains("all sentinel nodes")
                 && let Some(first) = sentinels.first()
-                && let Some(reason) = crate::tls::probe(config, first).await
+                && let Some(why) = probe_sentinel(config, first).await
             {
-                return Err(Error::Tls {
-                    target: config.target(),
-                    reason,
-                });
+                return Err(why);
             }
             Err(connect_error(config, e))
         }
@@ -322,6 +319,47 @@ async fn init(
             reason: format!("no connection within {limit:?} (is the address reachable?)"),
         }),
     }
+}
+
+/// Why the sentinel at `first` refuses us: connects to it alone, with the sentinel
+/// credentials and the same TLS settings, and returns that failure (naming the sentinel), or
+/// `None` when it accepts.
+async fn probe_sentinel(config: &RedisConfig, first: &Endpoint) -> Option<Error> {
+    let Mode::Sentinel {
+        sentinel_username,
+        sentinel_password,
+        ..
+    } = &config.mode
+    else {
+        return None;
+    };
+    let mut probe = config.clone();
+    probe.mode = Mode::Standalone {
+        server: first.clone(),
+    };
+    probe.username = sentinel_username.clone();
+    probe.password = sentinel_password.clone();
+    probe.database = None;
+    let client = builder(&probe, Dedicated::Plain).ok()?.build().ok()?;
+    let outcome = tokio::time::timeout(config.connect_timeout * 2, client.init()).await;
+    let client2 = client.clone();
+    tokio::spawn(async move { client2.quit().await.ok() });
+    let e: Error = match outcome {
+        Ok(Ok(_)) => return None,
+        Ok(Err(e)) => e.into(),
+        Err(_) => Error::Timeout(format!("no answer within {:?}", config.connect_timeout * 2)),
+    };
+    Some(match connect_error(&probe, e) {
+        Error::Tls { reason, .. } => Error::Tls {
+            target: config.target(),
+            reason: format!("sentinel {first}: {reason}"),
+        },
+        Error::Connect { reason, .. } => Error::Connect {
+            target: config.target(),
+            reason: format!("sentinel {first}: {reason}"),
+        },
+        other => other,
+    })
 }
 
 /// A `redis://` URL pointed at a Sentinel or a Cluster node connects without complaint (both

@@ -327,3 +327,25 @@ async fn unreadable_or_mismatched_tls_files_are_config_errors_naming_the_setting
         .to_string();
     assert!(text.contains("address=name"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinels_with_their_own_user_over_tls_need_its_credentials() {
+    let topo = own_spec(
+        spec(Kind::Sentinel, TlsSpec::mutual()).sentinel_auth("watcher", "watcher-secret-55"),
+    );
+    let url = topo.url_as("app", APP_PASSWORD);
+    assert!(url.contains("sentinel_username=watcher"), "{url}");
+    let redis = connect(&url).await.unwrap_or_else(|e| panic!("{e}"));
+    round_trip(&redis, "app:{sentinel-auth}").await;
+    redis.quit().await.ok();
+
+    let first = topo.sentinels().next().expect("sentinel").addr.to_string();
+    let wrong = url.replace("watcher-secret-55", "wrong-password-x");
+    match refused(&wrong, &first).await {
+        Error::Connect { reason, .. } => assert!(
+            reason.contains("sentinel") && reason.contains("authentication failed"),
+            "{reason}"
+        ),
+        other => panic!("expected Error::Connect (sentinel authentication), got {other:?}"),
+    }
+}

@@ -21,6 +21,7 @@ struct Parsed {
     query: String,
     tls: Option<TlsFiles>,
     names: Vec<(IpAddr, String)>,
+    sentinel_creds: Option<(String, String)>,
 }
 
 fn decode(s: &str) -> String {
@@ -69,6 +70,7 @@ fn parse(url: &str) -> Result<Parsed> {
     let mut cert = None;
     let mut key = None;
     let mut names = Vec::new();
+    let (mut s_user, mut s_pass) = (None, None);
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         match k {
@@ -84,9 +86,12 @@ fn parse(url: &str) -> Result<Parsed> {
                     }
                 }
             }
+            "sentinel_username" => s_user = Some(decode(v)),
+            "sentinel_password" => s_pass = Some(decode(v)),
             _ => {}
         }
     }
+    let sentinel_creds = s_pass.map(|p| (s_user.unwrap_or_else(|| "default".into()), p));
     let tls = match (ca, cert, key) {
         (Some(ca), Some(client_cert), Some(client_key)) => Some(TlsFiles {
             ca,
@@ -103,11 +108,12 @@ fn parse(url: &str) -> Result<Parsed> {
         query: query.to_string(),
         tls,
         names,
+        sentinel_creds,
     })
 }
 
 impl Parsed {
-    fn conn(&self, addr: SocketAddr, with_creds: bool) -> Result<Conn> {
+    fn conn(&self, addr: SocketAddr, creds: Option<&(String, String)>) -> Result<Conn> {
         let tls = match &self.tls {
             Some(files) => Some(
                 HarnessTls {
@@ -122,13 +128,12 @@ impl Parsed {
             ),
             None => None,
         };
-        let auth = match (&self.creds, with_creds) {
-            (Some((u, p)), true) => Some((
+        let auth = creds.map(|(u, p)| {
+            (
                 if u.is_empty() { "default" } else { u.as_str() },
                 p.as_str(),
-            )),
-            _ => None,
-        };
+            )
+        });
         Conn::connect_tls(addr, Duration::from_secs(2), auth, tls.as_ref())
     }
 
@@ -142,7 +147,7 @@ impl Parsed {
             .hosts
             .first()
             .ok_or_else(|| Error::new("a sentinel URL without sentinels"))?;
-        let mut c = self.conn(first, false)?;
+        let mut c = self.conn(first, self.sentinel_creds.as_ref())?;
         let addr_of = |fields: &[Reply]| -> Option<SocketAddr> {
             let get = |k: &str| {
                 fields
@@ -169,7 +174,7 @@ pub(crate) fn create_user(url: &str, user: &str, password: &str, rules: &str) ->
     let parsed = parse(url)?;
     for addr in parsed.data_nodes()? {
         let mut c = parsed
-            .conn(addr, true)
+            .conn(addr, parsed.creds.as_ref())
             .map_err(|e| Error::new(format!("creating ACL user {user} on {addr}: {e}")))?;
         let pw = format!(">{password}");
         let mut args = vec!["ACL", "SETUSER", user, "reset", "on", pw.as_str()];

@@ -56,7 +56,8 @@ pub struct Node {
     /// The node's directory on this host (config, data, `log`).
     pub dir: PathBuf,
     pub(crate) runtime: Runtime,
-    /// `(username, password)` for data nodes when the topology has auth.
+    /// `(username, password)` when the node requires them (data nodes with auth, sentinels
+    /// with sentinel auth).
     #[serde(skip)]
     pub(crate) auth: Option<(String, String)>,
     /// How the harness reaches a TLS node (`None`: plaintext).
@@ -133,10 +134,7 @@ impl Node {
 
     /// Opens a harness connection to this node (authenticated for data nodes).
     pub fn conn(&self) -> Result<Conn> {
-        let auth = match (&self.auth, self.role) {
-            (Some((u, p)), Role::Primary | Role::Replica) => Some((u.as_str(), p.as_str())),
-            _ => None,
-        };
+        let auth = self.auth.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
         let tls = match &self.tls {
             Some(t) => Some(t.conn_tls(self.addr.ip())?),
             None => None,

@@ -44,7 +44,8 @@ pub fn secure() -> bool {
 
 /// `spec` made secure as [`secure`] describes: TLS only with mutual TLS and certificates that
 /// name host names only, the default user off and an admin user (`redkit-admin`) with a
-/// generated password.
+/// generated password on the data nodes, and sentinels that require their own user
+/// (`redkit-sentinel`).
 ///
 /// ```
 /// let spec = testkit::secure_spec(testkit::Spec::new(testkit::Kind::Cluster));
@@ -52,11 +53,13 @@ pub fn secure() -> bool {
 /// ```
 pub fn secure_spec(spec: Spec) -> Spec {
     let password = format!("admin-{:x}", std::process::id() as u64 * 104_729 + 17);
+    let sentinel_password = format!("watch-{:x}", std::process::id() as u64 * 7_901 + 3);
     spec.tls(TlsSpec {
         ip_sans: false,
         ..TlsSpec::mutual()
     })
     .auth(Some(ADMIN), &password)
+    .sentinel_auth("redkit-sentinel", &sentinel_password)
 }
 
 impl SharedTopology {

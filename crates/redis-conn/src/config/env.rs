@@ -386,7 +386,10 @@ mod tests {
             ("REDIS_TLS_CA_FILE", "/etc/redis/ca.pem"),
             ("REDIS_TLS_CERT_FILE", "/etc/redis/client.crt"),
             ("REDIS_TLS_KEY_FILE", "/etc/redis/client.key"),
-            ("REDIS_TLS_HOSTS", "10.0.0.1=r1.internal,10.0.0.2=r2.internal"),
+            (
+                "REDIS_TLS_HOSTS",
+                "10.0.0.1=r1.internal,10.0.0.2=r2.internal",
+            ),
         ])
         .expect("TLS from variables");
         let tls = cfg.tls.as_ref().expect("any REDIS_TLS_* turns TLS on");
@@ -401,7 +404,10 @@ mod tests {
             ("REDIS_TLS_SERVER_NAME", "redis.internal"),
         ])
         .expect("variables on top of a rediss URL");
-        assert_eq!(cfg.tls.expect("tls").server_name.as_deref(), Some("redis.internal"));
+        assert_eq!(
+            cfg.tls.expect("tls").server_name.as_deref(),
+            Some("redis.internal")
+        );
 
         for (pairs, needles) in [
             (
@@ -420,7 +426,10 @@ mod tests {
                 &["REDIS_TLS_CA_FILE", "keep one"][..],
             ),
             (vec![("REDIS_TLS_CERT_FILE", "/c.pem")], &["tls_key"][..]),
-            (vec![("REDIS_TLS_HOSTS", "10.0.0.1")], &["REDIS_TLS_HOSTS", "address=name"][..]),
+            (
+                vec![("REDIS_TLS_HOSTS", "10.0.0.1")],
+                &["REDIS_TLS_HOSTS", "address=name"][..],
+            ),
         ] {
             let text = err_text(env(&pairs));
             for needle in needles {

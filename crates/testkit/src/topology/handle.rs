@@ -113,9 +113,17 @@ impl Topology {
             ),
             Kind::Cluster => format!("redis{s}-cluster://{creds}{}", join(&mut self.data_nodes())),
         };
-        if let Some(q) = self.tls_query() {
+        let mut query: Vec<String> = self.tls_query().into_iter().collect();
+        if let (Kind::Sentinel, Some(a)) = (self.spec.kind, &self.spec.sentinel_auth) {
+            query.push(format!(
+                "sentinel_username={}&sentinel_password={}",
+                a.username.as_deref().unwrap_or("default"),
+                encode(&a.password)
+            ));
+        }
+        if !query.is_empty() {
             url.push('?');
-            url.push_str(&q);
+            url.push_str(&query.join("&"));
         }
         url
     }

@@ -164,7 +164,11 @@ impl Topology {
         let node_dir = self.dir.join(name);
         std::fs::create_dir_all(&node_dir)
             .map_err(|e| Error::new(format!("cannot create {}: {e}", node_dir.display())))?;
-        let auth = self.spec.auth.as_ref().map(|a| {
+        let auth = match role {
+            Role::Sentinel => self.spec.sentinel_auth.as_ref(),
+            _ => self.spec.auth.as_ref(),
+        };
+        let auth = auth.map(|a| {
             (
                 a.username.clone().unwrap_or_else(|| "default".into()),
                 a.password.clone(),

@@ -64,6 +64,14 @@ impl Topology {
                     c.push_str(&format!("sentinel auth-user {} {u}\n", spec.master_name));
                 }
             }
+            if let Some(a) = &spec.sentinel_auth {
+                let user = a.username.as_deref().unwrap_or("default");
+                c.push_str(&format!(
+                    "user default off\nuser {user} on >{pw} allchannels +@all\n\
+                     sentinel sentinel-user {user}\nsentinel sentinel-pass {pw}\n",
+                    pw = a.password
+                ));
+            }
             c
         };
         let docker = l.image.is_some();

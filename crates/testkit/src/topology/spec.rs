@@ -174,6 +174,9 @@ pub struct Spec {
     pub tls: Option<TlsSpec>,
     /// ACL users besides [`Spec::auth`]'s, on every data node.
     pub users: Vec<AclUser>,
+    /// A user the sentinels require (the default user is then off on them; sentinels
+    /// authenticate to each other with it too). `None`: sentinels are open.
+    pub sentinel_auth: Option<Auth>,
 }
 
 impl Spec {
@@ -193,6 +196,7 @@ impl Spec {
             master_name: "mymaster".into(),
             tls: None,
             users: Vec::new(),
+            sentinel_auth: None,
         }
     }
 
@@ -231,6 +235,20 @@ impl Spec {
             name: name.into(),
             password: password.into(),
             rules: rules.into(),
+        });
+        self
+    }
+
+    /// Makes the sentinels require ACL user `username` with `password`.
+    ///
+    /// ```
+    /// let spec = testkit::Spec::new(testkit::Kind::Sentinel).sentinel_auth("watcher", "w-pw");
+    /// assert!(spec.sentinel_auth.is_some());
+    /// ```
+    pub fn sentinel_auth(mut self, username: &str, password: &str) -> Spec {
+        self.sentinel_auth = Some(Auth {
+            username: Some(username.to_string()),
+            password: password.to_string(),
         });
         self
     }
