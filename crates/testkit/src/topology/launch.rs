@@ -58,6 +58,11 @@ impl Topology {
     /// Starts a topology and returns once it is fully ready (replication links up, sentinels in
     /// quorum and aware of every replica, cluster state ok with every replica attached).
     pub fn start(spec: Spec) -> Result<Topology> {
+        if !spec.users.is_empty() && !spec.auth.as_ref().is_some_and(|a| a.username.is_some()) {
+            return Err(Error::new(
+                "ACL users need an admin user for the harness (and the default user off): add .auth(Some(\"admin\"), password)",
+            ));
+        }
         let run_id = unique_run_id(spec.kind);
         let dir = std::env::temp_dir().join(format!("redkit-{run_id}"));
         std::fs::create_dir_all(&dir)

@@ -222,7 +222,8 @@ impl Spec {
         self
     }
 
-    /// Adds an ACL user with `rules` (space separated) on every data node.
+    /// Adds an ACL user with `rules` (space separated) on every data node. Needs an admin user
+    /// ([`Spec::auth`] with a user name), which also turns the default user off.
     ///
     /// ```
     /// let spec = testkit::Spec::new(testkit::Kind::Standalone)
