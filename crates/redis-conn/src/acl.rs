@@ -6,8 +6,8 @@
 use std::fmt;
 
 /// A set of ACL rights: key patterns (`~`), channel patterns (`&`) and commands (`+`), with
-/// everything else denied. `Display` gives the rule text for `ACL SETUSER <user> on
-/// >password <rule>` (or a `user` line of an ACL file).
+/// everything else denied. `Display` gives the rule text to paste after
+/// `ACL SETUSER <user> on ><password>` (or into a `user` line of an ACL file).
 ///
 /// ```
 /// use redis_conn::AclRule;
