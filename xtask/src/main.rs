@@ -295,7 +295,7 @@ fn up(
     let json = serde_json_string(&state)?;
     std::fs::write(&path, json).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     p.say(format!("{kind} is up: {}", state.url));
-    println!("export {}={}", kind.url_var(), state.url);
+    println!("export {}='{}'", kind.url_var(), state.url);
     Ok(())
 }
 
@@ -363,7 +363,7 @@ fn env() -> Result {
         );
     }
     for (_, s) in all {
-        println!("export {}={}", s.kind.url_var(), s.url);
+        println!("export {}='{}'", s.kind.url_var(), s.url);
     }
     Ok(())
 }

@@ -23,6 +23,7 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AclRule {
     keys: Vec<String>,
+    read_keys: Vec<String>,
     channels: Vec<String>,
     commands: Vec<String>,
 }
@@ -67,6 +68,16 @@ impl AclRule {
         self
     }
 
+    /// Adds a key pattern the user may only read (`%R~pattern`, Redis 7+).
+    ///
+    /// ```
+    /// assert!(redis_conn::AclRule::new().read_keys("*").to_string().contains("%R~*"));
+    /// ```
+    pub fn read_keys(mut self, pattern: impl Into<String>) -> AclRule {
+        push(&mut self.read_keys, pattern.into());
+        self
+    }
+
     /// Adds a channel pattern (`&pattern`).
     pub fn channels(mut self, pattern: impl Into<String>) -> AclRule {
         push(&mut self.channels, pattern.into());
@@ -89,6 +100,9 @@ impl AclRule {
     pub fn merge(mut self, other: &AclRule) -> AclRule {
         for k in &other.keys {
             push(&mut self.keys, k.clone());
+        }
+        for k in &other.read_keys {
+            push(&mut self.read_keys, k.clone());
         }
         for c in &other.channels {
             push(&mut self.channels, c.clone());
@@ -146,6 +160,7 @@ impl AclRule {
             .collect();
         out.extend(self.commands.iter().map(|c| format!("+{c}")));
         out.extend(self.keys.iter().map(|k| format!("~{k}")));
+        out.extend(self.read_keys.iter().map(|k| format!("%R~{k}")));
         out.extend(self.channels.iter().map(|c| format!("&{c}")));
         out
     }

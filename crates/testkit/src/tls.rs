@@ -370,7 +370,9 @@ impl HarnessTls {
     /// per CA file and shared).
     pub(crate) fn conn_tls(&self, ip: IpAddr) -> Result<ConnTls> {
         static CONFIGS: Mutex<Vec<(TlsFiles, Arc<rustls::ClientConfig>)>> = Mutex::new(Vec::new());
-        let mut configs = crate::node::lock(&CONFIGS);
+        let mut configs = CONFIGS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let config = match configs.iter().find(|(f, _)| *f == self.files) {
             Some((_, c)) => c.clone(),
             None => {

@@ -2,8 +2,9 @@
 //! (the seed's contract, extended), with `REDIS_URL` parsed by [`RedisConfig::from_url`] and
 //! credentials and tuning applied on top of it.
 
+use super::secret::Secret;
 use super::tls::{Pem, TlsOptions, parse_host_names};
-use super::types::{DEFAULT_PORT, DEFAULT_SENTINEL_PORT, Mode, RedisConfig, Secret};
+use super::types::{DEFAULT_PORT, DEFAULT_SENTINEL_PORT, Mode, RedisConfig};
 use super::values::{parse_db, parse_host_list, parse_millis, parse_pool_size, parse_port};
 use crate::error::{Error, Result};
 

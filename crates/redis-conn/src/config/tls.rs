@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use super::types::Secret;
+use super::secret::Secret;
 use crate::error::{Error, Result};
 
 /// PEM text, from a file or given inline (e.g. the content of an environment variable).

@@ -5,6 +5,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::secret::Secret;
 use super::tls::TlsOptions;
 use crate::error::{Error, Result};
 
@@ -12,40 +13,6 @@ use crate::error::{Error, Result};
 pub const DEFAULT_PORT: u16 = 6379;
 /// Default Sentinel port.
 pub const DEFAULT_SENTINEL_PORT: u16 = 26379;
-
-/// A secret string: shown as `***` by `Debug` and `Display`.
-///
-/// ```
-/// let s = redis_conn::Secret::new("hunter2");
-/// assert_eq!(format!("{s} {s:?}"), "*** ***");
-/// assert_eq!(s.expose(), "hunter2");
-/// ```
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-
-    /// The secret itself (for handing to the driver; never log it).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
 
 /// A `host:port` pair.
 #[derive(Debug, Clone, PartialEq, Eq)]

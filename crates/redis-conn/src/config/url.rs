@@ -3,8 +3,9 @@
 
 use percent_encoding::percent_decode_str;
 
+use super::secret::Secret;
 use super::tls::{Pem, TlsOptions, parse_host_names};
-use super::types::{DEFAULT_PORT, DEFAULT_SENTINEL_PORT, Endpoint, Mode, RedisConfig, Secret};
+use super::types::{DEFAULT_PORT, DEFAULT_SENTINEL_PORT, Endpoint, Mode, RedisConfig};
 use super::values::{parse_db, parse_endpoint, parse_millis, parse_pool_size};
 use crate::error::{Error, Result};
 

@@ -58,7 +58,7 @@ impl Topology {
     /// Starts a topology and returns once it is fully ready (replication links up, sentinels in
     /// quorum and aware of every replica, cluster state ok with every replica attached).
     pub fn start(spec: Spec) -> Result<Topology> {
-        if !spec.users.is_empty() && !spec.auth.as_ref().is_some_and(|a| a.username.is_some()) {
+        if !spec.users.is_empty() && spec.auth.as_ref().is_none_or(|a| a.username.is_none()) {
             return Err(Error::new(
                 "ACL users need an admin user for the harness (and the default user off): add .auth(Some(\"admin\"), password)",
             ));
