@@ -6,7 +6,7 @@ use fred::interfaces::ClientLike;
 use fred::types::Value;
 
 use crate::error::Error;
-use crate::node::{self, NodeRole, call};
+use crate::node::{self, NodeRole, call, is_denied};
 use crate::options::Options;
 use crate::report::{Finding, NodeSummary, Report, SCHEMA, Severity};
 
@@ -66,9 +66,8 @@ pub async fn big_keys(
     opts: &Options,
     bk: &BigKeyOptions,
 ) -> Result<Report, Error> {
-    let targets = node::discover(config, opts).await?;
+    let (targets, mut findings) = node::discover(config, opts).await?;
     let mut nodes = Vec::new();
-    let mut findings = Vec::new();
     for t in targets
         .iter()
         .filter(|t| matches!(t.role, NodeRole::Primary | NodeRole::Unknown))
@@ -115,6 +114,10 @@ pub async fn big_keys(
                     error = Some(format!("unexpected SCAN reply {other:?}"));
                     break;
                 }
+                Err(e) if is_denied(&e) => {
+                    error = Some(format!("the user needs +scan ({})", e.details()));
+                    break;
+                }
                 Err(e) => {
                     error = Some(e.to_string());
                     break;
@@ -131,15 +134,18 @@ pub async fn big_keys(
                     "MEMORY",
                     vec!["USAGE".into(), name.clone(), "SAMPLES".into(), "5".into()],
                 )
-                .await
-                .ok()
-                .and_then(|v| v.as_u64())
-                .unwrap_or(0);
-                let kind = call(&client, "TYPE", vec![name.clone()])
-                    .await
-                    .ok()
-                    .and_then(|v| v.as_string())
-                    .unwrap_or_default();
+                .await;
+                let kind = call(&client, "TYPE", vec![name.clone()]).await;
+                // A refused right stops the sampling: every key would be refused alike.
+                if let Some((right, e)) = [("memory|usage", &bytes), ("type", &kind)]
+                    .into_iter()
+                    .find_map(|(r, v)| v.as_ref().err().filter(|e| is_denied(e)).map(|e| (r, e)))
+                {
+                    error = Some(format!("the user needs +{right} ({})", e.details()));
+                    break;
+                }
+                let bytes = bytes.ok().and_then(|v| v.as_u64()).unwrap_or(0);
+                let kind = kind.ok().and_then(|v| v.as_string()).unwrap_or_default();
                 sizes.push((name, kind, bytes));
                 if sizes.len() > bk.top.max(1) * 4 {
                     sizes.sort_by_key(|s| std::cmp::Reverse(s.2));
@@ -147,7 +153,7 @@ pub async fn big_keys(
                 }
             }
             cursor = next;
-            if cursor == "0" || examined >= bk.max_keys {
+            if error.is_some() || cursor == "0" || examined >= bk.max_keys {
                 break;
             }
             tokio::time::sleep(bk.pause).await;

@@ -29,10 +29,9 @@ pub(crate) async fn diagnose_nodes(
     scope: Scope,
     opts: &Options,
 ) -> Result<(Report, Vec<NodeInfo>), Error> {
-    let targets = node::discover(config, opts).await?;
+    let (targets, mut findings) = node::discover(config, opts).await?;
     let mut nodes = Vec::new();
     let mut infos = Vec::new();
-    let mut findings = Vec::new();
     for target in &targets {
         let (summary, mut found, info) = checks::run_node(config, target, scope, opts).await;
         infos.push(NodeInfo {

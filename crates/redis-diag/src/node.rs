@@ -82,12 +82,25 @@ pub(crate) async fn call(
         .await
 }
 
+/// Whether a command was refused by the ACL (`NOPERM`), not failed otherwise.
+pub(crate) fn is_denied(e: &fred::error::Error) -> bool {
+    e.details().starts_with("NOPERM")
+}
+
 /// Why a node could not be checked. Messages never contain a password.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum ConnectFailure {
     /// It answered but refused the credentials (`WRONGPASS`, `NOAUTH`, a disabled user).
     #[error("{0}")]
     Auth(String),
+    /// The TLS handshake failed (the same words as [`redis_conn::Error::Tls`]).
+    #[error("TLS with {target} failed: {reason}")]
+    Tls {
+        /// The node, as a URL without credentials (`rediss://10.0.0.1:6379`).
+        target: String,
+        /// What failed and what to change.
+        reason: String,
+    },
     /// It did not answer: connection refused, closed or timed out, or the client could not
     /// be set up for it.
     #[error("{0}")]
@@ -110,6 +123,14 @@ impl ConnectFailure {
             } else {
                 "check the username and password (URL userinfo, or REDIS_USERNAME / REDIS_PASSWORD) and that the ACL user is on"
             }),
+            ConnectFailure::Tls { .. } => Finding::new(
+                "node.tls",
+                Severity::Critical,
+                &target.addr(),
+                "the TLS handshake failed: nothing could be checked, and clients fail the same way",
+            )
+            .evidence(self.to_string())
+            .fix("fix what the evidence names (certificate, CA, name, client certificate); tls.certificate-expiry shows the certificate the node presents"),
             ConnectFailure::Unreachable(e) => Finding::new(
                 "node.reachable",
                 Severity::Critical,
@@ -136,12 +157,102 @@ impl ConnectFailure {
     }
 }
 
-/// Sorts a connection error: refused credentials apart from everything else.
-fn failure(e: fred::error::Error) -> ConnectFailure {
-    match redis_conn::Error::from(e) {
-        e @ redis_conn::Error::Auth(_) => ConnectFailure::Auth(e.to_string()),
-        e => ConnectFailure::Unreachable(e.to_string()),
+/// Sorts a connection error: refused credentials, a failed TLS handshake, everything else.
+fn failure(cfg: &RedisConfig, e: fred::error::Error) -> ConnectFailure {
+    let tls = cfg
+        .tls
+        .as_ref()
+        .and_then(|options| tls_reason(e.details(), options));
+    match (redis_conn::Error::from(e), tls) {
+        (e @ redis_conn::Error::Auth(_), _) => ConnectFailure::Auth(e.to_string()),
+        (e, Some(why)) => ConnectFailure::Tls {
+            target: cfg.target(),
+            reason: format!("{why} ({e})"),
+        },
+        (e, None) => {
+            let m = e.to_string();
+            // A TLS-only port closes a plaintext connection at its first bytes.
+            let closed = cfg.tls.is_none()
+                && ["reset", "closed", "UnexpectedEof", "BrokenPipe"]
+                    .iter()
+                    .any(|w| m.contains(w));
+            ConnectFailure::Unreachable(if closed {
+                format!(
+                    "{m}: the server closed the connection during set-up: if it only accepts TLS, use rediss:// (or REDIS_TLS=true)"
+                )
+            } else {
+                m
+            })
+        }
     }
+}
+
+/// What a failed TLS handshake means and how to fix it, from the driver's message (rustls
+/// errors as fred reports them); `None` when the failure is not the TLS layer's. The same
+/// explanations as redis-conn gives in [`redis_conn::Error::Tls`].
+pub(crate) fn tls_reason(details: &str, options: &redis_conn::TlsOptions) -> Option<String> {
+    let has = |s: &str| details.contains(s);
+    Some(if has("UnknownIssuer") || has("unknown issuer") {
+        "the server's certificate is not signed by a CA this client trusts: set tls_ca / REDIS_TLS_CA_FILE to the CA bundle that signed it"
+    } else if has("Expired") || has("expired") {
+        "the server's certificate has expired: renew it (or check this machine's clock)"
+    } else if has("NotYetValid") {
+        "the server's certificate is not valid yet: check this machine's clock"
+    } else if has("NotValidForName") {
+        "the server's certificate does not name the address dialled: set tls_server_name / REDIS_TLS_SERVER_NAME, or tls_hosts / REDIS_TLS_HOSTS (address=name), to the name it carries"
+    } else if has("CertificateRequired")
+        || (options.client_cert.is_none()
+            && (has("HandshakeFailure") || has("BadCertificate") || has("AlertReceived")))
+    {
+        "the server requires a client certificate (tls-auth-clients yes): set tls_cert and tls_key (REDIS_TLS_CERT_FILE, REDIS_TLS_KEY_FILE)"
+    } else if has("BadCertificate") || has("UnknownCA") || has("DecryptError") {
+        "the server refused the client certificate: it must be signed by a CA in the server's tls-ca-cert-file"
+    } else if has("InvalidContentType") || has("CorruptMessage") || has("InvalidMessage") {
+        "the server does not speak TLS on this port: use redis:// (or the server's tls-port)"
+    } else if has("InvalidCertificate") || has("PeerIncompatible") || has("AlertReceived") {
+        "the TLS handshake was refused"
+    } else {
+        return None;
+    }
+    .to_string())
+}
+
+/// The settings for a client of exactly this node: its address, the sentinel credentials for
+/// a sentinel, and the TLS options of `base` (CA, client certificate, names by address). A
+/// cluster seed given by host name lends its name to nodes found by IP that have no name of
+/// their own, as redis-conn does for a cluster.
+pub(crate) fn node_config(
+    base: &RedisConfig,
+    endpoint: &Endpoint,
+    sentinel: bool,
+    timeout: Duration,
+) -> RedisConfig {
+    let mut cfg = base.clone();
+    if let Mode::Sentinel {
+        sentinel_username,
+        sentinel_password,
+        ..
+    } = &base.mode
+        && sentinel
+    {
+        cfg.username = sentinel_username.clone();
+        cfg.password = sentinel_password.clone();
+        cfg.database = None;
+    }
+    if let (Mode::Cluster { seeds }, Some(tls)) = (&base.mode, cfg.tls.as_mut())
+        && let Some(seed) = seeds.first()
+        && seed.host.parse::<std::net::IpAddr>().is_err()
+        && endpoint.host.parse::<std::net::IpAddr>().is_ok()
+        && tls.name_for(&endpoint.host).is_none()
+    {
+        tls.server_name = Some(seed.host.clone());
+    }
+    cfg.mode = Mode::Standalone {
+        server: endpoint.clone(),
+    };
+    cfg.connect_timeout = timeout;
+    cfg.command_timeout = timeout;
+    cfg
 }
 
 /// A client for exactly this node (no topology following), failing fast.
@@ -155,42 +266,34 @@ pub(crate) async fn connect(
     sentinel: bool,
     timeout: Duration,
 ) -> Result<Client, ConnectFailure> {
-    let mut cfg = base.clone();
-    if let Mode::Sentinel {
-        sentinel_username,
-        sentinel_password,
-        ..
-    } = &base.mode
-        && sentinel
-    {
-        cfg.username = sentinel_username.clone();
-        cfg.password = sentinel_password.clone();
-        cfg.database = None;
-    }
-    cfg.mode = Mode::Standalone {
-        server: endpoint.clone(),
-    };
-    cfg.connect_timeout = timeout;
-    cfg.command_timeout = timeout;
+    let cfg = node_config(base, endpoint, sentinel, timeout);
     let client = redis_conn::builder(&cfg, Dedicated::Plain)
         .and_then(|b| b.build().map_err(redis_conn::Error::from))
         .map_err(|e| ConnectFailure::Unreachable(e.to_string()))?;
-    match tokio::time::timeout(timeout, client.init()).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => return Err(failure(e)),
-        Err(_) => {
-            return Err(ConnectFailure::Unreachable(format!(
-                "no answer within {timeout:?}"
-            )));
-        }
+    let result = match tokio::time::timeout(timeout, client.init()).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(failure(&cfg, e)),
+        Err(_) => Err(ConnectFailure::Unreachable(format!(
+            "no answer within {timeout:?}"
+        ))),
+    };
+    if let Err(e) = result {
+        // fred's tasks outlive a failed or dropped init: stop them.
+        tokio::spawn(async move { client.quit().await.ok() });
+        return Err(e);
     }
     // Only NOAUTH means "not authenticated": a PING denied by the ACL (NOPERM) still came
-    // from a node we are logged in to.
-    if let Err(e) = call(&client, "PING", vec![]).await
-        && e.details().starts_with("NOAUTH")
-    {
-        let _ = client.quit().await;
-        return Err(failure(e));
+    // from a node we are logged in to. A server that wants a client certificate may only
+    // say so after the handshake (TLS 1.3), at the first command.
+    if let Err(e) = call(&client, "PING", vec![]).await {
+        let tls = cfg
+            .tls
+            .as_ref()
+            .is_some_and(|o| tls_reason(e.details(), o).is_some());
+        if e.details().starts_with("NOAUTH") || (tls && !is_denied(&e)) {
+            let _ = client.quit().await;
+            return Err(failure(&cfg, e));
+        }
     }
     Ok(client)
 }
@@ -264,14 +367,17 @@ fn entry_field(entry: &Value, name: &str) -> Option<String> {
     }
 }
 
-/// Why no seed (or sentinel) told us the topology: an authentication failure wins over an
-/// unreachable seed, so that a wrong password is reported as such (exit code 4) even when
-/// another seed is down; a seed that was logged in to but gave no usable answer wins over
-/// both.
+/// Why no seed (or sentinel) told us the topology: a seed that was logged in to but refused
+/// the discovery command by ACL wins (typed, naming the right), then one that gave no usable
+/// answer, then an authentication failure (so that a wrong password is reported as such, exit
+/// code 4, even when another seed is down), then a failed TLS handshake, then an unreachable
+/// seed.
 struct DiscoveryFailure {
     last: String,
     auth: Option<String>,
+    tls: Option<(String, String)>,
     answered: Option<String>,
+    denied: Option<String>,
 }
 
 impl DiscoveryFailure {
@@ -279,38 +385,87 @@ impl DiscoveryFailure {
         DiscoveryFailure {
             last: nothing.into(),
             auth: None,
+            tls: None,
             answered: None,
+            denied: None,
         }
     }
 
     fn connect(&mut self, seed: &Endpoint, e: ConnectFailure) {
         match e {
             ConnectFailure::Auth(m) => self.auth = Some(format!("{seed}: {m}")),
+            ConnectFailure::Tls { target, reason } => self.tls = Some((target, reason)),
             ConnectFailure::Unreachable(m) => self.last = format!("{seed}: {m}"),
         }
     }
 
-    fn answered(&mut self, why: String) {
-        self.answered = Some(why);
+    /// A seed logged in to answered the discovery command (which needs `right`) with `e`.
+    fn refused(&mut self, seed: &Endpoint, right: &str, e: &fred::error::Error) {
+        if is_denied(e) {
+            self.denied = Some(format!(
+                "{seed}: finding the nodes needs +{right} ({})",
+                e.details()
+            ));
+        } else {
+            self.answered = Some(format!("{seed}: {e}"));
+        }
     }
 
     fn into_error(self) -> Error {
-        match (self.answered, self.auth) {
-            (Some(why), _) => Error::Discovery(why),
-            (None, Some(why)) => Error::Auth(why),
-            (None, None) => Error::Discovery(self.last),
+        if let Some(why) = self.denied {
+            return Error::Redis(redis_conn::Error::NoPermission(why));
+        }
+        match (self.answered, self.auth, self.tls) {
+            (Some(why), _, _) => Error::Discovery(why),
+            (None, Some(why), _) => Error::Auth(why),
+            (None, None, Some((target, reason))) => {
+                Error::Redis(redis_conn::Error::Tls { target, reason })
+            }
+            (None, None, None) => Error::Discovery(self.last),
         }
     }
 }
 
-/// Every node of the deployment.
-pub(crate) async fn discover(config: &RedisConfig, opts: &Options) -> Result<Vec<Target>, Error> {
+/// A discovery query that was refused by the ACL: the nodes it would have found are not
+/// checked, which the report must say.
+fn discovery_denied(
+    sentinel: &Endpoint,
+    right: &str,
+    what: &str,
+    e: &fred::error::Error,
+) -> Finding {
+    let mut f = Finding::new(
+        "topology.discovery",
+        Severity::Warning,
+        &sentinel.to_string(),
+        format!("{what} were not found, so not checked: the sentinel user needs +{right}"),
+    )
+    .evidence(e.details().to_string())
+    .fix(format!(
+        "give the sentinel user +{right} (see redis_diag::sentinel_acl_rule())"
+    ));
+    f.role = NodeRole::Sentinel.name().into();
+    f
+}
+
+/// Every node of the deployment, and findings about nodes that could not be discovered
+/// (a refused `SENTINEL REPLICAS` / `SENTINEL SENTINELS`).
+pub(crate) async fn discover(
+    config: &RedisConfig,
+    opts: &Options,
+) -> Result<(Vec<Target>, Vec<Finding>), Error> {
+    // Invalid settings (an unreadable CA or client certificate) are the user's to fix (exit
+    // code 5), not a node that does not answer.
+    redis_conn::builder(config, Dedicated::Plain)?;
     match &config.mode {
-        Mode::Standalone { server } => Ok(vec![Target {
-            endpoint: server.clone(),
-            role: NodeRole::Unknown,
-            marked_failed: false,
-        }]),
+        Mode::Standalone { server } => Ok((
+            vec![Target {
+                endpoint: server.clone(),
+                role: NodeRole::Unknown,
+                marked_failed: false,
+            }],
+            Vec::new(),
+        )),
         Mode::Cluster { seeds } => {
             let mut failed = DiscoveryFailure::new("no seed configured");
             for seed in seeds {
@@ -319,11 +474,14 @@ pub(crate) async fn discover(config: &RedisConfig, opts: &Options) -> Result<Vec
                         let nodes = call(&c, "CLUSTER", vec!["NODES".into()]).await;
                         let _ = c.quit().await;
                         match nodes.map(|v| v.as_string()) {
-                            Ok(Some(text)) => return Ok(parse_cluster_nodes(&text, seed)),
-                            Ok(None) => {
-                                failed.answered(format!("{seed}: CLUSTER NODES gave no text"))
+                            Ok(Some(text)) => {
+                                return Ok((parse_cluster_nodes(&text, seed), Vec::new()));
                             }
-                            Err(e) => failed.answered(format!("{seed}: {e}")),
+                            Ok(None) => {
+                                failed.answered =
+                                    Some(format!("{seed}: CLUSTER NODES gave no text"))
+                            }
+                            Err(e) => failed.refused(seed, "cluster|nodes", &e),
                         }
                     }
                     Err(e) => failed.connect(seed, e),
@@ -370,20 +528,37 @@ pub(crate) async fn discover(config: &RedisConfig, opts: &Options) -> Result<Vec
                         endpoint(&host, &port)
                     }
                     Ok(other) => {
-                        failed.answered(format!("{s}: no primary named {name:?} ({other:?})"));
+                        failed.answered =
+                            Some(format!("{s}: no primary named {name:?} ({other:?})"));
                         continue;
                     }
                     Err(e) => {
-                        failed.answered(format!("{s}: {e}"));
+                        failed.refused(s, "sentinel|get-master-addr-by-name", &e);
                         continue;
                     }
                 };
+                let mut notes = Vec::new();
                 if let Some(p) = primary {
                     targets.push(Target {
                         endpoint: p,
                         role: NodeRole::Primary,
                         marked_failed: false,
                     });
+                }
+                if let Err(e) = &replicas
+                    && is_denied(e)
+                {
+                    notes.push(discovery_denied(s, "sentinel|replicas", "the replicas", e));
+                }
+                if let Err(e) = &others
+                    && is_denied(e)
+                {
+                    notes.push(discovery_denied(
+                        s,
+                        "sentinel|sentinels",
+                        "sentinels not in the URL",
+                        e,
+                    ));
                 }
                 if let Ok(Value::Array(list)) = replicas {
                     for r in &list {
@@ -416,7 +591,7 @@ pub(crate) async fn discover(config: &RedisConfig, opts: &Options) -> Result<Vec
                         }
                     }
                 }
-                return Ok(targets);
+                return Ok((targets, notes));
             }
             Err(failed.into_error())
         }

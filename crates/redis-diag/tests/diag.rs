@@ -1,6 +1,6 @@
 //! redis-diag against real servers: hardened and open servers, provoked health problems on
 //! the right node, every topology, the CLI's JSON (validated against the schema), table and
-//! exit codes.
+//! exit codes; TLS topologies and the least-privilege rule in `diag/secure.rs`.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 use redis_conn::RedisConfig;
 use redis_diag::{Options, Report, Scope, Severity, diagnose};
 use testkit::Kind;
+
+#[path = "diag/secure.rs"]
+mod secure;
 
 /// A redis-server process of our own on a free loopback port, killed on drop.
 struct Server {

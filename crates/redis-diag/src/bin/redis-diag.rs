@@ -5,6 +5,7 @@
 //! redis-diag security | health
 //! redis-diag bigkeys [--sample N] [--top N]  # opt-in, throttled key sampling
 //! redis-diag serve --listen 127.0.0.1:9121   # Prometheus /metrics
+//! redis-diag acl-rule [--sentinel | --bigkeys] # the least-privilege ACL rule to paste
 //! ```
 //! Without `--url`, the connection comes from the same variables as redis-conn
 //! (`REDIS_URL`, `REDIS_MODE`, `REDIS_HOST`, … — see `RedisConfig::from_env`).
@@ -88,6 +89,15 @@ enum Command {
         #[arg(long, default_value_t = 1024 * 1024)]
         big_bytes: u64,
     },
+    /// Print the smallest ACL rule the checks need, for `ACL SETUSER redis-diag on >pw <rule>`.
+    AclRule {
+        /// The rule for the sentinels' own ACL instead.
+        #[arg(long, conflicts_with = "bigkeys")]
+        sentinel: bool,
+        /// The rule for `bigkeys` instead.
+        #[arg(long)]
+        bigkeys: bool,
+    },
     /// Serve Prometheus metrics (`GET /metrics`): redis_exporter-compatible node metrics
     /// plus every finding as a gauge; each scrape runs the checks.
     Serve {
@@ -111,6 +121,15 @@ async fn main() -> ExitCode {
             };
         }
     };
+    if let Command::AclRule { sentinel, bigkeys } = cli.command {
+        let rule = match (sentinel, bigkeys) {
+            (true, _) => redis_diag::sentinel_acl_rule(),
+            (_, true) => redis_diag::big_keys_acl_rule(),
+            _ => redis_diag::acl_rule(),
+        };
+        println!("{rule}");
+        return ExitCode::SUCCESS;
+    }
     let config = match &cli.url {
         Some(url) => redis_conn::RedisConfig::from_url(url),
         None => redis_conn::RedisConfig::from_env(),
@@ -145,6 +164,7 @@ async fn main() -> ExitCode {
                 }
             };
         }
+        Command::AclRule { .. } => return ExitCode::SUCCESS,
         Command::Serve { listen } => {
             eprintln!("redis-diag: serving http://{listen}/metrics");
             return match redis_diag::serve(config, listen, redis_diag::Scope::All, opts).await {

@@ -3,7 +3,7 @@
 use fred::types::Value;
 
 use super::probe::{Probe, config_get, text};
-use crate::node::call;
+use crate::node::{call, is_denied};
 use crate::passwords::{self, Weakness};
 use crate::report::{Finding, Severity};
 
@@ -22,20 +22,34 @@ pub(super) struct AclAudit {
 /// rights, and what the weak-password check needs.
 pub(super) async fn acl_audit(p: &Probe<'_>) -> AclAudit {
     let mut out = Vec::new();
-    // Who are we, and what does the default user allow?
-    let whoami = call(p.client, "ACL", vec!["WHOAMI".into()])
-        .await
-        .ok()
-        .and_then(|v| text(&v))
-        .unwrap_or_else(|| "default".into());
-    let users: Option<Vec<String>> = match call(p.client, "ACL", vec!["LIST".into()]).await {
-        Ok(Value::Array(a)) => Some(a.iter().filter_map(text).collect()),
-        _ => None,
+    // Who are we, and what does the default user allow? Without ACL WHOAMI, the user we
+    // logged in as.
+    let logged_in = || p.username.clone().unwrap_or_else(|| "default".into());
+    let whoami = match call(p.client, "ACL", vec!["WHOAMI".into()]).await {
+        Ok(v) => text(&v).unwrap_or_else(logged_in),
+        Err(e) => {
+            if is_denied(&e) {
+                out.push(
+                    p.unavailable("acl.unavailable", "acl|whoami", "ACL WHOAMI", &e)
+                        .evidence(format!(
+                            "ACL WHOAMI: {} (the checks assume the user logged in as)",
+                            e.details()
+                        )),
+                );
+            }
+            logged_in()
+        }
     };
+    let users: Result<Vec<String>, Option<fred::error::Error>> =
+        match call(p.client, "ACL", vec!["LIST".into()]).await {
+            Ok(Value::Array(a)) => Ok(a.iter().filter_map(text).collect()),
+            Ok(_) => Err(None),
+            Err(e) => Err(Some(e)),
+        };
     let mut default_nopass = false;
     let mut hashes = Vec::new();
     match &users {
-        Some(users) => {
+        Ok(users) => {
             for rule in users {
                 let all: Vec<&str> = rule.split_whitespace().collect();
                 let name = all.get(1).copied().unwrap_or("?");
@@ -92,20 +106,32 @@ pub(super) async fn acl_audit(p: &Probe<'_>) -> AclAudit {
                 ));
             }
         }
-        None => out.push(
+        Err(Some(e)) if is_denied(e) => out.push(
+            p.finding(
+                "acl.unavailable",
+                Severity::Info,
+                "the ACL cannot be read by this user, needs +acl|list: users and their passwords were not audited",
+            )
+            .evidence(format!("ACL LIST refused for {whoami}: {}", e.details()))
+            .fix("grant +acl|list to the diagnosing user (redis_diag::acl_rule() has every right the checks need)"),
+        ),
+        Err(e) => out.push(
             p.finding(
                 "acl.unavailable",
                 Severity::Info,
                 "the ACL cannot be read by this user: users were not audited",
             )
-            .evidence(format!("ACL LIST refused for {whoami}")),
+            .evidence(match e {
+                Some(e) => format!("ACL LIST failed for {whoami}: {e}"),
+                None => format!("ACL LIST gave no list for {whoami}"),
+            }),
         ),
     }
     AclAudit {
         findings: out,
         default_nopass,
         whoami,
-        hashes: users.is_some().then_some(hashes),
+        hashes: users.is_ok().then_some(hashes),
     }
 }
 

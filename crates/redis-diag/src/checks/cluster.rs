@@ -11,9 +11,14 @@ use crate::report::{Finding, Severity};
 pub(super) async fn state(p: &Probe<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     // Cluster state, as this node sees it.
-    if p.info.get("cluster_enabled").map(String::as_str) == Some("1")
-        && let Ok(v) = call(p.client, "CLUSTER", vec!["INFO".into()]).await
-    {
+    if p.info.get("cluster_enabled").map(String::as_str) != Some("1") {
+        return out;
+    }
+    let reply = call(p.client, "CLUSTER", vec!["INFO".into()]).await;
+    if let Err(e) = &reply {
+        out.push(p.unavailable("cluster.state", "cluster|info", "CLUSTER INFO", e));
+    }
+    if let Ok(v) = reply {
         let ci = parse_info(&text(&v).unwrap_or_default());
         let state = ci.get("cluster_state").cloned().unwrap_or_default();
         let assigned: u64 = ci

@@ -4,7 +4,7 @@
 use fred::types::Value;
 
 use super::probe::{Probe, text};
-use crate::node::call;
+use crate::node::{call, is_denied};
 use crate::report::{Finding, Severity};
 
 /// Commands a checker must know the reach of, with the arguments `ACL DRYRUN` needs to judge
@@ -66,6 +66,13 @@ pub(super) fn classify(live: bool, listed: bool) -> Reach {
 pub(super) async fn dangerous_commands(p: &Probe<'_>, user: &str) -> Vec<Finding> {
     // `None`: COMMAND LIST refused or unknown (Redis < 7): renamed cannot be told from
     // disabled.
+    // Rights the user lacks for a complete answer (`+command|list` ...).
+    let mut missing: Vec<&str> = Vec::new();
+    let mut note = |right: &'static str, e: &fred::error::Error| {
+        if is_denied(e) && !missing.contains(&right) {
+            missing.push(right);
+        }
+    };
     let listed: Option<Vec<String>> = match call(p.client, "COMMAND", vec!["LIST".into()]).await {
         Ok(Value::Array(a)) => Some(
             a.iter()
@@ -73,7 +80,11 @@ pub(super) async fn dangerous_commands(p: &Probe<'_>, user: &str) -> Vec<Finding
                 .map(|s| s.to_lowercase())
                 .collect(),
         ),
-        _ => None,
+        Ok(_) => None,
+        Err(e) => {
+            note("command|list", &e);
+            None
+        }
     };
     let mut usable = Vec::new();
     let mut other = Vec::new();
@@ -81,7 +92,11 @@ pub(super) async fn dangerous_commands(p: &Probe<'_>, user: &str) -> Vec<Finding
         // Only a nil entry means "not in the live table"; an error tells nothing.
         let live = match call(p.client, "COMMAND", vec!["INFO".into(), (*name).into()]).await {
             Ok(Value::Array(a)) => Some(a.first().is_some_and(|v| !matches!(v, Value::Null))),
-            _ => None,
+            Ok(_) => None,
+            Err(e) => {
+                note("command|info", &e);
+                None
+            }
         };
         let mut reach = match (live, &listed) {
             (Some(false), Some(l)) => classify(false, l.iter().any(|x| x == name)),
@@ -95,7 +110,10 @@ pub(super) async fn dangerous_commands(p: &Probe<'_>, user: &str) -> Vec<Finding
                 Ok(v) if text(&v).as_deref() == Some("OK") => Reach::Usable,
                 Ok(_) => Reach::Denied,
                 // DRYRUN itself refused (older server, or no ACL permission).
-                Err(_) => Reach::Unknown,
+                Err(e) => {
+                    note("acl|dryrun", &e);
+                    Reach::Unknown
+                }
             };
         }
         // ACL allows it, but the server's own guard may not.
@@ -114,15 +132,30 @@ pub(super) async fn dangerous_commands(p: &Probe<'_>, user: &str) -> Vec<Finding
     }
     let mut out = Vec::new();
     let unknown = other.iter().filter(|o| o.ends_with(" unknown")).count();
+    let needs = if missing.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; incomplete, the user needs {}",
+            missing
+                .iter()
+                .map(|r| format!("+{r}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )
+    };
     if usable.is_empty() && unknown > 0 {
         out.push(
             p.finding(
                 "commands.dangerous",
                 Severity::Info,
-                format!("{unknown} dangerous commands could not be verified (ACL DRYRUN is not permitted); none is known usable"),
+                format!(
+                    "{unknown} dangerous commands could not be verified (ACL DRYRUN is not permitted{}); none is known usable",
+                    if missing.contains(&"acl|dryrun") { ", needs +acl|dryrun" } else { "" }
+                ),
             )
-            .evidence(other.join(", "))
-            .fix("run the security check as a user allowed ACL DRYRUN for a complete answer"),
+            .evidence(format!("{}{needs}", other.join(", ")))
+            .fix("run the security check as a user allowed ACL DRYRUN (+acl|dryrun) for a complete answer"),
         );
     } else if usable.is_empty() {
         out.push(
@@ -131,7 +164,7 @@ pub(super) async fn dangerous_commands(p: &Probe<'_>, user: &str) -> Vec<Finding
                 Severity::Ok,
                 "no dangerous command is usable by this user",
             )
-            .evidence(other.join(", ")),
+            .evidence(format!("{}{needs}", other.join(", "))),
         );
     } else {
         out.push(
@@ -141,7 +174,7 @@ pub(super) async fn dangerous_commands(p: &Probe<'_>, user: &str) -> Vec<Finding
                 format!("{} dangerous commands are usable by {user:?}", usable.len()),
             )
             .evidence(format!(
-                "usable: {}{}",
+                "usable: {}{}{needs}",
                 usable.join(" "),
                 if other.is_empty() { String::new() } else { format!("; {}", other.join(", ")) }
             ))

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::probe::Probe;
 use super::{cluster, persistence, replication, slowlog};
-use crate::node::call;
+use crate::node::{call, is_denied};
 use crate::options::Options;
 use crate::report::{Finding, Severity};
 
@@ -30,8 +30,13 @@ pub(super) async fn latency(p: &Probe<'_>, opts: &Options) -> Vec<Finding> {
     let mut samples = Vec::new();
     for _ in 0..opts.pings.max(1) {
         let t = Instant::now();
-        if call(p.client, "PING", vec![]).await.is_ok() {
-            samples.push(t.elapsed());
+        match call(p.client, "PING", vec![]).await {
+            Ok(_) => samples.push(t.elapsed()),
+            // Refused by the ACL: the node answers, the user may not ask.
+            Err(e) if is_denied(&e) => {
+                return vec![p.unavailable("latency.ping", "ping", "PING", &e)];
+            }
+            Err(_) => {}
         }
     }
     let answered = samples.len();

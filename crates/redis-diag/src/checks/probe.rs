@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use fred::clients::Client;
 use fred::types::Value;
 
-use crate::node::call;
+use crate::node::{call, is_denied};
 use crate::report::{Finding, Severity};
 
 /// `INFO` text → fields.
@@ -26,7 +26,11 @@ pub(super) struct Probe<'a> {
     pub(super) info: HashMap<String, String>,
     /// `CONFIG GET` results (`None` when CONFIG is renamed, disabled or denied).
     pub(super) config: Option<HashMap<String, String>>,
-    pub(super) config_error: Option<String>,
+    pub(super) config_error: Option<fred::error::Error>,
+    /// The user we logged in as (`None`: `default`), for when `ACL WHOAMI` is refused.
+    pub(super) username: Option<String>,
+    /// We connected over TLS.
+    pub(super) tls: bool,
     /// We connected without sending a password.
     pub(super) password_less: bool,
     /// The password we connected with is a well-known one (the password itself is not kept).
@@ -56,6 +60,41 @@ impl Probe<'_> {
         f.role = self.role.clone();
         f
     }
+
+    /// `check` could not be run: the command it needs failed with `error`. An ACL refusal
+    /// (`NOPERM`) names the right to grant (`needs +slowlog|get`); anything else (a renamed
+    /// command, an old server) says the command failed. Info: nothing is known either way.
+    pub(super) fn unavailable(
+        &self,
+        check: &str,
+        right: &str,
+        what: &str,
+        error: &fred::error::Error,
+    ) -> Finding {
+        if is_denied(error) {
+            self.finding(
+                check,
+                Severity::Info,
+                format!("not checked: the user may not run {}, needs +{right}", command_name(right)),
+            )
+            .evidence(format!("{what}: {}", error.details()))
+            .fix(format!(
+                "grant +{right} to the diagnosing user (redis_diag::acl_rule() has every right the checks need)"
+            ))
+        } else {
+            self.finding(
+                check,
+                Severity::Info,
+                format!("not checked: {} failed", command_name(right)),
+            )
+            .evidence(format!("{what}: {error}"))
+        }
+    }
+}
+
+/// `config|get` → `CONFIG GET`.
+pub(super) fn command_name(right: &str) -> String {
+    right.replace('|', " ").to_uppercase()
 }
 
 pub(super) fn text(v: &Value) -> Option<String> {
@@ -66,12 +105,10 @@ pub(super) fn text(v: &Value) -> Option<String> {
 pub(super) async fn config_get(
     client: &Client,
     names: &[&str],
-) -> Result<HashMap<String, String>, String> {
+) -> Result<HashMap<String, String>, fred::error::Error> {
     let mut out = HashMap::new();
     for n in names {
-        let v = call(client, "CONFIG", vec!["GET".into(), (*n).into()])
-            .await
-            .map_err(|e| e.to_string())?;
+        let v = call(client, "CONFIG", vec!["GET".into(), (*n).into()]).await?;
         let pairs: Vec<String> = match v {
             Value::Array(a) => a.iter().filter_map(text).collect(),
             Value::Map(m) => m

@@ -10,7 +10,8 @@ use super::health::health_checks;
 use super::probe::{Probe, config_get, parse_info, text};
 use super::security::security_checks;
 use super::sentinel::sentinel_checks;
-use crate::node::{self, NodeRole, Target, call};
+use super::tls::certificate_expiry;
+use crate::node::{self, ConnectFailure, NodeRole, Target, call};
 use crate::options::{Options, Scope};
 use crate::passwords::{self};
 use crate::report::{Finding, NodeSummary, Severity};
@@ -25,9 +26,20 @@ pub(crate) async fn run_node(
 ) -> (NodeSummary, Vec<Finding>, Option<HashMap<String, String>>) {
     let addr = target.addr();
     let sentinel = target.role == NodeRole::Sentinel;
+    // The credentials used on this node (a sentinel's own, for a sentinel).
+    let logged_in = node::node_config(config, &target.endpoint, sentinel, opts.probe_timeout);
+    // The certificate is read by a handshake of its own, so an expired one is dated even
+    // when the connection below refuses it.
+    let certificate = certificate_expiry(config, target, opts.probe_timeout).await;
     let client = match node::connect(config, &target.endpoint, sentinel, opts.probe_timeout).await {
         Ok(c) => c,
-        Err(e) => return (e.summary(target), vec![e.finding(target)], None),
+        Err(e) => {
+            let mut found = vec![e.finding(target)];
+            // A node that does not answer at all has nothing more to say.
+            let silent = matches!(e, ConnectFailure::Unreachable(_));
+            found.extend(certificate.filter(|f| !(silent && f.severity == Severity::Info)));
+            return (e.summary(target), found, None);
+        }
     };
     let info = match call(&client, "INFO", vec!["everything".into()]).await {
         Ok(v) => parse_info(&text(&v).unwrap_or_default()),
@@ -67,6 +79,9 @@ pub(crate) async fn run_node(
                 "enable-protected-configs",
                 "latency-monitor-threshold",
                 "slowlog-log-slower-than",
+                "tls-protocols",
+                "tls-ciphers",
+                "tls-auth-clients",
             ],
         )
         .await
@@ -82,13 +97,21 @@ pub(crate) async fn run_node(
         info,
         config: config_map,
         config_error,
-        password_less: config.password.is_none(),
-        password_well_known: config
+        username: logged_in.username.clone(),
+        tls: config.tls.is_some(),
+        password_less: logged_in.password.is_none(),
+        password_well_known: logged_in
             .password
             .as_ref()
             .is_some_and(|p| passwords::is_well_known(p.expose())),
     };
-    let mut found = Vec::new();
+    let mut found: Vec<Finding> = certificate
+        .map(|mut f| {
+            f.role = role.clone();
+            f
+        })
+        .into_iter()
+        .collect();
     if probe.info.is_empty() {
         found.push(
             probe
@@ -101,15 +124,22 @@ pub(crate) async fn run_node(
         );
     }
     if let Some(e) = &probe.config_error {
-        found.push(
+        let f = if node::is_denied(e) {
             probe
                 .finding(
                     "config.unavailable",
                     Severity::Info,
-                    "CONFIG cannot be read: configuration checks use INFO only",
+                    "CONFIG GET is refused, needs +config|get: configuration checks use INFO only",
                 )
-                .evidence(e.clone()),
-        );
+                .fix("grant +config|get to the diagnosing user (redis_diag::acl_rule() has every right the checks need)")
+        } else {
+            probe.finding(
+                "config.unavailable",
+                Severity::Info,
+                "CONFIG cannot be read: configuration checks use INFO only",
+            )
+        };
+        found.push(f.evidence(e.details().to_string()));
     }
     if sentinel {
         if scope != Scope::Health {

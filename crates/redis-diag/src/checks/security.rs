@@ -1,10 +1,11 @@
 //! Security checks of one node: passwords and users (see `auth`), protected mode and bind,
-//! TLS, DEBUG / MODULE, protected configs, dangerous commands (see `commands`), suspicious
+//! TLS (see `tls`), DEBUG / MODULE, protected configs, dangerous commands (see `commands`), suspicious
 //! files, replication source.
 
 use super::auth::{AclAudit, acl_audit, requirepass, weak_passwords};
 use super::commands::dangerous_commands;
 use super::probe::Probe;
+use super::tls::tls_settings;
 use crate::report::{Finding, Severity};
 
 /// Whether every address in a `bind` value is loopback (an empty value means all
@@ -105,6 +106,8 @@ pub(super) async fn security_checks(p: &Probe<'_>) -> Vec<Finding> {
             );
         }
     }
+
+    out.extend(tls_settings(p));
 
     // Debug and module commands.
     for (param, what) in [

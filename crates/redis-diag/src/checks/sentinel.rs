@@ -3,7 +3,7 @@
 use redis_conn::{Mode, RedisConfig};
 
 use super::probe::{Probe, text};
-use crate::node::call;
+use crate::node::{call, is_denied};
 use crate::report::{Finding, Severity};
 
 pub(super) async fn sentinel_checks(p: &Probe<'_>, config: &RedisConfig) -> Vec<Finding> {
@@ -33,6 +33,15 @@ pub(super) async fn sentinel_checks(p: &Probe<'_>, config: &RedisConfig) -> Vec<
             )
             .evidence(e.to_string())
             .fix("start the missing sentinels or lower the quorum; a failover cannot happen now"),
+        ],
+        Err(e) if is_denied(&e) => vec![
+            p.unavailable(
+                "sentinel.quorum",
+                "sentinel|ckquorum",
+                "SENTINEL CKQUORUM",
+                &e,
+            )
+            .fix("grant +sentinel|ckquorum to the sentinel user (redis_diag::sentinel_acl_rule())"),
         ],
         Err(e) => vec![
             p.finding(

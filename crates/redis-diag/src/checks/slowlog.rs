@@ -15,9 +15,11 @@ pub(super) async fn slow_log(p: &Probe<'_>, opts: &Options) -> Vec<Finding> {
     let mut out = Vec::new();
     // Slow log.
     let threshold_us = u64::try_from(opts.slow_command.as_micros()).unwrap_or(u64::MAX);
-    if let Ok(Value::Array(entries)) =
-        call(p.client, "SLOWLOG", vec!["GET".into(), "128".into()]).await
-    {
+    let reply = call(p.client, "SLOWLOG", vec!["GET".into(), "128".into()]).await;
+    if let Err(e) = &reply {
+        out.push(p.unavailable("slowlog", "slowlog|get", "SLOWLOG GET", e));
+    }
+    if let Ok(Value::Array(entries)) = reply {
         let mut by_cmd: HashMap<String, (u64, u64)> = HashMap::new();
         for e in &entries {
             let Value::Array(f) = e else { continue };
@@ -104,7 +106,11 @@ pub(super) async fn latency_monitor(p: &Probe<'_>) -> Vec<Finding> {
                 .fix("CONFIG SET latency-monitor-threshold 100 to record latency spikes (LATENCY DOCTOR)"),
         ),
         Some(_) => {
-            if let Ok(Value::Array(events)) = call(p.client, "LATENCY", vec!["LATEST".into()]).await
+            let reply = call(p.client, "LATENCY", vec!["LATEST".into()]).await;
+            if let Err(e) = &reply {
+                out.push(p.unavailable("latency.monitor", "latency|latest", "LATENCY LATEST", e));
+            }
+            if let Ok(Value::Array(events)) = reply
                 && !events.is_empty()
             {
                 let names: Vec<String> = events
