@@ -24,6 +24,13 @@ pub struct SharedTopology {
     users: std::sync::Mutex<Vec<(String, String, String)>>,
 }
 
+/// FNV-1a, for passwords derived from a user name (a test harness's, not a secret's).
+fn fnv1a(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// The admin user of secure shared topologies.
 const ADMIN: &str = "redkit-admin";
 
@@ -100,10 +107,10 @@ impl SharedTopology {
             }
             return Ok(url.clone());
         }
-        let password = format!(
-            "{user}-{:x}",
-            std::process::id() as u64 * 7919 + users.len() as u64
-        );
+        // The same password for the same user in every process: nextest runs each test in a
+        // process of its own, and a second process re-creating the user must not lock out
+        // the first one's connections.
+        let password = format!("{user}-{:016x}", fnv1a(&format!("{user}\n{}", self.url)));
         let url = match &self.topology {
             Some(t) => t.create_user(user, &password, rules)?,
             None => crate::external::create_user(&self.url, user, &password, rules)?,
