@@ -3,7 +3,7 @@
 
 use redis_conn::{RedisClient, Script};
 
-use crate::error::Error;
+use crate::error::{Error, refused};
 
 static BLOOM: Script = Script::new("bloom", include_str!("bloom.lua"));
 
@@ -96,7 +96,17 @@ impl BloomFilter {
                     vec![self.bits_key.as_str(), self.cfg_key.as_str()],
                     args,
                 )
-                .await?;
+                .await
+                .map_err(|e| {
+                    refused(e, || {
+                        format!(
+                            "script {} (HGET, HSET, GETBIT, SETBIT on {} and {})",
+                            BLOOM.name(),
+                            self.bits_key,
+                            self.cfg_key
+                        )
+                    })
+                })?;
             out.extend(flags.into_iter().map(|f| f == 1));
         }
         Ok(out)
@@ -140,7 +150,11 @@ impl BloomFilter {
             .pool()
             .del(vec![self.bits_key.as_str(), self.cfg_key.as_str()])
             .await
-            .map_err(redis_conn::Error::from)?;
+            .map_err(|e| {
+                refused(e.into(), || {
+                    format!("DEL {} {}", self.bits_key, self.cfg_key)
+                })
+            })?;
         Ok(())
     }
 }

@@ -37,3 +37,32 @@ pub enum BuildError<E> {
     #[error("the builder of the call this one waited for panicked: {0}")]
     Panicked(String),
 }
+
+/// Adds what cache-core was doing to an ACL refusal (`NOPERM`, or a refusal inside a script):
+/// Redis's reply names a refused command but never the key or channel, and inside a script
+/// not even the command. Other errors pass through unchanged.
+pub(crate) fn refused(err: redis_conn::Error, doing: impl FnOnce() -> String) -> redis_conn::Error {
+    match err {
+        redis_conn::Error::NoPermission(msg) => redis_conn::Error::NoPermission(format!(
+            "{msg} [cache-core: {}; cache_core::acl_rule and bloom_acl_rule list the rights needed]",
+            doing()
+        )),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_name_what_was_refused_and_other_errors_pass_through() {
+        let e = refused(
+            redis_conn::Error::NoPermission("NOPERM keys".into()),
+            || "GET app:1".into(),
+        );
+        assert!(e.to_string().contains("GET app:1"), "{e}");
+        let other = refused(redis_conn::Error::Io("closed".into()), || unreachable!());
+        assert!(matches!(other, redis_conn::Error::Io(_)));
+    }
+}

@@ -43,6 +43,62 @@
 //! that `set` when it lands (cache-aside's classic race: prefer `delete` on writes, and TTLs
 //! that bound how long a stale value can live).
 
+//! # Least privilege
+//!
+//! [`acl_rule`] gives the smallest ACL rule a cache runs with (and [`bloom_acl_rule`] a
+//! [`BloomFilter`]'s). For `CacheConfig::new("shop:product")` it is:
+//!
+//! ```
+//! let rule = cache_core::acl_rule(&cache_core::CacheConfig::new("shop:product"));
+//! assert_eq!(
+//!     rule.to_string(),
+//!     "resetkeys resetchannels -@all +ping +info +role +cluster|slots +cluster|info \
+//!      +cluster|nodes +select +client|setname +client|id +quit +script|load +evalsha +eval \
+//!      +get +mget +set +pttl +del +unlink +publish +subscribe +sadd +expire +smembers +scan \
+//!      ~shop:product:* ~{shop:product:*}:rebuild &shop:product:__filled__"
+//! );
+//! ```
+//!
+//! ```text
+//! ACL SETUSER shop-cache on >secret resetkeys resetchannels -@all +ping +info +role +cluster|slots +cluster|info +cluster|nodes +select +client|setname +client|id +quit +script|load +evalsha +eval +get +mget +set +pttl +del +unlink +publish +subscribe +sadd +expire +smembers +scan ~shop:product:* ~{shop:product:*}:rebuild &shop:product:__filled__
+//! ```
+//!
+//! | right | what needs it |
+//! |---|---|
+//! | `+ping +info +role +cluster\|slots +cluster\|info +cluster\|nodes +select +client\|setname +client\|id +quit` | redis-conn itself ([`redis_conn::AclRule::connection`]) |
+//! | `+script\|load +evalsha +eval` | the rebuild lease's fill and release scripts; [`BloomFilter`] |
+//! | `+get +mget` | `get`, every lookup, lease re-checks, `get_many` |
+//! | `+set` | `set`, built values, `set_many`, taking the lease (`SET NX PX`) |
+//! | `+pttl` | a caller waiting for another process's build |
+//! | `+del` | the fill / release scripts, `invalidate_tag` |
+//! | `+unlink` | `delete`, `invalidate_pattern`, `invalidate_tag` |
+//! | `+publish +subscribe` | wake-ups: sent from the scripts, received by the cache's subscriber |
+//! | `+sadd +expire +smembers` | `set_tagged`, `invalidate_tag` |
+//! | `+scan` | `invalidate_pattern` (on every primary) |
+//! | `+client\|tracking` | the near cache, only when `config.near` is set |
+//! | `~<namespace>:*` | values, tag sets (`<namespace>:__tag__:<tag>`), Bloom filters opened with the cache's namespace |
+//! | `~{<namespace>:*}:rebuild` | rebuild leases |
+//! | `&<namespace>:__filled__` | the wake-up channel |
+//! | `+hget +hset +getbit +setbit +del ~<namespace>:{bloom:*` | a [`BloomFilter`] ([`bloom_acl_rule`]) |
+//!
+//! A namespace ending in `*` gives a family: `acl_rule(&CacheConfig::new("shop:tenant:*"))`
+//! covers every cache whose namespace starts with `shop:tenant:`.
+//!
+//! With a right missing, `get`, `set`, `delete`, `get_many`, `set_many`, `set_tagged`,
+//! `invalidate_*` and the [`BloomFilter`] calls fail with
+//! `Error::Redis(redis_conn::Error::NoPermission(message))`: the message is Redis's reply
+//! (which names a refused command, but not a key or channel) followed by what cache-core was
+//! doing, naming the command and its keys or channel. The lookups that build
+//! (`get_or_set`, `get_or_refresh`, `get_or_set_filtered`, `cached`) never fail for Redis
+//! reasons, refusals included: they return the builder's value, count the refusal in
+//! [`CacheStats::redis_errors`] (`redkit_cache_redis_errors_total`) and log it with the same
+//! message; nothing is left behind. Without the scripts or the channel, a built value is still
+//! cached (plain `SET`) and the lease is deleted without the script (if its token is still
+//! ours and enough of it is left); waiters in other processes are then not woken and re-check
+//! when the lease runs out. Without `SUBSCRIBE`, waits end by timeout. Without the lease's
+//! key pattern, builds run without the cross-process lease. Without `CLIENT TRACKING`, the
+//! near cache stays off and every read goes to Redis.
+//!
 //! # How this crate is laid out
 //!
 //! One concept per module; each imports only modules listed before it, so read them in this
@@ -57,8 +113,10 @@
 //! wake-ups), and the operations: `cache/plain.rs` (`get` / `set` / `delete`),
 //! `cache/lookup.rs` (`get_or_set`, `get_or_refresh`, `get_or_set_filtered`: the leader's
 //! read, lease, build and write), `cache/batch.rs`, `cache/invalidate.rs` (patterns, tags)
-//! and `cache/function.rs` (`cached`). `lib.rs` only declares and re-exports.
+//! and `cache/function.rs` (`cached`). Last, `acl` ([`acl_rule`], [`bloom_acl_rule`]: what
+//! all of the above sends, as an ACL rule). `lib.rs` only declares and re-exports.
 
+mod acl;
 mod bloom;
 mod breaker;
 mod cache;
@@ -67,6 +125,7 @@ mod envelope;
 mod error;
 mod near;
 
+pub use acl::{acl_rule, bloom_acl_rule};
 pub use bloom::BloomFilter;
 pub use breaker::BreakerState;
 pub use cache::{Cache, CacheConfig, CacheStats, Lookup};

@@ -22,6 +22,7 @@ use redis_conn::{Dedicated, RedisClient};
 use tokio::sync::{Notify, OnceCell};
 
 use crate::envelope::now_ms;
+use crate::error::refused;
 
 /// Near-cache settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,6 +124,9 @@ impl Near {
                 match self.start(redis).await {
                     Ok(c) => Some(c),
                     Err(e) => {
+                        let e = refused(e, || {
+                            format!("CLIENT TRACKING ON BCAST PREFIX {}", self.shared.prefix)
+                        });
                         tracing::warn!(error = %e, "near cache disabled: client tracking unavailable");
                         None
                     }

@@ -13,10 +13,32 @@ use testkit::{Kind, SharedTopology};
 async fn shared(kind: Kind) -> (RedisClient, &'static SharedTopology) {
     let topo =
         tokio::task::block_in_place(|| testkit::shared(kind)).unwrap_or_else(|e| panic!("{e}"));
-    let redis = RedisClient::connect(RedisConfig::from_url(topo.url()).expect("url"))
+    (connect_as_suite(topo).await, topo)
+}
+
+/// The suite's least-privilege rule: the documented rules for every test namespace
+/// (`t:cache:<test>:...`), with the near cache and Bloom filters. On a secure shared topology
+/// (`REDKIT_SECURE=1`) every client of the suite runs as a user with exactly this rule.
+fn suite_rule() -> String {
+    let mut cfg = CacheConfig::new("t:cache:*");
+    cfg.near = Some(NearConfig::new(1, Duration::from_secs(1)));
+    cache_core::acl_rule(&cfg)
+        .merge(&cache_core::bloom_acl_rule("t:cache:*"))
+        .to_string()
+}
+
+/// A new client of the shared topology, as the suite's user (see [`suite_rule`]).
+async fn connect_as_suite(t: &SharedTopology) -> RedisClient {
+    // One user per test process: testkit gives a user a password derived from the process
+    // id and resets it on each creation, so processes sharing one user name (nextest runs
+    // each test in its own) would lock each other out.
+    let user = format!("cache-core-suite-{}", std::process::id());
+    let url = t
+        .url_for(&user, &suite_rule())
+        .unwrap_or_else(|e| panic!("suite user: {e}"));
+    RedisClient::connect(RedisConfig::from_url(&url).expect("url"))
         .await
-        .unwrap_or_else(|e| panic!("connect {}: {e}", topo.url()));
-    (redis, topo)
+        .unwrap_or_else(|e| panic!("connect as the suite user ({}): {e}", t.kind))
 }
 
 fn namespace(test: &str) -> String {
@@ -464,9 +486,7 @@ async fn a_thousand_callers_on_four_clients_share_one_build(
     let ns = namespace("stampede4");
     let mut caches = Vec::new();
     for _ in 0..4 {
-        let redis = RedisClient::connect(RedisConfig::from_url(t.url()).expect("url"))
-            .await
-            .expect("connect");
+        let redis = connect_as_suite(t).await;
         caches.push(Cache::new(redis, CacheConfig::new(ns.clone())).expect("cache"));
     }
     let builds = Arc::new(AtomicUsize::new(0));
@@ -757,9 +777,7 @@ async fn stale_values_are_served_while_one_caller_refreshes(
     let ns = namespace("swr");
     let mut caches = Vec::new();
     for _ in 0..2 {
-        let redis = RedisClient::connect(RedisConfig::from_url(t.url()).expect("url"))
-            .await
-            .expect("connect");
+        let redis = connect_as_suite(t).await;
         let mut cfg = CacheConfig::new(ns.clone());
         cfg.stale_for = Duration::from_secs(30);
         cfg.xfetch_beta = 0.0;
@@ -894,9 +912,7 @@ async fn near_cache_entries_are_invalidated_by_another_clients_write(
     let ns = namespace("near");
     let cache = near_cache(&redis, &ns);
     // Another process: its own connections, no near cache.
-    let other_redis = RedisClient::connect(RedisConfig::from_url(t.url()).expect("url"))
-        .await
-        .expect("connect");
+    let other_redis = connect_as_suite(t).await;
     let other = Cache::new(other_redis, CacheConfig::new(ns.clone())).expect("cache");
     // 30 keys: on a cluster they live on every primary, each of which must send invalidations.
     let keys: Vec<String> = (0..30).map(|i| format!("k{i}")).collect();
@@ -1187,9 +1203,7 @@ async fn background_refresh_never_makes_a_reader_wait(redis: RedisClient, _t: &S
 
 /// A second client of the same topology (its own connections and cache, as in another process).
 async fn second_client(t: &SharedTopology, cfg: CacheConfig) -> Cache {
-    let redis = RedisClient::connect(RedisConfig::from_url(t.url()).expect("url"))
-        .await
-        .expect("connect a second client");
+    let redis = connect_as_suite(t).await;
     Cache::new(redis, cfg).expect("cache")
 }
 
@@ -1202,8 +1216,9 @@ fn lease_of(cache: &Cache, key: &str) -> String {
 async fn lease_gone_within(redis: &RedisClient, lease: &str, bound: Duration) -> Duration {
     let start = std::time::Instant::now();
     loop {
-        let exists: i64 = redis.pool().exists(lease).await.expect("EXISTS");
-        if exists == 0 {
+        // PTTL rather than EXISTS: the suite's user has only the cache's rights (-2: no key).
+        let left: i64 = redis.pool().pttl(lease).await.expect("PTTL");
+        if left == -2 {
             return start.elapsed();
         }
         assert!(

@@ -80,7 +80,12 @@ async fn hits_misses_and_builds_are_exported_per_namespace() {
     metrics::set_global_recorder(recorder.clone()).expect("first recorder");
     let topo = tokio::task::block_in_place(|| testkit::shared(testkit::Kind::Standalone))
         .unwrap_or_else(|e| panic!("{e}"));
-    let redis = RedisClient::connect(RedisConfig::from_url(topo.url()).expect("url"))
+    // As a user with only the cache's documented rights (on a secure shared topology).
+    let rule = cache_core::acl_rule(&CacheConfig::new("t:metrics:*")).to_string();
+    let url = topo
+        .url_for("cache-core-metrics", &rule)
+        .unwrap_or_else(|e| panic!("metrics user: {e}"));
+    let redis = RedisClient::connect(RedisConfig::from_url(&url).expect("url"))
         .await
         .expect("connect");
     let ns = format!("t:metrics:{}", std::process::id());

@@ -13,7 +13,7 @@ use super::config::Lookup;
 use super::inner::Cache;
 use super::stats::{bump, bump_by};
 use crate::envelope::Envelope;
-use crate::error::Error;
+use crate::error::{Error, refused};
 
 impl Cache {
     /// Looks up many keys at once: one `MGET` (on a cluster, one per slot, all in parallel, since
@@ -79,7 +79,17 @@ impl Cache {
             };
         let replies = replies.map_err(redis_conn::Error::from);
         self.settle(&replies);
-        let replies = replies.inspect_err(|_| bump(&c.redis_errors))?;
+        let replies = replies
+            .map_err(|e| {
+                refused(e, || {
+                    format!(
+                        "MGET of {} keys under {}:",
+                        keys.len(),
+                        self.inner.ns.prefix()
+                    )
+                })
+            })
+            .inspect_err(|_| bump(&c.redis_errors))?;
         let (mut hits, mut null_hits, mut misses, mut bad) = (0u64, 0u64, 0u64, 0u64);
         let out = replies
             .into_iter()
@@ -149,6 +159,15 @@ impl Cache {
         })
         .instrument(tracing::debug_span!("cache.set_many", keys = items.len()))
         .await
+        .map_err(|e| {
+            refused(e, || {
+                format!(
+                    "SET of {} keys under {}:",
+                    items.len(),
+                    self.inner.ns.prefix()
+                )
+            })
+        })
         .inspect_err(|_| bump(&self.inner.counters.redis_errors))?;
         for k in &written {
             self.forget(k);

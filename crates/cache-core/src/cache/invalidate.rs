@@ -8,7 +8,7 @@ use futures::TryStreamExt;
 use serde::Serialize;
 
 use super::inner::Cache;
-use crate::error::Error;
+use crate::error::{Error, refused};
 
 impl Cache {
     /// Removes every entry whose key (without the namespace) matches the glob `pattern`, on
@@ -19,7 +19,11 @@ impl Cache {
         let redis = &self.inner.redis;
         let mut pages = std::pin::pin!(redis_conn::scan_keys(redis, &full, 500));
         let mut removed = 0u64;
-        while let Some(keys) = pages.try_next().await? {
+        while let Some(keys) = pages
+            .try_next()
+            .await
+            .map_err(|e| refused(e, || format!("SCAN MATCH {full}")))?
+        {
             // Group by slot: a multi-key UNLINK must stay within one slot on a cluster.
             let mut by_slot: HashMap<u16, Vec<fred::types::Key>> = HashMap::new();
             for k in keys {
@@ -29,11 +33,10 @@ impl Cache {
                     .push(k);
             }
             for (_, group) in by_slot {
-                let n: u64 = redis
-                    .pool()
-                    .unlink(group)
-                    .await
-                    .map_err(redis_conn::Error::from)?;
+                let n: u64 =
+                    redis.pool().unlink(group).await.map_err(|e| {
+                        refused(e.into(), || format!("UNLINK of keys matching {full}"))
+                    })?;
                 removed += n;
             }
         }
@@ -41,7 +44,15 @@ impl Cache {
     }
 
     /// Stores a value and records its key under each tag, so [`Cache::invalidate_tag`] can remove
-    /// everything tagged at once. A tag set lives as long as its longest-lived entry.
+    /// everything tagged at once. A tag set lives as long as its longest-lived entry. The tags
+    /// are recorded first: a call that fails never leaves a value its tags do not know of.
+    ///
+    /// ```no_run
+    /// # async fn demo(cache: cache_core::Cache) -> Result<(), cache_core::Error> {
+    /// cache.set_tagged("product:42", &"teapot", None, &["category:7"]).await?;
+    /// assert_eq!(cache.invalidate_tag("category:7").await?, 1);
+    /// # Ok(()) }
+    /// ```
     pub async fn set_tagged<T: Serialize + ?Sized>(
         &self,
         key: &str,
@@ -50,7 +61,6 @@ impl Cache {
         tags: &[&str],
     ) -> Result<(), Error> {
         let ttl = ttl.unwrap_or(self.inner.cfg.default_ttl);
-        self.set(key, value, Some(ttl)).await?;
         let full = self.redis_key(key);
         let secs = i64::try_from(ttl.as_secs() + 60).unwrap_or(i64::MAX);
         for tag in tags {
@@ -77,9 +87,10 @@ impl Cache {
                     .await?;
                 Ok(())
             })
-            .await?;
+            .await
+            .map_err(|e| refused(e, || format!("SADD, EXPIRE {tag_key}")))?;
         }
-        Ok(())
+        self.set(key, value, Some(ttl)).await
     }
 
     /// Removes every entry stored with `tag`; returns how many existed. Entries written with
@@ -90,7 +101,7 @@ impl Cache {
         let members: Vec<String> = pool
             .smembers(&tag_key)
             .await
-            .map_err(redis_conn::Error::from)?;
+            .map_err(|e| refused(e.into(), || format!("SMEMBERS {tag_key}")))?;
         let mut by_slot: HashMap<u16, Vec<String>> = HashMap::new();
         for k in members {
             by_slot
@@ -100,10 +111,16 @@ impl Cache {
         }
         let mut removed = 0;
         for (_, group) in by_slot {
-            let n: u64 = pool.unlink(group).await.map_err(redis_conn::Error::from)?;
+            let n: u64 = pool
+                .unlink(group)
+                .await
+                .map_err(|e| refused(e.into(), || format!("UNLINK of the keys tagged {tag}")))?;
             removed += n;
         }
-        let _: i64 = pool.del(&tag_key).await.map_err(redis_conn::Error::from)?;
+        let _: i64 = pool
+            .del(&tag_key)
+            .await
+            .map_err(|e| refused(e.into(), || format!("DEL {tag_key}")))?;
         self.forget_all();
         Ok(removed)
     }

@@ -15,6 +15,7 @@ use super::flight::lock;
 use super::inner::{Cache, Waiters};
 use super::stats::bump;
 use crate::envelope::Envelope;
+use crate::error::refused;
 
 /// A rebuild lease taken (or being taken) by this caller. Dropped while armed — the call was
 /// cancelled at an `.await`, or its builder panicked — it is given back at once by a spawned
@@ -139,6 +140,14 @@ impl Cache {
                 .map_err(Into::into);
             self.settle(&taken);
             match taken {
+                Err(err @ redis_conn::Error::NoPermission(_)) => {
+                    // Refused: nothing was set, so there is nothing to give back.
+                    guard.disarm();
+                    let err = refused(err, || format!("SET {lease} NX PX"));
+                    bump(&c.redis_errors);
+                    tracing::warn!(key = %full, error = %err, "rebuild lease refused; building without it");
+                    return Acquire::Build(None);
+                }
                 Err(err) => {
                     // The SET may still have landed (a timeout): `guard` gives it back.
                     bump(&c.redis_errors);
@@ -200,6 +209,9 @@ impl Cache {
         }
     }
 
+    /// Writes a built value and releases the lease in one script. `Ok(true)`: done. `Ok(false)`:
+    /// the script was refused (the ACL user may not run scripts or publish wake-ups), so the
+    /// value was written with a plain `SET` and the lease is still held: give it back.
     pub(super) async fn fill(
         &self,
         full: &str,
@@ -207,7 +219,7 @@ impl Cache {
         env: &Envelope,
         ttl: Duration,
         token: &str,
-    ) -> Result<(), redis_conn::Error> {
+    ) -> Result<bool, redis_conn::Error> {
         let ttl_ms = ttl.as_millis().to_string();
         let args: Vec<fred::types::Value> = vec![
             fred::types::Value::Bytes(env.encode().into()),
@@ -217,21 +229,88 @@ impl Cache {
             full.into(),
         ];
         let conn = self.inner.redis.for_key(lease);
-        self.guarded(FILL.run::<i64, _, _, _>(conn, vec![full, lease], args))
-            .await?;
-        Ok(())
+        match self
+            .guarded(FILL.run::<i64, _, _, _>(conn, vec![full, lease], args))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(err @ redis_conn::Error::NoPermission(_)) => {
+                // The script changed nothing (a refused PUBLISH is checked first; a refused
+                // EVALSHA never ran it): cache the value without it.
+                let err = refused(err, || {
+                    format!(
+                        "script {} (SET, GET, DEL on {full} and {lease}, PUBLISH on {})",
+                        FILL.name(),
+                        self.inner.channel
+                    )
+                });
+                bump(&self.inner.counters.redis_errors);
+                tracing::warn!(key = %full, error = %err, "fill script refused; writing the value without it");
+                self.write(full, env, ttl).await.map(|()| false)
+            }
+            Err(err) => Err(err),
+        }
     }
 
     /// Gives a lease back and wakes its waiters. Sent whatever the circuit breaker says (its
     /// outcome still counts there): a lease kept because the breaker had opened meanwhile
-    /// would stall every process's callers for the whole lease.
+    /// would stall every process's callers for the whole lease. If the ACL user may not run
+    /// the script, the lease is deleted without it ([`Cache::release_unscripted`]).
     pub(super) async fn release(&self, full: &str, lease: &str, token: &str) {
         let args = vec![token, self.inner.channel.as_str(), full];
         let released = RELEASE
             .run::<i64, _, _, _>(self.inner.redis.for_key(lease), vec![lease], args)
             .await;
         self.settle(&released);
-        if let Err(err) = released {
+        match released {
+            Ok(_) => {}
+            Err(err @ redis_conn::Error::NoPermission(_)) => {
+                let err = refused(err, || {
+                    format!(
+                        "script {} (GET, DEL on {lease}, PUBLISH on {})",
+                        RELEASE.name(),
+                        self.inner.channel
+                    )
+                });
+                bump(&self.inner.counters.redis_errors);
+                tracing::warn!(key = %full, error = %err, "release script refused; releasing the lease without it");
+                self.release_unscripted(full, lease, token).await;
+            }
+            Err(err) => {
+                bump(&self.inner.counters.redis_errors);
+                tracing::warn!(key = %full, error = %err, "could not release the rebuild lease; it expires by itself");
+            }
+        }
+    }
+
+    /// Deletes our lease without a script: `PTTL`, then `GET` (still our token?), then `DEL`,
+    /// only while enough of the lease is left that it cannot have expired and been taken by
+    /// another process before the `DEL` lands (a lease is never extended, so its expiry is
+    /// known from the `PTTL`). Otherwise it is left to expire, which it soon does.
+    async fn release_unscripted(&self, full: &str, lease: &str, token: &str) {
+        const MARGIN: Duration = Duration::from_millis(200);
+        let conn = self.inner.redis.for_key(lease);
+        let asked = Instant::now();
+        let checked: Result<(i64, Option<String>), fred::error::Error> = async {
+            let left: i64 = conn.pttl(lease).await?;
+            let holder: Option<String> = conn.get(lease).await?;
+            Ok((left, holder))
+        }
+        .await;
+        let outcome: Result<bool, fred::error::Error> = match checked {
+            Ok((left, Some(holder))) if holder == token && left > 0 => {
+                let expires = asked + Duration::from_millis(left.unsigned_abs());
+                if Instant::now() + MARGIN < expires {
+                    conn.del::<i64, _>(lease).await.map(|n| n == 1)
+                } else {
+                    Ok(false)
+                }
+            }
+            Ok(_) => Ok(false),
+            Err(e) => Err(e),
+        };
+        if let Err(err) = outcome {
+            let err = refused(err.into(), || format!("PTTL, GET, DEL {lease}"));
             bump(&self.inner.counters.redis_errors);
             tracing::warn!(key = %full, error = %err, "could not release the rebuild lease; it expires by itself");
         }
@@ -247,6 +326,7 @@ impl Cache {
                 match start_subscriber(&inner.redis, &inner.channel, Arc::downgrade(&inner.waiters)).await {
                     Ok(sub) => Some(sub),
                     Err(err) => {
+                        let err = refused(err, || format!("SUBSCRIBE {}", inner.channel));
                         tracing::warn!(error = %err, "cache wake-up subscriber unavailable; waits end by timeout");
                         None
                     }

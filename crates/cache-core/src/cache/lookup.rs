@@ -21,7 +21,7 @@ use super::stats::bump;
 use crate::bloom::BloomFilter;
 use crate::codec::Codec;
 use crate::envelope::Envelope;
-use crate::error::{BuildError, Error};
+use crate::error::{BuildError, Error, refused};
 
 impl Cache {
     /// Like [`Cache::get_or_set`], but a value due for refresh (past its logical expiry within
@@ -319,6 +319,7 @@ impl Cache {
             },
             Ok(None) => {}
             Err(err) => {
+                let err = refused(err, || format!("GET {full}"));
                 bump(&c.redis_errors);
                 degraded = true;
                 tracing::warn!(key = %full, error = %err, "cache read failed; building without the cache");
@@ -396,18 +397,22 @@ impl Cache {
                     };
                     let written = match &lease {
                         Some(l) => self.fill(&full, &l.lease, &env, ttl, &l.token).await,
-                        None => self.write(&full, &env, ttl).await,
+                        None => self.write(&full, &env, ttl).await.map(|()| false),
                     };
                     match written {
-                        Ok(()) => {
-                            // The fill script deleted the lease.
-                            if let Some(lease) = lease {
-                                lease.disarm();
+                        Ok(released) => {
+                            match lease {
+                                // The fill script deleted the lease.
+                                Some(lease) if released => lease.disarm(),
+                                // Written without the script: the lease is still ours.
+                                Some(lease) => lease.give_back().await,
+                                None => {}
                             }
                             self.remember(&full, value.clone(), env.soft_expiry_ms, generation)
                         }
                         // The lease (if any) is given back when `lease` drops, below.
                         Err(err) => {
+                            let err = refused(err, || format!("SET {full}"));
                             bump(&c.redis_errors);
                             tracing::warn!(key = %full, error = %err, "cache write failed; value returned uncached");
                         }

@@ -9,7 +9,7 @@ use tracing::Instrument;
 use super::config::Lookup;
 use super::inner::Cache;
 use super::stats::bump;
-use crate::error::Error;
+use crate::error::{Error, refused};
 
 impl Cache {
     /// Looks a key up without building.
@@ -18,7 +18,11 @@ impl Cache {
         let span = tracing::debug_span!("cache.get", key = %full);
         async {
             let c = &self.inner.counters;
-            let env = self.read(&full).await.inspect_err(|_| bump(&c.redis_errors))?;
+            let env = self
+                .read(&full)
+                .await
+                .map_err(|e| refused(e, || format!("GET {full}")))
+                .inspect_err(|_| bump(&c.redis_errors))?;
             Ok(match env {
                 Some(e) if e.null => {
                     bump(&c.null_hits);
@@ -63,7 +67,9 @@ impl Cache {
             .instrument(tracing::debug_span!("cache.set", key))
             .await;
         self.forget(&full);
-        written.inspect_err(|_| bump(&self.inner.counters.redis_errors))?;
+        written
+            .map_err(|e| refused(e, || format!("SET {full}")))
+            .inspect_err(|_| bump(&self.inner.counters.redis_errors))?;
         Ok(())
     }
 
@@ -75,7 +81,7 @@ impl Cache {
             let full = self.redis_key(key);
             let n: Result<u64, _> = self.inner.redis.pool().unlink(&full).await;
             self.forget(&full);
-            removed += n.map_err(redis_conn::Error::from)?;
+            removed += n.map_err(|e| refused(e.into(), || format!("UNLINK {full}")))?;
         }
         Ok(removed)
     }
