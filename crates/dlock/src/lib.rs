@@ -42,6 +42,55 @@
 //! Redlock adds availability across independent servers, not consensus: its fence is the
 //! largest of the granting servers' tokens.
 //!
+//! # Least privilege
+//!
+//! [`acl_rule`] gives the smallest ACL rule a lock client of one namespace needs: its keys
+//! (`<namespace>:*`: lock hashes, fence counters, "someone waits" flags, fair lines,
+//! semaphores, read-write locks), its wake-up channel (`<namespace>:__released__`: wake-ups
+//! and fair hand-offs) and the commands sent directly or by the scripts in `src/lua`, on top of
+//! [`redis_conn::AclRule::connection`]. For the namespace `shop:locks`:
+//!
+//! ```text
+//! ACL SETUSER shop-locks on >password resetkeys resetchannels -@all +ping +info +role
+//!   +cluster|slots +cluster|info +cluster|nodes +select +client|setname +client|id +quit
+//!   +script|load +evalsha +eval +hget +hset +hdel +hexists +hlen +get +set +del +exists
+//!   +pexpire +pttl +time +lindex +lpop +rpush +lrem +zadd +zrem +zscore +zrangebyscore +zcard
+//!   +zrange +zremrangebyscore +publish +subscribe +wait ~shop:locks:* &shop:locks:__released__
+//! ```
+//!
+//! (one line; `acl_rule("shop:locks").to_string()` is the text after the password). A
+//! trailing `*` grants a family of namespaces: `acl_rule("t:dlock:*")` ends in
+//! `~t:dlock:*:* &t:dlock:*:__released__`.
+//!
+//! | feature | rights it needs besides the keys, `+evalsha +eval` and the mutex commands |
+//! |---|---|
+//! | waiting ([`LockRequest::acquire`] on a held lock, semaphores, read-write locks) | `+subscribe`, `&<namespace>:__released__`, and `+publish` for the releases that wake waiters (a lock that is free at once needs none of them) |
+//! | fair locks ([`LockRequest::fair`]) | the channel, `+subscribe +publish` always, and `+lindex +lpop +rpush +lrem +zadd +zrem +zscore +zrangebyscore` |
+//! | semaphores, read-write locks | `+zadd +zrem +zscore +zcard +zrange +zremrangebyscore` |
+//! | replication ([`LockConfig::replication`]) | `+wait` (drop it with `.without_command("wait")` otherwise) |
+//! | [`Redlock`] | the same rule on every server |
+//! | [`fenced_set`] | `+get +set` on the resource's own keys and `<key>:fence`: add `~<resource pattern>` |
+//! | `dlock-hold` (the CLI) | `acl_rule(<namespace>)` |
+//!
+//! A missing right fails the operation with [`Error::NoPermission`], whose message names the
+//! refused command, keys or channel, before anything is written: Redis checks a script's
+//! command and keys before running it, the release scripts check the channel (with
+//! `redis.acl_check_cmd`, Redis 7+) before they write, and the wake-up subscriber is started
+//! before a waiter joins a fair line. Take the rule whole: Redis does not undo a script that
+//! stops half-way, so a rule without a command the scripts call (`+pexpire`, say) can leave a
+//! grant without its expiry.
+//!
+//! ```
+//! assert_eq!(
+//!     dlock::acl_rule("shop:locks").to_string(),
+//!     "resetkeys resetchannels -@all +ping +info +role +cluster|slots +cluster|info \
+//!      +cluster|nodes +select +client|setname +client|id +quit +script|load +evalsha +eval \
+//!      +hget +hset +hdel +hexists +hlen +get +set +del +exists +pexpire +pttl +time +lindex \
+//!      +lpop +rpush +lrem +zadd +zrem +zscore +zrangebyscore +zcard +zrange +zremrangebyscore \
+//!      +publish +subscribe +wait ~shop:locks:* &shop:locks:__released__"
+//! );
+//! ```
+//!
 //! # How this crate is laid out
 //!
 //! Read it bottom-up: a module imports only modules of earlier items in this list (and
@@ -51,7 +100,8 @@
 //!    [`Replication`]), `stats` ([`Stats`] and the exported metrics).
 //! 2. Helpers: `clock` (drift allowance, local lease deadlines), `keys` (name checks, the keys
 //!    beside a lock's key, the per-lock pooled connection), `sync` (the mutex helper),
-//!    `scripts` (the locks' Lua scripts; the fenced write keeps its own in `fence`).
+//!    `scripts` (the locks' Lua scripts; the fenced write keeps its own in `fence`), `acl`
+//!    ([`acl_rule`], the rights those scripts and the client need).
 //! 3. `hold`: a single hold — how it is named in Redis, its kind, lease schedule and state,
 //!    and the local hand-offs made under it.
 //! 4. `release`: releasing a hold of any kind in Redis, the fair hand-off, the janitor's jobs.
@@ -69,6 +119,7 @@
 //! 11. `shared` ([`Semaphore`], [`RwLock`]), `redlock` ([`Redlock`], [`RedlockGuard`]) and the
 //!     public module [`fence`] (fenced writes, the resource side).
 
+mod acl;
 mod client;
 mod clock;
 mod config;
@@ -89,6 +140,7 @@ mod sync;
 mod wakeup;
 mod watchdog;
 
+pub use acl::acl_rule;
 pub use client::{LockRequest, Owner};
 pub use config::{LockConfig, Replication};
 pub use error::{Error, LostReason};

@@ -2,7 +2,31 @@
 //! timings the fair scripts are given. (The fenced write's script lives with
 //! [`crate::fenced_set`].)
 
+use fred::interfaces::LuaInterface;
+use fred::types::{FromValue, MultipleValues};
 use redis_conn::Script;
+
+use crate::error::name_refusal;
+
+/// Runs `script` over `keys` (one slot, see [`Script::run`]); a refusal inside the script
+/// names the refused command.
+pub(crate) async fn run<R, C, V>(
+    script: &Script,
+    client: &C,
+    keys: &[&str],
+    args: V,
+) -> Result<R, redis_conn::Error>
+where
+    R: FromValue,
+    C: LuaInterface + Sync,
+    V: TryInto<MultipleValues>,
+    V::Error: Into<fred::error::Error>,
+{
+    script
+        .run(client, keys.to_vec(), args)
+        .await
+        .map_err(|e| name_refusal(e, script))
+}
 
 /// Grants a mutex hold (or re-enters it), or answers the holder's remaining lease.
 pub(crate) static ACQUIRE: Script = Script::new("dlock_acquire", include_str!("lua/acquire.lua"));
@@ -35,6 +59,10 @@ pub(crate) static RW_READ: Script = Script::new("dlock_rw_read", include_str!("l
 /// Grants the write hold, or records the writer's intent so new readers wait.
 pub(crate) static RW_WRITE: Script =
     Script::new("dlock_rw_write", include_str!("lua/rw_write.lua"));
+
+/// Whether the user may subscribe to the wake-up channel (asked before subscribing).
+pub(crate) static MAY_SUBSCRIBE: Script =
+    Script::new("dlock_may_subscribe", include_str!("lua/may_subscribe.lua"));
 
 /// How long a fair waiter's place in line lasts without a refresh (waiters refresh it well
 /// before): a waiter that died leaves the line after this.

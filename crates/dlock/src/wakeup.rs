@@ -6,43 +6,64 @@ use std::ops::ControlFlow;
 use std::sync::{Arc, Weak};
 
 use fred::clients::SubscriberClient;
+use fred::interfaces::ClientLike;
 use redis_conn::{Delivery, RedisClient};
 use tokio::sync::Notify;
 
+use crate::error::Error;
+use crate::scripts::MAY_SUBSCRIBE;
 use crate::state::{Handoffs, LockClient, Waiters};
 use crate::sync::lock;
 
 impl LockClient {
-    /// The local wake-up handle for a lock; starts the shared subscriber on first use.
-    pub(crate) async fn waiter(&self, name: &str) -> Arc<Notify> {
+    /// The local wake-up handle for a lock; starts the shared subscriber on first use. A
+    /// subscriber Redis refuses for lack of a right (the wake-up channel, `SUBSCRIBE`) fails
+    /// the wait with [`Error::NoPermission`] (and is tried again by the next wait); any other
+    /// failure leaves the waiters on their timers.
+    pub(crate) async fn waiter(&self, name: &str) -> Result<Arc<Notify>, Error> {
         let inner = &self.inner;
         inner
             .subscriber
-            .get_or_init(|| async {
-                match start_subscriber(
-                    &inner.redis,
-                    &inner.channel,
-                    Arc::downgrade(&inner.waiters),
-                    Arc::downgrade(&inner.handoffs),
-                )
-                .await
-                {
-                    Ok(sub) => Some(sub),
+            .get_or_try_init(|| async {
+                // A refused SUBSCRIBE is not reported to the client: ask (at the same time, so
+                // the first wait costs no extra round trip).
+                let (allowed, sub) = tokio::join!(
+                    crate::scripts::run::<i64, _, _>(
+                        &MAY_SUBSCRIBE,
+                        inner.redis.pool(),
+                        &[],
+                        vec![inner.channel.as_str()],
+                    ),
+                    start_subscriber(
+                        &inner.redis,
+                        &inner.channel,
+                        Arc::downgrade(&inner.waiters),
+                        Arc::downgrade(&inner.handoffs),
+                    )
+                );
+                if let Err(e @ redis_conn::Error::NoPermission(_)) = allowed {
+                    if let Ok(sub) = sub {
+                        tokio::spawn(async move { sub.quit().await.ok() });
+                    }
+                    return Err(Error::from(e));
+                }
+                match sub {
+                    Ok(sub) => Ok(Some(sub)),
                     Err(e) => {
                         tracing::warn!(error = %e, "lock wake-up subscriber unavailable; waiters fall back to timers");
-                        None
+                        Ok(None)
                     }
                 }
             })
-            .await;
+            .await?;
         let mut map = lock(&inner.waiters);
         if let Some(n) = map.get(name).and_then(Weak::upgrade) {
-            return n;
+            return Ok(n);
         }
         map.retain(|_, w| w.strong_count() > 0);
         let n = Arc::new(Notify::new());
         map.insert(name.to_string(), Arc::downgrade(&n));
-        n
+        Ok(n)
     }
 }
 

@@ -9,10 +9,23 @@ use fred::prelude::*;
 use redis_conn::{RedisClient, RedisConfig};
 use testkit::{Kind, SharedTopology};
 
+/// A client of the shared topology of `kind`, as the suite's least-privilege user.
 async fn shared(kind: Kind) -> (RedisClient, &'static SharedTopology) {
     let topo =
         tokio::task::block_in_place(|| testkit::shared(kind)).unwrap_or_else(|e| panic!("{e}"));
-    (connect(topo.url()).await, topo)
+    (connect(&suite_url(topo)).await, topo)
+}
+
+/// The URL the suite runs as: on a secure topology (`REDKIT_SECURE=1`) an ACL user
+/// `dlock-suite-<pid>` with `dlock::acl_rule("t:dlock:*")`, which covers every test namespace
+/// ([`namespace`]); otherwise the topology's URL. Checks that need other commands use
+/// `t.url()` (full rights). One user per test process: `url_for` gives each process its own
+/// password and resets the user's passwords, so processes sharing one name (nextest runs each
+/// test in its own) would lock each other out.
+fn suite_url(t: &SharedTopology) -> String {
+    let user = format!("dlock-suite-{}", std::process::id());
+    tokio::task::block_in_place(|| t.url_for(&user, &dlock::acl_rule("t:dlock:*").to_string()))
+        .unwrap_or_else(|e| panic!("suite user: {e}"))
 }
 
 async fn connect(url: &str) -> RedisClient {
@@ -77,7 +90,7 @@ async fn sixteen_tasks_on_four_clients_never_overlap_and_fences_increase(
     let counter = format!("{ns}:counter");
     let mut clients = Vec::new();
     for _ in 0..4 {
-        let r = connect(t.url()).await;
+        let r = connect(&suite_url(t)).await;
         clients.push((locks(&r, &ns, Duration::from_secs(5)), r));
     }
     let fences = Arc::new(Mutex::new(Vec::with_capacity(6400)));
@@ -218,7 +231,7 @@ async fn a_short_reentrant_hold_never_shortens_a_long_one(redis: RedisClient, _t
 async fn a_waiter_is_woken_by_the_release_not_by_the_lease(redis: RedisClient, t: &SharedTopology) {
     let ns = namespace("wake");
     let holder = locks(&redis, &ns, Duration::from_secs(30));
-    let waiter = locks(&connect(t.url()).await, &ns, Duration::from_secs(30));
+    let waiter = locks(&connect(&suite_url(t)).await, &ns, Duration::from_secs(30));
     let guard = holder.lock("w").acquire().await.expect("holder");
     let released_at = Arc::new(Mutex::new(None::<Instant>));
     let task = {
@@ -250,7 +263,7 @@ async fn a_waiter_is_woken_by_the_release_not_by_the_lease(redis: RedisClient, t
 async fn a_dropped_guard_is_released_in_the_background(redis: RedisClient, t: &SharedTopology) {
     let ns = namespace("drop");
     let a = locks(&redis, &ns, Duration::from_secs(30));
-    let b = locks(&connect(t.url()).await, &ns, Duration::from_secs(30));
+    let b = locks(&connect(&suite_url(t)).await, &ns, Duration::from_secs(30));
     {
         let _guard = a.lock("d").acquire().await.expect("a");
     } // dropped without release()
@@ -343,7 +356,7 @@ async fn a_long_critical_section_keeps_its_lock(redis: RedisClient, t: &SharedTo
     let ns = namespace("long");
     let lease = Duration::from_millis(300);
     let a = locks(&redis, &ns, lease);
-    let b = locks(&connect(t.url()).await, &ns, lease);
+    let b = locks(&connect(&suite_url(t)).await, &ns, lease);
     let guard = a.lock("long").acquire().await.expect("a");
     let start = Instant::now();
     while start.elapsed() < lease * 3 {
@@ -369,7 +382,7 @@ async fn fair_waiters_get_the_lock_in_arrival_order(redis: RedisClient, t: &Shar
     let strict = |c: &mut LockConfig| c.local_handoffs = 0;
     let a = locks_with(&redis, &ns, Duration::from_secs(10), strict);
     let b = locks_with(
-        &connect(t.url()).await,
+        &connect(&suite_url(t)).await,
         &ns,
         Duration::from_secs(10),
         strict,
@@ -422,7 +435,7 @@ async fn fair_waiters_get_the_lock_in_arrival_order(redis: RedisClient, t: &Shar
 async fn a_handed_over_lock_outlives_its_claim(redis: RedisClient, t: &SharedTopology) {
     let ns = namespace("claim");
     let a = locks(&redis, &ns, Duration::from_secs(10));
-    let b = locks(&connect(t.url()).await, &ns, Duration::from_secs(10));
+    let b = locks(&connect(&suite_url(t)).await, &ns, Duration::from_secs(10));
     let first = a.lock("c").fair(true).acquire().await.expect("first");
     let next = {
         let b = b.clone();
@@ -458,7 +471,7 @@ async fn fair_locks_exclude_and_fence_under_contention(redis: RedisClient, t: &S
     let counter = format!("{ns}:counter");
     let mut clients = Vec::new();
     for _ in 0..2 {
-        let r = connect(t.url()).await;
+        let r = connect(&suite_url(t)).await;
         clients.push((locks(&r, &ns, Duration::from_secs(5)), r));
     }
     let fences = Arc::new(Mutex::new(Vec::new()));
@@ -516,7 +529,7 @@ async fn a_killed_fair_waiter_does_not_block_the_line() {
     let locks = locks(&redis, &ns, Duration::from_secs(10));
     let holder = locks.lock("k").fair(true).acquire().await.expect("holder");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dlock-hold"))
-        .args([t.url(), ns.as_str(), "k", "10000", "fair"])
+        .args([suite_url(t).as_str(), ns.as_str(), "k", "10000", "fair"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -589,7 +602,7 @@ async fn a_stalled_holder_loses_its_lease_and_its_fenced_write() {
     let (redis, t) = shared(Kind::Standalone).await;
     let ns = namespace("stall");
     let resource = format!("{ns}:inventory:{{stock}}");
-    let url = t.url().to_string();
+    let url = suite_url(t);
     let (tx, rx) = tokio::sync::oneshot::channel::<u64>();
     let (resume_tx, resume_rx) = std::sync::mpsc::channel::<()>();
     let stalled = std::thread::spawn({
@@ -659,7 +672,7 @@ async fn a_killed_holder_frees_the_lock_within_one_lease() {
     let ns = namespace("sigkill");
     let lease = Duration::from_millis(1000);
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dlock-hold"))
-        .args([t.url(), ns.as_str(), "k", "1000"])
+        .args([suite_url(t).as_str(), ns.as_str(), "k", "1000"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -905,7 +918,7 @@ async fn sentinel_failover_can_lose_an_unreplicated_lock_and_fencing_catches_it(
 async fn a_semaphore_never_has_more_holders_than_permits(redis: RedisClient, t: &SharedTopology) {
     let ns = namespace("sem");
     let a = locks(&redis, &ns, Duration::from_secs(5));
-    let b = locks(&connect(t.url()).await, &ns, Duration::from_secs(5));
+    let b = locks(&connect(&suite_url(t)).await, &ns, Duration::from_secs(5));
     let inside = Arc::new(AtomicUsize::new(0));
     let most = Arc::new(AtomicUsize::new(0));
     let tasks = (0..32).map(|i| {
@@ -938,7 +951,7 @@ async fn a_semaphore_never_has_more_holders_than_permits(redis: RedisClient, t: 
 async fn rwlock_admits_many_readers_or_one_writer(redis: RedisClient, t: &SharedTopology) {
     let ns = namespace("rw");
     let a = locks(&redis, &ns, Duration::from_secs(5));
-    let b = locks(&connect(t.url()).await, &ns, Duration::from_secs(5));
+    let b = locks(&connect(&suite_url(t)).await, &ns, Duration::from_secs(5));
     let mut readers = Vec::new();
     for i in 0..5 {
         let l = if i % 2 == 0 { &a } else { &b };
@@ -998,7 +1011,7 @@ async fn rwlock_admits_many_readers_or_one_writer(redis: RedisClient, t: &Shared
 async fn a_stream_of_readers_does_not_starve_a_writer(redis: RedisClient, t: &SharedTopology) {
     let ns = namespace("rw-starve");
     let a = locks(&redis, &ns, Duration::from_secs(5));
-    let b = locks(&connect(t.url()).await, &ns, Duration::from_secs(5));
+    let b = locks(&connect(&suite_url(t)).await, &ns, Duration::from_secs(5));
     let stop = Arc::new(AtomicUsize::new(0));
     let readers: Vec<_> = (0..8)
         .map(|i| {
@@ -1047,7 +1060,7 @@ async fn a_killed_holders_permit_comes_back() {
     let (redis, t) = shared(Kind::Standalone).await;
     let ns = namespace("sem-kill");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dlock-hold"))
-        .args([t.url(), ns.as_str(), "one", "1000", "sem=1"])
+        .args([suite_url(t).as_str(), ns.as_str(), "one", "1000", "sem=1"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -1206,7 +1219,7 @@ async fn local_handoffs_skip_redis_and_later_grants_exceed_their_tokens(
 ) {
     let ns = namespace("cohort");
     let a = locks(&redis, &ns, Duration::from_secs(10));
-    let b = locks(&connect(t.url()).await, &ns, Duration::from_secs(10));
+    let b = locks(&connect(&suite_url(t)).await, &ns, Duration::from_secs(10));
     let ahead: u64 = 5_000_000_000_000_000; // ~2128 in µs: far ahead of any server clock
     let _: () = redis
         .pool()
@@ -1249,8 +1262,8 @@ async fn local_handoffs_skip_redis_and_later_grants_exceed_their_tokens(
 async fn fair_local_handoffs_leave_the_redis_line_clean(redis: RedisClient, t: &SharedTopology) {
     let ns = namespace("cohort-fair");
     let a = locks(&redis, &ns, Duration::from_secs(10));
-    let b = locks(&connect(t.url()).await, &ns, Duration::from_secs(10));
-    let c = locks(&connect(t.url()).await, &ns, Duration::from_secs(10));
+    let b = locks(&connect(&suite_url(t)).await, &ns, Duration::from_secs(10));
+    let c = locks(&connect(&suite_url(t)).await, &ns, Duration::from_secs(10));
     let holder = b.lock("f").fair(true).acquire().await.expect("holder");
     let log = Arc::new(Mutex::new(Vec::new()));
     let a1 = contender(&a, "f", true, "a1", &log);
@@ -1277,7 +1290,9 @@ async fn fair_local_handoffs_leave_the_redis_line_clean(redis: RedisClient, t: &
         took < Duration::from_secs(1),
         "three sections took {took:?}"
     );
-    let queue: i64 = redis
+    // LLEN is not in the suite user's rule: check with full rights.
+    let queue: i64 = connect(t.url())
+        .await
         .pool()
         .llen(format!("{ns}:{{f}}:queue"))
         .await
@@ -1294,7 +1309,12 @@ async fn local_handoffs_are_capped_so_other_clients_get_their_turn(
     let ns = namespace("cohort-cap");
     let cap = |c: &mut LockConfig| c.local_handoffs = 2;
     let a = locks_with(&redis, &ns, Duration::from_secs(10), cap);
-    let b = locks_with(&connect(t.url()).await, &ns, Duration::from_secs(10), cap);
+    let b = locks_with(
+        &connect(&suite_url(t)).await,
+        &ns,
+        Duration::from_secs(10),
+        cap,
+    );
     let holder = a.lock("k").fair(true).acquire().await.expect("holder");
     let log = Arc::new(Mutex::new(Vec::new()));
     let remote = contender(&b, "k", true, "b", &log);
@@ -1422,7 +1442,7 @@ async fn a_lock_passed_to_a_waiter_nobody_polls_lapses(redis: RedisClient, t: &S
     let ns = namespace("cohort-unpolled");
     let lease = Duration::from_millis(600);
     let a = locks(&redis, &ns, lease);
-    let b = locks(&connect(t.url()).await, &ns, lease);
+    let b = locks(&connect(&suite_url(t)).await, &ns, lease);
     let holder = a.lock("p").acquire().await.expect("holder");
     let stuck = a.lock("p").wait(Duration::from_secs(10)).acquire();
     tokio::pin!(stuck);
@@ -1462,7 +1482,7 @@ async fn acquires_cancelled_at_any_moment_leave_nothing_behind(
 ) {
     let ns = namespace("cancelled");
     let mine = locks(&redis, &ns, Duration::from_secs(30));
-    let other = locks(&connect(t.url()).await, &ns, Duration::from_secs(30));
+    let other = locks(&connect(&suite_url(t)).await, &ns, Duration::from_secs(30));
     for fair in [false, true] {
         let name = if fair { "fair" } else { "plain" };
         // The cut range follows the outcomes (wider after a cancel, narrower after a grant), so

@@ -3,7 +3,8 @@
 //! prints `WAITING` before and
 //! prints `HELD <fence>`, keeps it renewed until stdin closes, then releases it and prints
 //! `RELEASED`. Useful to fence off a resource by hand during maintenance, and used by the
-//! tests as a holder process to kill with SIGKILL.
+//! tests as a holder process to kill with SIGKILL. As an ACL user it needs
+//! `dlock::acl_rule(<namespace>)` (it waits, fair or not, and takes semaphore permits).
 
 use std::io::Write;
 use std::time::Duration;

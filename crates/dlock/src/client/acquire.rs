@@ -114,7 +114,7 @@ impl<'a> LockRequest<'a> {
                     .acquired(started.elapsed(), Duration::ZERO, false);
                 return Ok(g);
             }
-            let notify = Box::pin(client.waiter(&format!("l:{}", self.name))).await;
+            let notify = Box::pin(client.waiter(&format!("l:{}", self.name))).await?;
             loop {
                 // Join the local line and register for the wake-up before trying, so a release
                 // between the attempt and the wait is not missed.

@@ -6,6 +6,12 @@
 -- locally ('0': none; the counter is raised to it), ARGV[6..] ids of this client's waiters that
 -- took the lock locally (they leave the line)
 -- Returns -1 hold not there, 0 lock free, n > 0 holds left, -2 handed off.
+-- A user that may not publish the hand-off message is refused before anything is written
+-- (redis.acl_check_cmd: Redis 7+), not after the lock went to the next waiter.
+if redis.call('EXISTS', KEYS[3]) == 1 and redis.acl_check_cmd
+    and not redis.acl_check_cmd('PUBLISH', ARGV[2], ARGV[3]) then
+  return redis.error_reply('NOPERM this user has no permissions to publish to the channel ' .. ARGV[2] .. ' (dlock hand-offs): nothing was released')
+end
 for i = 6, #ARGV do
   redis.call('LREM', KEYS[3], 0, ARGV[i])
   redis.call('ZREM', KEYS[4], ARGV[i])

@@ -6,6 +6,12 @@
 -- the whole lock goes without counting the owner's other holds)
 -- Returns -1 when the hold was not there (lease expired, or released before), 0 when the lock
 -- is now free (waiters are woken), n > 0 when n holds of the same owner remain.
+-- A user that may not publish on the wake-up channel is refused before anything is written
+-- (redis.acl_check_cmd: Redis 7+), not after the lock was deleted.
+local wake = redis.call('EXISTS', KEYS[2]) == 1
+if wake and redis.acl_check_cmd and not redis.acl_check_cmd('PUBLISH', ARGV[2], ARGV[3]) then
+  return redis.error_reply('NOPERM this user has no permissions to publish to the channel ' .. ARGV[2] .. ' (dlock wake-ups): nothing was released')
+end
 if ARGV[4] ~= '0' and tonumber(redis.call('GET', KEYS[3]) or '0') < tonumber(ARGV[4]) then
   redis.call('SET', KEYS[3], ARGV[4])
 end
@@ -23,7 +29,7 @@ else
   end
 end
 redis.call('DEL', KEYS[1])
-if redis.call('EXISTS', KEYS[2]) == 1 then
+if wake then
   redis.call('PUBLISH', ARGV[2], ARGV[3])
 end
 return 0
