@@ -35,6 +35,49 @@
 //! Completed messages are deleted (or the newest `keep_completed` kept). Retried messages keep their id, so they run ahead of
 //! younger messages of the same priority.
 //!
+//! # Least privilege
+//!
+//! [`acl_rule`] (default namespace `rq`) and [`acl_rule_in`] give the smallest ACL rule a
+//! client of one queue needs: the queue's keys (`<namespace>:{<queue>}:*`: ready, delayed,
+//! in-flight and lease sets, dead set and reasons, completed list, payloads, meta, stats, id
+//! sequence, dedup keys, the wake-up signal list), the commands its scripts (`src/lua`) call
+//! and `BLPOP`, on top of [`redis_conn::AclRule::connection`]. No channel: blocking claims wait
+//! on the signal list, not on pub/sub. For the queue `emails`:
+//!
+//! ```text
+//! ACL SETUSER emails-worker on >password resetkeys resetchannels -@all +ping +info +role
+//!   +cluster|slots +cluster|info +cluster|nodes +select +client|setname +client|id +quit
+//!   +script|load +evalsha +eval +time +get +set +hget +hset +hdel +hexists +hincrby +hgetall
+//!   +zadd +zrem +zcard +zrange +zrevrange +zpopmin +lpush +ltrim +blpop ~rq:{emails}:*
+//! ```
+//!
+//! (one line; `acl_rule("emails").to_string()` is the text after the password). A trailing `*`
+//! grants a family: `acl_rule_in("t:rq", "*")` gives `~t:rq:{*}:*`.
+//!
+//! | operation | needs besides the keys and `+evalsha +eval` |
+//! |---|---|
+//! | enqueue, claim, ack, nack / retry, dead, extend, reclaim, stats, dead-set pages, replay, purge | the script commands in the rule |
+//! | [`Queue::claim_wait`], [`Worker`] | `+blpop` |
+//! | [`Queue::check_durability`] (also run by [`Worker::run`]) | `+info` (in the rule); `+config\|get` only for [`Durability::rdb`] (left out: `CONFIG GET` reads any setting, so the check reports `None` instead) |
+//! | `rqueue-soak-worker` (the bin) | `acl_rule_in(<namespace>, <queue>)` plus `~<record-key>` (it counts messages there with `+hincrby`, in the rule) |
+//!
+//! A missing right fails the operation with [`Error::Redis`] holding
+//! [`redis_conn::Error::NoPermission`], whose message names the refused command (Redis), or
+//! the script and its keys (redis-conn), before the script runs: the queue is as it was. A
+//! worker stops with that error instead of retrying. Take the rule whole: Redis does not undo
+//! a script that stops half-way, so a rule without one of the commands the scripts call can
+//! leave a message half-moved.
+//!
+//! ```
+//! assert_eq!(
+//!     rqueue::acl_rule("emails").to_string(),
+//!     "resetkeys resetchannels -@all +ping +info +role +cluster|slots +cluster|info \
+//!      +cluster|nodes +select +client|setname +client|id +quit +script|load +evalsha +eval \
+//!      +time +get +set +hget +hset +hdel +hexists +hincrby +hgetall +zadd +zrem +zcard \
+//!      +zrange +zrevrange +zpopmin +lpush +ltrim +blpop ~rq:{emails}:*"
+//! );
+//! ```
+//!
 //! # How this crate is laid out
 //!
 //! Every state change is a Lua script under `src/lua/`; the Rust file that runs a script holds
@@ -58,12 +101,16 @@
 //!     lose queue keys.
 //! 11. `worker`: [`Worker`], which claims, runs handlers, renews leases, batches acks and
 //!     shuts down without losing messages.
+//! 12. `acl`: [`acl_rule`] and [`acl_rule_in`], the ACL rights all of the above need (checked
+//!     against the scripts).
 
+mod acl;
 mod durability;
 mod error;
 mod queue;
 mod worker;
 
+pub use acl::{acl_rule, acl_rule_in};
 pub use durability::Durability;
 pub use error::Error;
 pub use queue::{

@@ -174,6 +174,11 @@ enum Outcome {
     Cancelled,
 }
 
+/// Whether the Redis ACL refused the call.
+fn denied(e: &Error) -> bool {
+    matches!(e, Error::Redis(redis_conn::Error::NoPermission(_)))
+}
+
 fn lock<V>(m: &Mutex<V>) -> std::sync::MutexGuard<'_, V> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -200,6 +205,9 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Worker<T> {
     /// their leases every third of the lease; expired leases of dead workers are reclaimed
     /// periodically. At shutdown no new message is claimed; running jobs get
     /// `shutdown_grace` to finish, then are cancelled and their messages put back to ready.
+    /// When the Redis ACL refuses a claim or the wake-up wait (a missing right does not heal by
+    /// retrying), the worker shuts down the same way and returns that error:
+    /// [`Error::Redis`] with [`redis_conn::Error::NoPermission`] naming the right.
     ///
     /// ```no_run
     /// # async fn demo(w: rqueue::Worker<u64>) -> Result<(), rqueue::Error> {
@@ -263,6 +271,9 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Worker<T> {
         let mut jobs: JoinSet<()> = JoinSet::new();
         // Claimed, not started yet (prefetched).
         let mut held: VecDeque<Delivery<T>> = VecDeque::new();
+        // A refusal by the Redis ACL (claims or the wake-up wait): retrying cannot help, so
+        // the worker shuts down as if told to and reports it.
+        let mut fatal: Option<Error> = None;
         tokio::pin!(shutdown);
         loop {
             // A free slot first (or the end).
@@ -295,6 +306,11 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Worker<T> {
                     .saturating_add(ahead);
                 let (got, next_due) = match queue.claim_some(want).await {
                     Ok(r) => r,
+                    Err(e) if denied(&e) => {
+                        drop(permit);
+                        fatal = Some(e);
+                        break;
+                    }
                     Err(e) => {
                         tracing::warn!(queue = %queue.config().name, error = %e, "claim failed; retrying");
                         drop(permit);
@@ -313,6 +329,10 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Worker<T> {
                     tokio::select! {
                         _ = &mut shutdown => break,
                         r = queue.wait_signal(wait) => if let Err(e) = r {
+                            if denied(&e) {
+                                fatal = Some(e);
+                                break;
+                            }
                             // No wake-up connection (yet): wait out the same time instead.
                             tracing::warn!(queue = %queue.config().name, error = %e, "wake-up wait failed");
                             tokio::select! {
@@ -387,6 +407,9 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Worker<T> {
         drop(shared);
         if let Err(e) = acker.await {
             tracing::warn!(queue = %queue.config().name, error = %e, "acknowledgement task failed");
+        }
+        if let Some(e) = fatal {
+            return Err(e);
         }
         let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
         Ok(WorkerReport {

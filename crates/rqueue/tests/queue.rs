@@ -8,7 +8,7 @@ use rqueue::{Error, Queue, QueueConfig};
 use testkit::{Kind, SharedTopology};
 
 mod common;
-use common::shared;
+use common::{shared, suite_client};
 
 fn config(test: &str) -> QueueConfig {
     let mut cfg = QueueConfig::new(testkit::unique_name(&format!("t-{test}")));
@@ -42,6 +42,13 @@ testkit::topology_tests!(
     a_stale_delivery_cannot_ack_after_its_message_was_replayed,
     batch_ids_are_the_stored_ids_even_across_a_sequence_rollover,
 );
+
+/// A client with full rights, for checks with commands the suite's user may not run.
+async fn admin(t: &SharedTopology) -> RedisClient {
+    RedisClient::connect(RedisConfig::from_url(t.url()).expect("url"))
+        .await
+        .expect("connect admin")
+}
 
 /// The ids of up to 10 claimed messages, in claim order.
 async fn claimed_ids(q: &Queue<u32>) -> Vec<String> {
@@ -180,7 +187,7 @@ async fn a_message_with_its_own_backoff_follows_it_across_retries_and_reclaims(
 /// left behind by a message that failed once and then succeeded.
 async fn run_at_head_age_kept_completed_and_no_leftover_reasons(
     redis: RedisClient,
-    _t: &SharedTopology,
+    t: &SharedTopology,
 ) {
     let mut cfg = config("run-at");
     cfg.keep_completed = 2;
@@ -242,12 +249,14 @@ async fn run_at_head_age_kept_completed_and_no_leftover_reasons(
         .map(|c| c.message.expect("decodes"))
         .collect();
     assert_eq!(kept, vec![3, 1], "the newest two, newest first");
-    let jobs: u64 = redis
+    let jobs: u64 = admin(t)
+        .await
         .pool()
         .hlen(format!("{base}:jobs"))
         .await
         .expect("HLEN");
-    let reasons: u64 = redis
+    let reasons: u64 = admin(t)
+        .await
         .pool()
         .hlen(format!("{base}:reasons"))
         .await
@@ -260,7 +269,7 @@ async fn run_at_head_age_kept_completed_and_no_leftover_reasons(
 /// the two oldest are deleted with their payloads and counted, never silently.
 async fn a_capped_dead_set_drops_its_oldest_and_counts_them(
     redis: RedisClient,
-    _t: &SharedTopology,
+    t: &SharedTopology,
 ) {
     let mut cfg = config("dead-cap");
     cfg.dead_cap = Some(3);
@@ -290,7 +299,8 @@ async fn a_capped_dead_set_drops_its_oldest_and_counts_them(
         .collect();
     left.sort();
     assert_eq!(left, ids[2..].to_vec(), "the youngest three stay");
-    let jobs: u64 = redis
+    let jobs: u64 = admin(t)
+        .await
         .pool()
         .hlen(format!("t:rq:{{{}}}:jobs", q.config().name))
         .await
@@ -466,7 +476,7 @@ async fn failures_retry_after_backoff_then_die(redis: RedisClient, _t: &SharedTo
     );
 }
 
-async fn undecodable_payloads_go_to_the_dead_set(redis: RedisClient, _t: &SharedTopology) {
+async fn undecodable_payloads_go_to_the_dead_set(redis: RedisClient, t: &SharedTopology) {
     let cfg = config("decode");
     let numbers: Queue<u64> = queue(&redis, cfg.clone());
     let strings: Queue<String> = queue(&redis, cfg);
@@ -486,7 +496,8 @@ async fn undecodable_payloads_go_to_the_dead_set(redis: RedisClient, _t: &Shared
     }
     let s = numbers.stats().await.expect("stats");
     assert_eq!((s.dead, s.in_flight, s.acked), (1, 0, 2), "{s:?}");
-    let reason: Option<String> = redis
+    let reason: Option<String> = admin(t)
+        .await
         .pool()
         .hvals::<Vec<String>, _>(format!("t:rq:{{{}}}:reasons", numbers.config().name))
         .await
@@ -623,9 +634,7 @@ async fn one_signal_wakes_waiters_in_turn(redis: RedisClient, t: &SharedTopology
     let cfg = config("wake-chain");
     let mut waiters = Vec::new();
     for _ in 0..3 {
-        let other = RedisClient::connect(RedisConfig::from_url(t.url()).expect("url"))
-            .await
-            .expect("connect");
+        let other = suite_client(t).await;
         let q: Queue<u32> = queue(&other, cfg.clone());
         waiters.push(tokio::spawn(async move {
             q.claim_wait(1, Duration::from_secs(10))
@@ -746,8 +755,10 @@ async fn the_durability_check_reports_eviction_and_persistence() {
             !d.warnings.iter().any(|w| w.contains("maxmemory-policy")),
             "{d:?}"
         );
+        // CONFIG SET is not in the suite user's rule.
+        let admin = admin(topo).await;
         let set = |policy: &'static str| {
-            let redis = redis.clone();
+            let redis = admin.clone();
             async move {
                 let _: Value = redis
                     .pool()

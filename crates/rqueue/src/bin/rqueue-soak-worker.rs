@@ -4,7 +4,8 @@
 //! (default 10), then counts its message in the Redis hash `<record-key>` (`HINCRBY`, so a
 //! message processed twice shows a count of 2) and succeeds. Prints `RUNNING` once started;
 //! on SIGTERM or SIGINT it shuts down gracefully (5 s grace) and prints
-//! `REPORT acked=… retried=… dead=… lost=… released=…`.
+//! `REPORT acked=… retried=… dead=… lost=… released=…`. As an ACL user it needs
+//! `rqueue::acl_rule_in(<namespace>, <queue>)` plus the key `<record-key>`.
 
 use std::time::Duration;
 

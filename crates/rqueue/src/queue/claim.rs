@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 use super::config::{Backoff, ms_arg};
-use super::core::{Queue, script_keys};
+use super::core::{Queue, run_script, script_keys};
 use super::delivery::Delivery;
 use crate::error::Error;
 
@@ -41,7 +41,8 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
     /// Like [`Queue::claim`], but waits up to `timeout` for messages: without polling — a
     /// blocking pop on the queue's wake-up signal (pushed by enqueues, retries and reclaims,
     /// and passed on by claims while messages stay ready), bounded by the next delayed
-    /// message's due time. An empty vector when none came in time.
+    /// message's due time. An empty vector when none came in time. A user without `+blpop`
+    /// gets [`Error::Redis`] with [`redis_conn::Error::NoPermission`] once it would wait.
     ///
     /// ```no_run
     /// # async fn demo(q: rqueue::Queue<u64>) -> Result<(), rqueue::Error> {
@@ -64,7 +65,8 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
         }
     }
 
-    /// Blocks until the wake-up signal or `wait` (a hint only: callers re-check).
+    /// Blocks until the wake-up signal or `wait` (a hint only: callers re-check). Fails only
+    /// when the blocking connection cannot be made or Redis refuses the wait (ACL).
     pub(crate) async fn wait_signal(&self, wait: Duration) -> Result<(), Error> {
         let mut blocking = self.inner.blocking.lock().await;
         let client = match blocking.as_ref() {
@@ -83,10 +85,15 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
         let pop = client.blpop::<Option<Vec<Value>>, _>(self.inner.keys.signal.as_str(), secs);
         match tokio::time::timeout(wait + Duration::from_secs(1), pop).await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => {
-                tracing::debug!(queue = %self.inner.cfg.name, error = %e, "wake-up wait failed; re-checking");
-                Ok(())
-            }
+            Ok(Err(e)) => match redis_conn::Error::from(e) {
+                // A missing right (`+blpop`, the signal key) never heals by waiting: report it
+                // instead of spinning on claims.
+                e @ redis_conn::Error::NoPermission(_) => Err(e.into()),
+                e => {
+                    tracing::debug!(queue = %self.inner.cfg.name, error = %e, "wake-up wait failed; re-checking");
+                    Ok(())
+                }
+            },
             Err(_) => Ok(()),
         }
     }
@@ -97,19 +104,19 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
         n: usize,
     ) -> Result<(Vec<Delivery<T>>, Option<Duration>), Error> {
         let k = &self.inner.keys;
-        let reply: Vec<Value> = CLAIM
-            .run(
-                self.inner.redis.pool(),
-                script_keys!(k; jobs, meta, ready, delayed, inflight, lease, stats, signal),
-                vec![
-                    Value::from(n.max(1) as i64),
-                    Value::from(ms_arg(self.inner.cfg.lease)),
-                    Value::from(i64::from(self.inner.cfg.promote_limit.max(1))),
-                    Value::from(self.inner.claimer.as_str()),
-                ],
-            )
-            .instrument(tracing::debug_span!("rqueue.claim", queue = %self.inner.cfg.name, n))
-            .await?;
+        let reply: Vec<Value> = run_script(
+            &CLAIM,
+            self.inner.redis.pool(),
+            script_keys!(k; jobs, meta, ready, delayed, inflight, lease, stats, signal),
+            vec![
+                Value::from(n.max(1) as i64),
+                Value::from(ms_arg(self.inner.cfg.lease)),
+                Value::from(i64::from(self.inner.cfg.promote_limit.max(1))),
+                Value::from(self.inner.claimer.as_str()),
+            ],
+        )
+        .instrument(tracing::debug_span!("rqueue.claim", queue = %self.inner.cfg.name, n))
+        .await?;
         let mut out = Vec::new();
         // Deliveries already leased are never thrown away for one bad entry: a malformed
         // entry (or a failed move of an undecodable one) is logged and skipped, and its

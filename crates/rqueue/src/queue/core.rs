@@ -7,12 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fred::clients::Client;
-use redis_conn::RedisClient;
+use fred::interfaces::LuaInterface;
+use fred::types::{FromValue, MultipleKeys, MultipleValues};
+use redis_conn::{RedisClient, Script};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::config::QueueConfig;
-use crate::error::Error;
+use crate::error::{Error, name_refusal};
 
 /// The queue's keys, all under its hash tag (`<namespace>:{<name>}:*`).
 pub(super) struct Keys {
@@ -40,6 +42,27 @@ macro_rules! script_keys {
     };
 }
 pub(super) use script_keys;
+
+/// Runs one of the queue's scripts ([`Script::run`]); a refusal inside the script names the
+/// refused command (Redis gives only the line, redis-conn the script and its keys).
+pub(super) async fn run_script<R, C, K, V>(
+    script: &Script,
+    client: &C,
+    keys: K,
+    args: V,
+) -> Result<R, Error>
+where
+    R: FromValue,
+    C: LuaInterface + Sync,
+    K: Into<MultipleKeys>,
+    V: TryInto<MultipleValues>,
+    V::Error: Into<fred::error::Error>,
+{
+    script
+        .run(client, keys, args)
+        .await
+        .map_err(|e| Error::from(name_refusal(e, script)))
+}
 
 /// The state behind a [`Queue`] and its clones.
 pub(super) struct Inner {

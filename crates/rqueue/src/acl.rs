@@ -1,0 +1,162 @@
+//! Least privilege: [`acl_rule`] and [`acl_rule_in`], the smallest Redis ACL rule a client of
+//! one queue (or of a family of queues) needs.
+
+use redis_conn::AclRule;
+
+/// The namespace of [`QueueConfig::new`](crate::QueueConfig::new).
+const DEFAULT_NAMESPACE: &str = "rq";
+
+/// Commands the queue scripts (`src/lua/*.lua`) call — on hashes (payloads, meta, leases,
+/// reasons, stats), strings (dedup keys, the id sequence), sorted sets (ready, delayed, in
+/// flight, dead, completed), the wake-up signal list and the server clock — and `BLPOP`, the
+/// blocking wait on the signal.
+const COMMANDS: [&str; 18] = [
+    "time",
+    "get",
+    "set",
+    "hget",
+    "hset",
+    "hdel",
+    "hexists",
+    "hincrby",
+    "hgetall",
+    "zadd",
+    "zrem",
+    "zcard",
+    "zrange",
+    "zrevrange",
+    "zpopmin",
+    "lpush",
+    "ltrim",
+    "blpop",
+];
+
+/// The ACL rule a [`Queue`](crate::Queue) (and its [`Worker`](crate::Worker)) of queue
+/// `queue` in the default namespace `rq` needs: [`acl_rule_in`]`("rq", queue)`.
+///
+/// ```
+/// assert!(rqueue::acl_rule("emails").to_string().ends_with(" ~rq:{emails}:*"));
+/// ```
+pub fn acl_rule(queue: &str) -> AclRule {
+    acl_rule_in(DEFAULT_NAMESPACE, queue)
+}
+
+/// The ACL rule a [`Queue`](crate::Queue) (and its [`Worker`](crate::Worker)) with
+/// [`QueueConfig::namespace`](crate::QueueConfig::namespace) `namespace` and
+/// [`QueueConfig::name`](crate::QueueConfig::name) `queue` needs, for every operation:
+/// [`AclRule::connection`] (connecting, `EVALSHA` / `EVAL`), the queue's keys
+/// `<namespace>:{<queue>}:*` (ready, delayed, in flight, leases, dead, reasons, completed,
+/// payloads, meta, stats, id sequence, dedup keys, wake-up signal), the commands its scripts
+/// call and `BLPOP` (blocking claims wait on the signal list). No channel: the queue uses no
+/// pub/sub. Paste its text after `ACL SETUSER <user> on >password`.
+///
+/// A trailing `*` in either argument grants a family: `acl_rule_in("t:rq", "*")` covers every
+/// queue of the namespace `t:rq`, `acl_rule_in("app", "mail-*")` the queues whose name starts
+/// with `mail-`. Other glob characters (`*?[]\`) are escaped.
+///
+/// Not included: `CONFIG GET` ([`Queue::check_durability`](crate::Queue::check_durability)
+/// reads `save` with it; without it `Durability::rdb` is `None` and the `INFO` part still
+/// works). `+blpop` is needed only by [`Queue::claim_wait`](crate::Queue::claim_wait) and
+/// [`Worker`](crate::Worker).
+///
+/// ```
+/// let rule = rqueue::acl_rule_in("app", "emails");
+/// let text = rule.to_string();
+/// assert!(text.starts_with("resetkeys resetchannels -@all +ping"));
+/// assert!(text.ends_with("+blpop ~app:{emails}:*"));
+/// assert_eq!(rqueue::acl_rule_in("t:rq", "*").key_patterns(), ["t:rq:{*}:*"]);
+/// ```
+pub fn acl_rule_in(namespace: &str, queue: &str) -> AclRule {
+    AclRule::connection().commands(COMMANDS).keys(format!(
+        "{}:{{{}}}:*",
+        glob(namespace),
+        glob(queue)
+    ))
+}
+
+/// `s` as an ACL glob: its glob characters escaped, except a trailing `*`.
+fn glob(s: &str) -> String {
+    let (stem, star) = match s.strip_suffix('*') {
+        Some(stem) => (stem, "*"),
+        None => (s, ""),
+    };
+    let mut out = String::with_capacity(s.len() + 1);
+    for c in stem.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push_str(star);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `redis.call('X', ...)` (or a command chosen at run time, `cmd = ... 'X'`) of the
+    /// scripts.
+    fn called(source: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for rest in source.split("redis.call(").skip(1) {
+            let name: String = rest
+                .trim_start_matches(['\'', '"'])
+                .chars()
+                .take_while(char::is_ascii_alphanumeric)
+                .collect();
+            if name.chars().all(|c| c.is_ascii_uppercase()) && !name.is_empty() {
+                out.push(name.to_ascii_lowercase());
+            }
+        }
+        // dead_page.lua picks ZRANGE or ZREVRANGE into `cmd`.
+        for c in ["ZREVRANGE", "ZRANGE"] {
+            if source.contains(&format!("'{c}'")) {
+                out.push(c.to_ascii_lowercase());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_rule_allows_every_command_of_every_script_and_nothing_else() {
+        let sources = [
+            include_str!("lua/ack.lua"),
+            include_str!("lua/claim.lua"),
+            include_str!("lua/dead_page.lua"),
+            include_str!("lua/enqueue.lua"),
+            include_str!("lua/extend.lua"),
+            include_str!("lua/nack.lua"),
+            include_str!("lua/purge.lua"),
+            include_str!("lua/reclaim.lua"),
+            include_str!("lua/replay.lua"),
+            include_str!("lua/stats.lua"),
+        ];
+        let rule = acl_rule("q");
+        let allowed = rule.allowed_commands();
+        let mut used = vec!["blpop".to_string()];
+        for s in sources {
+            for c in called(s) {
+                assert!(allowed.contains(&c), "a script calls {c}, not in {rule}");
+                used.push(c);
+            }
+        }
+        for c in allowed {
+            let direct = AclRule::connection().allowed_commands().contains(c);
+            assert!(direct || used.contains(c), "{c} is allowed but never used");
+        }
+    }
+
+    #[test]
+    fn names_are_escaped_and_a_trailing_star_is_a_family() {
+        assert_eq!(
+            acl_rule_in("a?", "b*c*").key_patterns(),
+            ["a\\?:{b\\*c*}:*"]
+        );
+        assert_eq!(acl_rule_in("t:*", "q").key_patterns(), ["t:*:{q}:*"]);
+        assert_eq!(
+            DEFAULT_NAMESPACE,
+            crate::queue::QueueConfig::new("q").namespace
+        );
+    }
+}
