@@ -9,16 +9,23 @@ use examples::shop::{OrderMessage, Placed, Product, Shop};
 use redis_conn::{RedisClient, RedisConfig};
 use testkit::{Kind, SharedTopology};
 
-async fn shared(kind: Kind) -> (RedisClient, &'static SharedTopology) {
+/// Each test makes its own shop namespace and connects as that shop's user ([`as_shop`]).
+async fn shared(kind: Kind) -> ((), &'static SharedTopology) {
     let topo =
         tokio::task::block_in_place(|| testkit::shared(kind)).unwrap_or_else(|e| panic!("{e}"));
-    (connect(topo.url()).await, topo)
+    ((), topo)
 }
 
-async fn connect(url: &str) -> RedisClient {
-    RedisClient::connect(RedisConfig::from_url(url).expect("url"))
+/// A new client as the least-privilege user of the shop in namespace `ns`
+/// ([`examples::shop::acl_rule`]; one user per shop, on a secure shared topology).
+async fn as_shop(t: &SharedTopology, ns: &str) -> RedisClient {
+    let user = format!("flash-sale-{}", ns.replace(':', "-"));
+    let url = t
+        .url_for(&user, &examples::shop::acl_rule(ns).to_string())
+        .unwrap_or_else(|e| panic!("shop user: {e}"));
+    RedisClient::connect(RedisConfig::from_url(&url).expect("url"))
         .await
-        .unwrap_or_else(|e| panic!("connect {url}: {e}"))
+        .unwrap_or_else(|e| panic!("connect as {user} ({}): {e}", t.kind))
 }
 
 testkit::topology_tests!(
@@ -30,11 +37,12 @@ testkit::topology_tests!(
 /// already wrote (simulated by a fence far in the future), the order is refused with a typed
 /// error and nothing changes. An unknown product is a typed error too.
 async fn a_write_fenced_by_a_newer_token_is_refused_and_unknown_products_are_typed_errors(
-    redis: RedisClient,
-    _t: &SharedTopology,
+    _: (),
+    t: &SharedTopology,
 ) {
     use fred::interfaces::HashesInterface;
     let ns = testkit::unique_name("t:shop");
+    let redis = as_shop(t, &ns).await;
     let shop = Shop::new(redis.clone(), &ns).expect("shop");
     shop.add_product(&Product {
         id: 5,
@@ -98,7 +106,7 @@ async fn a_write_fenced_by_a_newer_token_is_refused_and_unknown_products_are_typ
 }
 
 async fn a_flash_sale_sells_exactly_the_stock_and_processes_each_order_once(
-    _redis: RedisClient,
+    _: (),
     t: &SharedTopology,
 ) {
     const BUYERS: u64 = 200;
@@ -107,7 +115,7 @@ async fn a_flash_sale_sells_exactly_the_stock_and_processes_each_order_once(
     let ns = testkit::unique_name("t:shop");
     let mut shops = Vec::new();
     for _ in 0..4 {
-        shops.push(Shop::new(connect(t.url()).await, &ns).expect("shop"));
+        shops.push(Shop::new(as_shop(t, &ns).await, &ns).expect("shop"));
     }
     shops[0]
         .add_product(&Product {
