@@ -53,14 +53,14 @@
 //! assert_eq!(
 //!     rule.to_string(),
 //!     "resetkeys resetchannels -@all +ping +info +role +cluster|slots +cluster|info \
-//!      +cluster|nodes +select +client|setname +client|id +quit +script|load +evalsha +eval \
+//!      +cluster|nodes +asking +select +client|setname +client|id +quit +script|load +evalsha +eval \
 //!      +get +mget +set +pttl +del +unlink +publish +subscribe +sadd +expire +smembers +scan \
 //!      ~shop:product:* ~{shop:product:*}:rebuild &shop:product:__filled__"
 //! );
 //! ```
 //!
 //! ```text
-//! ACL SETUSER shop-cache on >secret resetkeys resetchannels -@all +ping +info +role +cluster|slots +cluster|info +cluster|nodes +select +client|setname +client|id +quit +script|load +evalsha +eval +get +mget +set +pttl +del +unlink +publish +subscribe +sadd +expire +smembers +scan ~shop:product:* ~{shop:product:*}:rebuild &shop:product:__filled__
+//! ACL SETUSER shop-cache on >secret resetkeys resetchannels -@all +ping +info +role +cluster|slots +cluster|info +cluster|nodes +asking +select +client|setname +client|id +quit +script|load +evalsha +eval +get +mget +set +pttl +del +unlink +publish +subscribe +sadd +expire +smembers +scan ~shop:product:* ~{shop:product:*}:rebuild &shop:product:__filled__
 //! ```
 //!
 //! | right | what needs it |

@@ -52,7 +52,7 @@
 //!
 //! ```text
 //! ACL SETUSER shop-locks on >password resetkeys resetchannels -@all +ping +info +role
-//!   +cluster|slots +cluster|info +cluster|nodes +select +client|setname +client|id +quit
+//!   +cluster|slots +cluster|info +cluster|nodes +asking +select +client|setname +client|id +quit
 //!   +script|load +evalsha +eval +hget +hset +hdel +hexists +hlen +get +set +del +exists
 //!   +pexpire +pttl +time +lindex +lpop +rpush +lrem +zadd +zrem +zscore +zrangebyscore +zcard
 //!   +zrange +zremrangebyscore +publish +subscribe +wait ~shop:locks:* &shop:locks:__released__
@@ -84,7 +84,7 @@
 //! assert_eq!(
 //!     dlock::acl_rule("shop:locks").to_string(),
 //!     "resetkeys resetchannels -@all +ping +info +role +cluster|slots +cluster|info \
-//!      +cluster|nodes +select +client|setname +client|id +quit +script|load +evalsha +eval \
+//!      +cluster|nodes +asking +select +client|setname +client|id +quit +script|load +evalsha +eval \
 //!      +hget +hset +hdel +hexists +hlen +get +set +del +exists +pexpire +pttl +time +lindex \
 //!      +lpop +rpush +lrem +zadd +zrem +zscore +zrangebyscore +zcard +zrange +zremrangebyscore \
 //!      +publish +subscribe +wait ~shop:locks:* &shop:locks:__released__"

@@ -37,7 +37,8 @@ impl AclRule {
     /// What a redis-conn client sends on its own on any topology: `PING` (health checks),
     /// `INFO` (the topology check at connect and `health`), `ROLE` (Sentinel: fred checks the
     /// node it was given is the primary), `CLUSTER SLOTS` / `CLUSTER INFO` / `CLUSTER NODES` (Cluster
-    /// discovery, the one-node check, [`health`](crate::health)), `SELECT` (a database other than 0), `CLIENT SETNAME` / `CLIENT ID`
+    /// discovery, the one-node check, [`health`](crate::health)), `ASKING` (keys of a slot
+    /// being migrated during a resharding), `SELECT` (a database other than 0), `CLIENT SETNAME` / `CLIENT ID`
     /// (named connections, tracking set-up), `QUIT` (clean shutdown), `SCRIPT LOAD`, `EVALSHA`
     /// and `EVAL` ([`Script`](crate::Script)). `AUTH` and `HELLO` need no right.
     ///
@@ -52,6 +53,7 @@ impl AclRule {
             "cluster|slots",
             "cluster|info",
             "cluster|nodes",
+            "asking",
             "select",
             "client|setname",
             "client|id",

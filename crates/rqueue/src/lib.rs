@@ -46,7 +46,7 @@
 //!
 //! ```text
 //! ACL SETUSER emails-worker on >password resetkeys resetchannels -@all +ping +info +role
-//!   +cluster|slots +cluster|info +cluster|nodes +select +client|setname +client|id +quit
+//!   +cluster|slots +cluster|info +cluster|nodes +asking +select +client|setname +client|id +quit
 //!   +script|load +evalsha +eval +time +get +set +hget +hset +hdel +hexists +hincrby +hgetall
 //!   +zadd +zrem +zcard +zrange +zrevrange +zpopmin +lpush +ltrim +blpop ~rq:{emails}:*
 //! ```
@@ -72,7 +72,7 @@
 //! assert_eq!(
 //!     rqueue::acl_rule("emails").to_string(),
 //!     "resetkeys resetchannels -@all +ping +info +role +cluster|slots +cluster|info \
-//!      +cluster|nodes +select +client|setname +client|id +quit +script|load +evalsha +eval \
+//!      +cluster|nodes +asking +select +client|setname +client|id +quit +script|load +evalsha +eval \
 //!      +time +get +set +hget +hset +hdel +hexists +hincrby +hgetall +zadd +zrem +zcard \
 //!      +zrange +zrevrange +zpopmin +lpush +ltrim +blpop ~rq:{emails}:*"
 //! );
