@@ -253,6 +253,12 @@ impl RedisClient {
     {
         use fred::interfaces::PubsubInterface;
         use tokio::sync::broadcast::error::RecvError;
+        // The server's refusal of a SUBSCRIBE does not reach fred's caller: ask first.
+        if !self.may_subscribe(channel).await? {
+            return Err(Error::NoPermission(format!(
+                "this user may not SUBSCRIBE to channel {channel}: grant +subscribe and &{channel}"
+            )));
+        }
         let sub = self.subscriber().await?;
         let mut rx = sub.message_rx();
         if let Err(e) = sub.subscribe(channel).await {
@@ -279,6 +285,34 @@ impl RedisClient {
             }
         });
         Ok(sub)
+    }
+
+    /// Whether this client's ACL user may `SUBSCRIBE` to `channel` (one `EVAL` of
+    /// `redis.acl_check_cmd`). A refused `SUBSCRIBE` is otherwise silent: fred reports success
+    /// and no message ever arrives. `true` when the server cannot tell (Redis before 7.0) or
+    /// the user may not run scripts either.
+    ///
+    /// ```no_run
+    /// # async fn demo(redis: redis_conn::RedisClient) -> redis_conn::Result<()> {
+    /// if !redis.may_subscribe("orders:ready").await? {
+    ///     eprintln!("grant +subscribe &orders:ready to this user");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn may_subscribe(&self, channel: &str) -> Result<bool> {
+        static CHECK: crate::script::Script = crate::script::Script::new(
+            "may_subscribe",
+            "if not redis.acl_check_cmd then return 1 end \
+             if redis.acl_check_cmd('SUBSCRIBE', ARGV[1]) then return 1 end return 0",
+        );
+        match CHECK
+            .run::<i64, _, _, _>(self.pool(), Vec::<String>::new(), vec![channel])
+            .await
+        {
+            Ok(v) => Ok(v == 1),
+            Err(Error::NoPermission(_)) => Ok(true),
+            Err(e) => Err(e),
+        }
     }
 
     /// Closes every pooled connection.

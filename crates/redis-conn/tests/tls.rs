@@ -349,3 +349,17 @@ async fn sentinels_with_their_own_user_over_tls_need_its_credentials() {
         other => panic!("expected Error::Connect (sentinel authentication), got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_subscribe_is_a_typed_no_permission_error() {
+    let topo = own_spec(spec(Kind::Standalone, TlsSpec::default()));
+    let redis = connect(&topo.url_as("app", APP_PASSWORD))
+        .await
+        .expect("app user");
+    let err = redis
+        .listen("other:events", |_| std::ops::ControlFlow::Continue(()))
+        .await
+        .expect_err("the app user has no channel");
+    assert!(matches!(err, Error::NoPermission(_)), "{err:?}");
+    assert!(err.to_string().contains("other:events"), "{err}");
+}
