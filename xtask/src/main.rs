@@ -378,6 +378,8 @@ const OWN_TOPOLOGY_BINARIES: &[&str] = &[
     "links",
     "connect",
     "tls",
+    "acl",
+    "diag",
 ];
 
 fn test_runner(extra: &[String], skipped: &[Kind], secure: bool) -> Command {
