@@ -544,10 +544,14 @@ fn tls_failure(config: &RedisConfig, e: &Error) -> Option<String> {
             }
         }
         None => {
-            // A TLS-only port closes the connection on the first plaintext bytes.
-            let closed = matches!(e, Error::Io(_) | Error::Canceled(_))
-                || details.contains("closed")
-                || details.contains("reset");
+            // A TLS-only port closes (resets) the connection on the first plaintext bytes; a
+            // refused connection is something else (nothing listens).
+            let closed = !details.contains("refused")
+                && (details.contains("ConnectionReset")
+                    || details.contains("reset by peer")
+                    || details.contains("UnexpectedEof")
+                    || details.contains("closed")
+                    || details.contains("Broken pipe"));
             closed.then(|| {
                 format!(
                     "the server closed the connection during set-up: if it only accepts TLS, use rediss:// (or REDIS_TLS=true) ({details})"
