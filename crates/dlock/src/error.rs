@@ -90,38 +90,6 @@ impl From<redis_conn::Error> for Error {
     }
 }
 
-/// Names the command a script was refused (`NOPERM` inside a script): Redis gives only the
-/// line (`@user_script:<line>`), redis-conn adds the script and its keys. Other errors pass
-/// through unchanged.
-pub(crate) fn name_refusal(e: redis_conn::Error, script: &redis_conn::Script) -> redis_conn::Error {
-    match e {
-        redis_conn::Error::NoPermission(msg) => match script_command(&msg, script.source()) {
-            Some(command) => redis_conn::Error::NoPermission(format!("{msg} [command {command}]")),
-            None => redis_conn::Error::NoPermission(msg),
-        },
-        e => e,
-    }
-}
-
-/// The command called on the script line a refusal names (`... on @user_script:12.`).
-fn script_command(msg: &str, source: &str) -> Option<String> {
-    let (_, at) = msg.split_once("@user_script:")?;
-    let line: usize = at
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect::<String>()
-        .parse()
-        .ok()?;
-    let text = source.lines().nth(line.checked_sub(1)?)?;
-    let (_, call) = text.split_once("redis.call(")?;
-    let name: String = call
-        .trim_start_matches(['\'', '"'])
-        .chars()
-        .take_while(char::is_ascii_alphanumeric)
-        .collect();
-    (!name.is_empty()).then(|| name.to_ascii_uppercase())
-}
-
 /// Why a lease was lost.
 ///
 /// ```
@@ -137,33 +105,4 @@ pub enum LostReason {
     /// passed without a confirmed renewal, e.g. Redis unreachable or this process stalled.
     #[error("lease deadline passed without a confirmed renewal")]
     Deadline,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    static S: redis_conn::Script = redis_conn::Script::new(
-        "demo",
-        "local a = 1\nredis.call('SET', KEYS[1], 1)\nredis.call('PEXPIRE', KEYS[1], 5)",
-    );
-
-    fn named(msg: &str) -> String {
-        name_refusal(redis_conn::Error::NoPermission(msg.into()), &S).to_string()
-    }
-
-    #[test]
-    fn refusals_inside_a_script_name_the_command_of_its_line() {
-        let cmd = named(
-            "ERR The user executing the script can't run this command or subcommand script: 95d0, on @user_script:3.",
-        );
-        assert!(cmd.ends_with("[command PEXPIRE]"), "{cmd}");
-        let top = named("NOPERM this user has no permissions to run the 'evalsha' command");
-        assert_eq!(
-            top,
-            "permission denied: NOPERM this user has no permissions to run the 'evalsha' command"
-        );
-        let other = name_refusal(redis_conn::Error::Io("x".into()), &S);
-        assert!(matches!(other, redis_conn::Error::Io(_)));
-    }
 }

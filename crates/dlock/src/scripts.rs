@@ -6,10 +6,8 @@ use fred::interfaces::LuaInterface;
 use fred::types::{FromValue, MultipleValues};
 use redis_conn::Script;
 
-use crate::error::name_refusal;
-
-/// Runs `script` over `keys` (one slot, see [`Script::run`]); a refusal inside the script
-/// names the refused command.
+/// Runs `script` over `keys` (one slot, see [`Script::run`]; a refusal inside the script
+/// names the refused command, the script and its keys).
 pub(crate) async fn run<R, C, V>(
     script: &Script,
     client: &C,
@@ -22,10 +20,7 @@ where
     V: TryInto<MultipleValues>,
     V::Error: Into<fred::error::Error>,
 {
-    script
-        .run(client, keys.to_vec(), args)
-        .await
-        .map_err(|e| name_refusal(e, script))
+    script.run(client, keys.to_vec(), args).await
 }
 
 /// Grants a mutex hold (or re-enters it), or answers the holder's remaining lease.

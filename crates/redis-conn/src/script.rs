@@ -139,17 +139,42 @@ impl Script {
 }
 
 impl Script {
-    /// A permission error names this script and its keys (Redis names neither).
+    /// A permission error names this script, its keys and, for a refusal inside the script, the
+    /// command of the refused line (Redis gives only `@user_script:<line>`).
     fn refused(&self, e: Error, keys: &MultipleKeys) -> Error {
         match e {
-            Error::NoPermission(m) => Error::NoPermission(format!(
-                "{m} (script {}, keys {})",
-                self.name,
-                describe_keys(keys)
-            )),
+            Error::NoPermission(m) => {
+                let command = script_command(&m, self.source)
+                    .map(|c| format!(" [command {c}]"))
+                    .unwrap_or_default();
+                Error::NoPermission(format!(
+                    "{m}{command} (script {}, keys {})",
+                    self.name,
+                    describe_keys(keys)
+                ))
+            }
             other => other,
         }
     }
+}
+
+/// The command called on the script line a refusal names (`... on @user_script:12.`).
+fn script_command(msg: &str, source: &str) -> Option<String> {
+    let (_, at) = msg.split_once("@user_script:")?;
+    let line: usize = at
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .ok()?;
+    let text = source.lines().nth(line.checked_sub(1)?)?;
+    let (_, call) = text.split_once("call(")?;
+    let name: String = call
+        .trim_start_matches(['\'', '"'])
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect();
+    (!name.is_empty()).then(|| name.to_ascii_uppercase())
 }
 
 /// The keys of a refused call, for the error: Redis does not say which key the ACL refused.
@@ -190,6 +215,31 @@ fn check_same_slot(name: &str, keys: &[Key]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_inside_a_script_name_the_command_of_its_line() {
+        static S: Script = Script::new(
+            "demo",
+            "local a = 1\nredis.call('ZADD', KEYS[1], 1, 'x')\nredis.call('LPUSH', KEYS[1], 1)",
+        );
+        let keys: MultipleKeys = vec!["q:{a}:x"].into();
+        let named = |msg: &str| {
+            S.refused(Error::NoPermission(msg.into()), &keys)
+                .to_string()
+        };
+        let cmd = named(
+            "ERR The user executing the script can't run this command or subcommand script: 95d0, on @user_script:3.",
+        );
+        assert!(
+            cmd.contains("[command LPUSH]") && cmd.contains("script demo"),
+            "{cmd}"
+        );
+        assert!(cmd.contains("q:{a}:x"), "{cmd}");
+        let top = named("NOPERM this user has no permissions to run the 'evalsha' command");
+        assert!(!top.contains("[command"), "{top}");
+        let other = S.refused(Error::Io("x".into()), &keys);
+        assert!(matches!(other, Error::Io(_)));
+    }
 
     #[test]
     fn keys_in_different_slots_are_rejected_before_sending() {

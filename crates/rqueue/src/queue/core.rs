@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::config::QueueConfig;
-use crate::error::{Error, name_refusal};
+use crate::error::Error;
 
 /// The queue's keys, all under its hash tag (`<namespace>:{<name>}:*`).
 pub(super) struct Keys {
@@ -58,10 +58,7 @@ where
     V: TryInto<MultipleValues>,
     V::Error: Into<fred::error::Error>,
 {
-    script
-        .run(client, keys, args)
-        .await
-        .map_err(|e| Error::from(name_refusal(e, script)))
+    script.run(client, keys, args).await.map_err(Error::from)
 }
 
 /// The state behind a [`Queue`] and its clones.
