@@ -53,25 +53,11 @@ async fn snapshot(
 
 /// The refusals Redis logged for `user` on any data node (`ACL LOG`), as text.
 fn refusals(topo: &Topology, user: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for node in topo.data_nodes() {
-        let log =
-            tokio::task::block_in_place(|| node.cmd(&["ACL", "LOG", "1000"])).expect("ACL LOG");
-        for entry in log.items() {
-            let fields: Vec<String> = entry
-                .items()
-                .iter()
-                .map(|f| f.text().unwrap_or_default())
-                .collect();
-            let is_user = fields
-                .windows(2)
-                .any(|w| w[0] == "username" && w[1] == user);
-            if is_user {
-                out.push(fields.join(" "));
-            }
-        }
-    }
-    out
+    tokio::task::block_in_place(|| topo.acl_refusals(user))
+        .expect("ACL LOG")
+        .into_iter()
+        .map(|r| r.text)
+        .collect()
 }
 
 /// The message of a permission refusal, or a panic naming what came instead.

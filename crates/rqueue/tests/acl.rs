@@ -87,33 +87,15 @@ async fn state(admin: &RedisClient, queue: &str) -> State {
     }
 }
 
-/// The refusals Redis logged for `user` on any data node (`ACL LOG`), as text, except the
-/// durability check's optional `CONFIG GET`.
+/// The refusals Redis logged for `user` on any data node (`ACL LOG`), as text, leaving out
+/// the `config|get` that `check_durability` tries on purpose.
 fn refusals(topo: &Topology, user: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for node in topo.data_nodes() {
-        let log =
-            tokio::task::block_in_place(|| node.cmd(&["ACL", "LOG", "1000"])).expect("ACL LOG");
-        for entry in log.items() {
-            let fields: Vec<String> = entry
-                .items()
-                .iter()
-                .map(|f| f.text().unwrap_or_default())
-                .collect();
-            let of = |name: &str| {
-                fields
-                    .windows(2)
-                    .find(|w| w[0] == name)
-                    .map(|w| w[1].clone())
-            };
-            if of("username").as_deref() == Some(user)
-                && of("object").as_deref() != Some("config|get")
-            {
-                out.push(fields.join(" "));
-            }
-        }
-    }
-    out
+    tokio::task::block_in_place(|| topo.acl_refusals(user))
+        .expect("ACL LOG")
+        .into_iter()
+        .filter(|r| r.object != "config|get")
+        .map(|r| r.text)
+        .collect()
 }
 
 /// The message of a permission refusal, or a panic naming what came instead.

@@ -57,7 +57,7 @@ pub use node::{Node, Role};
 pub use proxy::{FaultProxy, ProxyMode};
 pub use shared::{SharedTopology, run_logged, secure, secure_spec, shared, unique_name};
 pub use tls::{ClientAuth, TlsFiles, TlsSpec, Validity};
-pub use topology::{AclUser, Auth, Backend, Kind, Spec, State, Topology};
+pub use topology::{AclRefusal, AclUser, Auth, Backend, Kind, Spec, State, Topology};
 
 /// Declares each listed `async fn(client, &SharedTopology)` test body as one
 /// `#[tokio::test]` per topology, in modules `standalone`, `sentinel` and `cluster`. The

@@ -248,3 +248,58 @@ pub(crate) fn encode(s: &str) -> String {
         })
         .collect()
 }
+
+/// One entry of a data node's `ACL LOG`: something the ACL refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AclRefusal {
+    /// The node that logged it.
+    pub node: String,
+    /// `command`, `key`, `channel` or `auth`.
+    pub reason: String,
+    /// The refused command, key or channel.
+    pub object: String,
+    /// The ACL user.
+    pub username: String,
+    /// Every field as `name value` pairs, for messages.
+    pub text: String,
+}
+
+impl Topology {
+    /// What the ACL refused user `user` on any data node (`ACL LOG`), oldest entries included:
+    /// a suite run as a least-privilege user checks this is empty.
+    ///
+    /// ```no_run
+    /// # let topo: testkit::Topology = unimplemented!();
+    /// assert!(topo.acl_refusals("app").unwrap().is_empty());
+    /// ```
+    pub fn acl_refusals(&self, user: &str) -> Result<Vec<AclRefusal>> {
+        let mut out = Vec::new();
+        for node in self.data_nodes() {
+            let log = node.cmd(&["ACL", "LOG", "1000"])?;
+            for entry in log.items() {
+                let fields: Vec<String> = entry
+                    .items()
+                    .iter()
+                    .map(|f| f.text().unwrap_or_default())
+                    .collect();
+                let of = |name: &str| {
+                    fields
+                        .chunks(2)
+                        .find(|kv| kv[0] == name)
+                        .and_then(|kv| kv.get(1).cloned())
+                        .unwrap_or_default()
+                };
+                if of("username") == user {
+                    out.push(AclRefusal {
+                        node: node.name.clone(),
+                        reason: of("reason"),
+                        object: of("object"),
+                        username: of("username"),
+                        text: fields.join(" "),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+}

@@ -14,7 +14,7 @@ mod sentinel;
 mod spec;
 mod teardown;
 
-pub use handle::Topology;
 pub(crate) use handle::encode as encode_userinfo;
+pub use handle::{AclRefusal, Topology};
 pub use spec::{AclUser, Auth, Backend, Kind, Spec};
 pub use teardown::State;
