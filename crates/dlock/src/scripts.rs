@@ -55,10 +55,6 @@ pub(crate) static RW_READ: Script = Script::new("dlock_rw_read", include_str!("l
 pub(crate) static RW_WRITE: Script =
     Script::new("dlock_rw_write", include_str!("lua/rw_write.lua"));
 
-/// Whether the user may subscribe to the wake-up channel (asked before subscribing).
-pub(crate) static MAY_SUBSCRIBE: Script =
-    Script::new("dlock_may_subscribe", include_str!("lua/may_subscribe.lua"));
-
 /// How long a fair waiter's place in line lasts without a refresh (waiters refresh it well
 /// before): a waiter that died leaves the line after this.
 pub(crate) const QUEUE_ENTRY_MS: u64 = 2000;

@@ -6,12 +6,10 @@ use std::ops::ControlFlow;
 use std::sync::{Arc, Weak};
 
 use fred::clients::SubscriberClient;
-use fred::interfaces::ClientLike;
 use redis_conn::{Delivery, RedisClient};
 use tokio::sync::Notify;
 
 use crate::error::Error;
-use crate::scripts::MAY_SUBSCRIBE;
 use crate::state::{Handoffs, LockClient, Waiters};
 use crate::sync::lock;
 
@@ -25,26 +23,15 @@ impl LockClient {
         inner
             .subscriber
             .get_or_try_init(|| async {
-                // A refused SUBSCRIBE is not reported to the client: ask (at the same time, so
-                // the first wait costs no extra round trip).
-                let (allowed, sub) = tokio::join!(
-                    crate::scripts::run::<i64, _, _>(
-                        &MAY_SUBSCRIBE,
-                        inner.redis.pool(),
-                        &[],
-                        vec![inner.channel.as_str()],
-                    ),
-                    start_subscriber(
-                        &inner.redis,
-                        &inner.channel,
-                        Arc::downgrade(&inner.waiters),
-                        Arc::downgrade(&inner.handoffs),
-                    )
-                );
-                if let Err(e @ redis_conn::Error::NoPermission(_)) = allowed {
-                    if let Ok(sub) = sub {
-                        tokio::spawn(async move { sub.quit().await.ok() });
-                    }
+                // listen() reports a refused SUBSCRIBE (fred alone would not).
+                let sub = start_subscriber(
+                    &inner.redis,
+                    &inner.channel,
+                    Arc::downgrade(&inner.waiters),
+                    Arc::downgrade(&inner.handoffs),
+                )
+                .await;
+                if let Err(e @ redis_conn::Error::NoPermission(_)) = sub {
                     return Err(Error::from(e));
                 }
                 match sub {
