@@ -530,7 +530,7 @@ fn tls_failure(config: &RedisConfig, e: &Error) -> Option<String> {
     let details = e.to_string();
     match &config.tls {
         Some(options) => {
-            if let Some(why) = crate::tls::explain(&details, options) {
+            if let Some(why) = crate::tls::explain_tls_failure(&details, options) {
                 return Some(format!("{why} ({details})"));
             }
             match e {

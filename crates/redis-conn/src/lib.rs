@@ -94,6 +94,7 @@ pub use health::{Health, NodeHealth, health};
 pub use keys::{Namespace, TaggedKeys};
 pub use scan::scan_keys;
 pub use script::Script;
+pub use tls::explain_tls_failure;
 
 /// Re-export of the fred version redis-conn is built on, so users name the same types.
 pub use fred;

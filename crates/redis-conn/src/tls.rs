@@ -186,8 +186,18 @@ pub(crate) fn fred_tls(config: &RedisConfig, options: &TlsOptions) -> Result<Tls
     })
 }
 
-/// What a TLS failure at connect means and how to fix it, from the driver's message.
-pub(crate) fn explain(details: &str, options: &TlsOptions) -> Option<String> {
+/// What a TLS failure means and how to fix it, from the driver's (rustls') message: an
+/// untrusted CA, an expired certificate, a name it does not carry, a missing or refused client
+/// certificate, or a port that does not speak TLS. `None` when the message is none of these.
+/// [`RedisClient::connect`](crate::RedisClient::connect) puts this in [`Error::Tls`]; tools
+/// that make their own handshakes (the doctor's probes) can word their findings the same way.
+///
+/// ```
+/// let why = redis_conn::explain_tls_failure("invalid peer certificate: UnknownIssuer", &Default::default());
+/// assert!(why.unwrap().contains("tls_ca"));
+/// assert!(redis_conn::explain_tls_failure("connection refused", &Default::default()).is_none());
+/// ```
+pub fn explain_tls_failure(details: &str, options: &TlsOptions) -> Option<String> {
     let d = details;
     let has = |s: &str| d.contains(s);
     Some(if has("UnknownIssuer") || has("unknown issuer") {

@@ -191,30 +191,12 @@ fn failure(cfg: &RedisConfig, e: fred::error::Error) -> ConnectFailure {
 /// errors as fred reports them); `None` when the failure is not the TLS layer's. The same
 /// explanations as redis-conn gives in [`redis_conn::Error::Tls`].
 pub(crate) fn tls_reason(details: &str, options: &redis_conn::TlsOptions) -> Option<String> {
-    let has = |s: &str| details.contains(s);
-    Some(if has("UnknownIssuer") || has("unknown issuer") {
-        "the server's certificate is not signed by a CA this client trusts: set tls_ca / REDIS_TLS_CA_FILE to the CA bundle that signed it"
-    } else if has("Expired") || has("expired") {
-        "the server's certificate has expired: renew it (or check this machine's clock)"
-    } else if has("NotYetValid") {
-        "the server's certificate is not valid yet: check this machine's clock"
-    } else if has("NotValidForName") {
-        "the server's certificate does not name the address dialled: set tls_server_name / REDIS_TLS_SERVER_NAME, or tls_hosts / REDIS_TLS_HOSTS (address=name), to the name it carries"
-    } else if has("CertificateRequired")
-        || (options.client_cert.is_none()
-            && (has("HandshakeFailure") || has("BadCertificate") || has("AlertReceived")))
-    {
-        "the server requires a client certificate (tls-auth-clients yes): set tls_cert and tls_key (REDIS_TLS_CERT_FILE, REDIS_TLS_KEY_FILE)"
-    } else if has("BadCertificate") || has("UnknownCA") || has("DecryptError") {
-        "the server refused the client certificate: it must be signed by a CA in the server's tls-ca-cert-file"
-    } else if has("InvalidContentType") || has("CorruptMessage") || has("InvalidMessage") {
-        "the server does not speak TLS on this port: use redis:// (or the server's tls-port)"
-    } else if has("InvalidCertificate") || has("PeerIncompatible") || has("AlertReceived") {
-        "the TLS handshake was refused"
-    } else {
-        return None;
-    }
-    .to_string())
+    redis_conn::explain_tls_failure(details, options).or_else(|| {
+        ["InvalidCertificate", "PeerIncompatible", "AlertReceived"]
+            .iter()
+            .any(|s| details.contains(s))
+            .then(|| "the TLS handshake was refused".to_string())
+    })
 }
 
 /// The settings for a client of exactly this node: its address, the sentinel credentials for
