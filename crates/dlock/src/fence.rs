@@ -62,13 +62,13 @@ pub async fn fenced_set(
             "key {key:?}: its fence key cannot share its slot"
         )));
     };
-    let reply: Vec<i64> = crate::scripts::run(
-        &FENCED_SET,
-        redis.pool(),
-        &[key, fence_key.as_str()],
-        vec![Value::from(token.to_string()), value.into()],
-    )
-    .await?;
+    let reply: Vec<i64> = FENCED_SET
+        .run(
+            redis.pool(),
+            vec![key, fence_key.as_str()],
+            vec![Value::from(token.to_string()), value.into()],
+        )
+        .await?;
     match reply.as_slice() {
         [1, ..] => Ok(Fenced::Written),
         [0, highest, ..] => Ok(Fenced::Rejected {

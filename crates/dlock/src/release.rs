@@ -67,34 +67,34 @@ pub(crate) async fn release_hold(
                 floor.as_str(),
                 sole,
             ];
-            crate::scripts::run(
-                &RELEASE,
-                conn(redis, &spec.key),
-                &[spec.key.as_str(), spec.flag.as_str(), fence_key.as_str()],
-                args,
-            )
-            .await
+            RELEASE
+                .run(
+                    conn(redis, &spec.key),
+                    vec![spec.key.as_str(), spec.flag.as_str(), fence_key.as_str()],
+                    args,
+                )
+                .await
         }
         Kind::FairLock => {
             fair_release(redis, channel, &spec.key, &spec.field, &spec.name, cohort).await
         }
         Kind::Zset => {
-            crate::scripts::run(
-                &ZSET_RELEASE,
-                conn(redis, &spec.key),
-                &keys,
-                vec![spec.id(), channel, spec.wake.as_str()],
-            )
-            .await
+            ZSET_RELEASE
+                .run(
+                    conn(redis, &spec.key),
+                    keys.to_vec(),
+                    vec![spec.id(), channel, spec.wake.as_str()],
+                )
+                .await
         }
         Kind::Writer => {
-            crate::scripts::run(
-                &STRING_RELEASE,
-                conn(redis, &spec.key),
-                &keys,
-                vec![spec.id(), channel, spec.wake.as_str()],
-            )
-            .await
+            STRING_RELEASE
+                .run(
+                    conn(redis, &spec.key),
+                    keys.to_vec(),
+                    vec![spec.id(), channel, spec.wake.as_str()],
+                )
+                .await
         }
     }
 }
@@ -113,13 +113,13 @@ pub(crate) async fn fair_release(
     let (claim, floor) = (CLAIM_MS.to_string(), cohort.floor.to_string());
     let mut args = vec![field, channel, name, claim.as_str(), floor.as_str()];
     args.extend(cohort.left_line.iter().map(String::as_str));
-    crate::scripts::run(
-        &FAIR_RELEASE,
-        conn(redis, key),
-        &[key, fence_key.as_str(), queue.as_str(), queue_ttl.as_str()],
-        args,
-    )
-    .await
+    FAIR_RELEASE
+        .run(
+            conn(redis, key),
+            vec![key, fence_key.as_str(), queue.as_str(), queue_ttl.as_str()],
+            args,
+        )
+        .await
 }
 
 /// The janitor's work for a fair lock: leave the line if still in it, and release (handing off)
@@ -132,13 +132,13 @@ pub(crate) async fn fair_give_back(
 ) -> Result<i64, redis_conn::Error> {
     let spec = &job.spec;
     let (queue, queue_ttl) = queue_keys(&spec.key);
-    let held: Vec<i64> = crate::scripts::run(
-        &FAIR_CANCEL,
-        conn(redis, &spec.key),
-        &[spec.key.as_str(), queue.as_str(), queue_ttl.as_str()],
-        vec![spec.field.as_str(), waiter],
-    )
-    .await?;
+    let held: Vec<i64> = FAIR_CANCEL
+        .run(
+            conn(redis, &spec.key),
+            vec![spec.key.as_str(), queue.as_str(), queue_ttl.as_str()],
+            vec![spec.field.as_str(), waiter],
+        )
+        .await?;
     if held.first() != Some(&1) {
         return Ok(-1);
     }

@@ -2,26 +2,7 @@
 //! timings the fair scripts are given. (The fenced write's script lives with
 //! [`crate::fenced_set`].)
 
-use fred::interfaces::LuaInterface;
-use fred::types::{FromValue, MultipleValues};
 use redis_conn::Script;
-
-/// Runs `script` over `keys` (one slot, see [`Script::run`]; a refusal inside the script
-/// names the refused command, the script and its keys).
-pub(crate) async fn run<R, C, V>(
-    script: &Script,
-    client: &C,
-    keys: &[&str],
-    args: V,
-) -> Result<R, redis_conn::Error>
-where
-    R: FromValue,
-    C: LuaInterface + Sync,
-    V: TryInto<MultipleValues>,
-    V::Error: Into<fred::error::Error>,
-{
-    script.run(client, keys.to_vec(), args).await
-}
 
 /// Grants a mutex hold (or re-enters it), or answers the holder's remaining lease.
 pub(crate) static ACQUIRE: Script = Script::new("dlock_acquire", include_str!("lua/acquire.lua"));

@@ -223,17 +223,17 @@ impl<'a> Semaphore<'a> {
         // Cancelled or failed in flight: the janitor gives back whatever may have been granted.
         let mut pending = PendingGrant::new(self.client, spec.clone());
         let sent = Instant::now();
-        let reply: Vec<i64> = crate::scripts::run(
-            &SEM_ACQUIRE,
-            conn(&self.client.inner.redis, &spec.key),
-            &[spec.key.as_str(), spec.flag.as_str()],
-            vec![
-                spec.id().to_string(),
-                ms(self.lease),
-                self.permits.to_string(),
-            ],
-        )
-        .await?;
+        let reply: Vec<i64> = SEM_ACQUIRE
+            .run(
+                conn(&self.client.inner.redis, &spec.key),
+                vec![spec.key.as_str(), spec.flag.as_str()],
+                vec![
+                    spec.id().to_string(),
+                    ms(self.lease),
+                    self.permits.to_string(),
+                ],
+            )
+            .await?;
         pending.disarm();
         Ok(match reply.as_slice() {
             [1, ..] => Try::Granted(self.client.granted(spec, sent, 0)),
@@ -331,13 +331,13 @@ impl<'a> RwLock<'a> {
         // Cancelled or failed in flight: the janitor gives back whatever may have been granted.
         let mut pending = PendingGrant::new(self.client, spec.clone());
         let sent = Instant::now();
-        let reply: Vec<i64> = crate::scripts::run(
-            &RW_READ,
-            conn(&self.client.inner.redis, &spec.key),
-            &[w.as_str(), r.as_str(), intent.as_str(), waiting.as_str()],
-            vec![spec.id().to_string(), ms(self.lease)],
-        )
-        .await?;
+        let reply: Vec<i64> = RW_READ
+            .run(
+                conn(&self.client.inner.redis, &spec.key),
+                vec![w.as_str(), r.as_str(), intent.as_str(), waiting.as_str()],
+                vec![spec.id().to_string(), ms(self.lease)],
+            )
+            .await?;
         pending.disarm();
         Ok(match reply.as_slice() {
             [1, ..] => Try::Granted(self.client.granted(spec, sent, 0)),
@@ -352,19 +352,20 @@ impl<'a> RwLock<'a> {
         // Cancelled or failed in flight: the janitor gives back whatever may have been granted.
         let mut pending = PendingGrant::new(self.client, spec.clone());
         let sent = Instant::now();
-        let reply: Vec<i64> = crate::scripts::run(
-            &RW_WRITE,
-            conn(&self.client.inner.redis, &spec.key),
-            &[
-                w.as_str(),
-                r.as_str(),
-                intent.as_str(),
-                waiting.as_str(),
-                fence.as_str(),
-            ],
-            vec![id.to_string(), ms(self.lease), INTENT_MS.to_string()],
-        )
-        .await?;
+        let reply: Vec<i64> = RW_WRITE
+            .run(
+                conn(&self.client.inner.redis, &spec.key),
+                [
+                    w.as_str(),
+                    r.as_str(),
+                    intent.as_str(),
+                    waiting.as_str(),
+                    fence.as_str(),
+                ]
+                .to_vec(),
+                vec![id.to_string(), ms(self.lease), INTENT_MS.to_string()],
+            )
+            .await?;
         pending.disarm();
         Ok(match reply.as_slice() {
             [1, fence, ..] => Try::Granted(self.client.granted(

@@ -298,12 +298,12 @@ fn shared_lost(shared: &Shared, metrics: &Metrics, h: &Hold, reason: LostReason)
 
 /// One renewal of one hold, for [`crate::Guard::extend`]: `Ok(false)` when the hold is gone.
 pub(crate) async fn renew_one(redis: &RedisClient, hold: &Hold) -> Result<bool, Error> {
-    let reply: Vec<i64> = crate::scripts::run(
-        &RENEW,
-        redis.pool(),
-        &[hold.key.as_str()],
-        vec![hold.lease.as_millis().to_string(), hold.field.clone()],
-    )
-    .await?;
+    let reply: Vec<i64> = RENEW
+        .run(
+            redis.pool(),
+            vec![hold.key.as_str()],
+            vec![hold.lease.as_millis().to_string(), hold.field.clone()],
+        )
+        .await?;
     Ok(reply.first() == Some(&1))
 }

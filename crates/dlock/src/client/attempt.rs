@@ -85,24 +85,25 @@ impl LockClient {
         let sent = Instant::now();
         let reply: Vec<i64> = if req.fair {
             let (queue, queue_ttl) = queue_keys(&key);
-            crate::scripts::run(
-                &FAIR_ACQUIRE,
-                conn(&self.inner.redis, &key),
-                &[
-                    key.as_str(),
-                    fence_key.as_str(),
-                    queue.as_str(),
-                    queue_ttl.as_str(),
-                ],
-                vec![
-                    owner.clone(),
-                    field.clone(),
-                    lease_ms.to_string(),
-                    ids.waiter.clone(),
-                    QUEUE_ENTRY_MS.to_string(),
-                ],
-            )
-            .await?
+            FAIR_ACQUIRE
+                .run(
+                    conn(&self.inner.redis, &key),
+                    [
+                        key.as_str(),
+                        fence_key.as_str(),
+                        queue.as_str(),
+                        queue_ttl.as_str(),
+                    ]
+                    .to_vec(),
+                    vec![
+                        owner.clone(),
+                        field.clone(),
+                        lease_ms.to_string(),
+                        ids.waiter.clone(),
+                        QUEUE_ENTRY_MS.to_string(),
+                    ],
+                )
+                .await?
         } else if let Some(rep) = self.inner.cfg.replication {
             // Boxed, like every rarely taken branch that awaits fred directly: its ~7 KB future
             // would otherwise be copied by the common path's futures too.
@@ -111,13 +112,13 @@ impl LockClient {
             )
             .await?
         } else {
-            crate::scripts::run(
-                &ACQUIRE,
-                conn(&self.inner.redis, &key),
-                &[key.as_str(), fence_key.as_str(), waiting_key(&key).as_str()],
-                vec![owner.clone(), field.clone(), lease_ms.to_string()],
-            )
-            .await?
+            ACQUIRE
+                .run(
+                    conn(&self.inner.redis, &key),
+                    vec![key.as_str(), fence_key.as_str(), waiting_key(&key).as_str()],
+                    vec![owner.clone(), field.clone(), lease_ms.to_string()],
+                )
+                .await?
         };
         match reply.as_slice() {
             [1, fence, ..] => {
@@ -175,13 +176,13 @@ impl LockClient {
     ) -> Result<Vec<i64>, Error> {
         let client = conn(&self.inner.redis, key);
         let waiting = waiting_key(key);
-        let reply: Vec<i64> = crate::scripts::run(
-            &ACQUIRE,
-            client,
-            &[key, fence_key, waiting.as_str()],
-            vec![owner.to_string(), field.to_string(), lease_ms.to_string()],
-        )
-        .await?;
+        let reply: Vec<i64> = ACQUIRE
+            .run(
+                client,
+                vec![key, fence_key, waiting.as_str()],
+                vec![owner.to_string(), field.to_string(), lease_ms.to_string()],
+            )
+            .await?;
         if reply.first() != Some(&1) {
             return Ok(reply);
         }
@@ -238,19 +239,19 @@ impl LockClient {
             }
         };
         if acked < rep.replicas {
-            let _: Result<i64, _> = crate::scripts::run(
-                &RELEASE,
-                client,
-                &[key, waiting.as_str(), fence_key],
-                vec![
-                    field,
-                    self.inner.channel.as_str(),
-                    &format!("l:{name}"),
-                    "0",
-                    "0",
-                ],
-            )
-            .await;
+            let _: Result<i64, _> = RELEASE
+                .run(
+                    client,
+                    vec![key, waiting.as_str(), fence_key],
+                    vec![
+                        field,
+                        self.inner.channel.as_str(),
+                        &format!("l:{name}"),
+                        "0",
+                        "0",
+                    ],
+                )
+                .await;
             return Err(Error::NotReplicated {
                 name: name.to_string(),
                 acked,

@@ -165,13 +165,13 @@ impl LockClient {
     ) -> Result<Option<Guard>, Error> {
         let key = self.key(&req.name);
         let (queue, queue_ttl) = queue_keys(&key);
-        let reply: Vec<i64> = crate::scripts::run(
-            &FAIR_CANCEL,
-            conn(&self.inner.redis, &key),
-            &[key.as_str(), queue.as_str(), queue_ttl.as_str()],
-            vec![ids.field.as_str(), ids.waiter.as_str()],
-        )
-        .await?;
+        let reply: Vec<i64> = FAIR_CANCEL
+            .run(
+                conn(&self.inner.redis, &key),
+                vec![key.as_str(), queue.as_str(), queue_ttl.as_str()],
+                vec![ids.field.as_str(), ids.waiter.as_str()],
+            )
+            .await?;
         lock(&self.inner.handoffs).remove(&ids.waiter);
         Ok(match reply.as_slice() {
             [1, fence, ..] => {

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 use super::config::{Backoff, ms_arg};
-use super::core::{Queue, run_script, script_keys};
+use super::core::{Queue, script_keys};
 use super::delivery::Delivery;
 use crate::error::Error;
 
@@ -104,19 +104,19 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
         n: usize,
     ) -> Result<(Vec<Delivery<T>>, Option<Duration>), Error> {
         let k = &self.inner.keys;
-        let reply: Vec<Value> = run_script(
-            &CLAIM,
-            self.inner.redis.pool(),
-            script_keys!(k; jobs, meta, ready, delayed, inflight, lease, stats, signal),
-            vec![
-                Value::from(n.max(1) as i64),
-                Value::from(ms_arg(self.inner.cfg.lease)),
-                Value::from(i64::from(self.inner.cfg.promote_limit.max(1))),
-                Value::from(self.inner.claimer.as_str()),
-            ],
-        )
-        .instrument(tracing::debug_span!("rqueue.claim", queue = %self.inner.cfg.name, n))
-        .await?;
+        let reply: Vec<Value> = CLAIM
+            .run(
+                self.inner.redis.pool(),
+                script_keys!(k; jobs, meta, ready, delayed, inflight, lease, stats, signal),
+                vec![
+                    Value::from(n.max(1) as i64),
+                    Value::from(ms_arg(self.inner.cfg.lease)),
+                    Value::from(i64::from(self.inner.cfg.promote_limit.max(1))),
+                    Value::from(self.inner.claimer.as_str()),
+                ],
+            )
+            .instrument(tracing::debug_span!("rqueue.claim", queue = %self.inner.cfg.name, n))
+            .await?;
         let mut out = Vec::new();
         // Deliveries already leased are never thrown away for one bad entry: a malformed
         // entry (or a failed move of an undecodable one) is logged and skipped, and its

@@ -7,9 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fred::clients::Client;
-use fred::interfaces::LuaInterface;
-use fred::types::{FromValue, MultipleKeys, MultipleValues};
-use redis_conn::{RedisClient, Script};
+use redis_conn::RedisClient;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -42,24 +40,6 @@ macro_rules! script_keys {
     };
 }
 pub(super) use script_keys;
-
-/// Runs one of the queue's scripts ([`Script::run`]); a refusal inside the script names the
-/// refused command (Redis gives only the line, redis-conn the script and its keys).
-pub(super) async fn run_script<R, C, K, V>(
-    script: &Script,
-    client: &C,
-    keys: K,
-    args: V,
-) -> Result<R, Error>
-where
-    R: FromValue,
-    C: LuaInterface + Sync,
-    K: Into<MultipleKeys>,
-    V: TryInto<MultipleValues>,
-    V::Error: Into<fred::error::Error>,
-{
-    script.run(client, keys, args).await.map_err(Error::from)
-}
 
 /// The state behind a [`Queue`] and its clones.
 pub(super) struct Inner {

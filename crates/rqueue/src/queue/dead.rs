@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
-use super::core::{Queue, run_script, script_keys};
+use super::core::{Queue, script_keys};
 use crate::error::Error;
 
 static REPLAY: Script = Script::new("rqueue_replay", include_str!("../lua/replay.lua"));
@@ -104,14 +104,15 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
 
     async fn replay_args(&self, args: Vec<&str>) -> Result<u64, Error> {
         let k = &self.inner.keys;
-        run_script(
-            &REPLAY,
-            self.inner.redis.pool(),
-            script_keys!(k; meta, ready, dead, reasons, stats, signal),
-            args,
-        )
-        .instrument(tracing::debug_span!("rqueue.replay", queue = %self.inner.cfg.name))
-        .await
+        REPLAY
+            .run(
+                self.inner.redis.pool(),
+                script_keys!(k; meta, ready, dead, reasons, stats, signal),
+                args,
+            )
+            .instrument(tracing::debug_span!("rqueue.replay", queue = %self.inner.cfg.name))
+            .await
+            .map_err(Error::from)
     }
 
     /// Deletes every dead message for good, in atomic batches of 1,000; returns how many.
@@ -126,13 +127,13 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
         let start = self.stats().await?.dead;
         let mut total = 0;
         while total < start {
-            let n: u64 = run_script(
-                &PURGE,
-                self.inner.redis.pool(),
-                script_keys!(k; dead, jobs, meta, reasons, stats),
-                vec![DEAD_BATCH as i64],
-            )
-            .await?;
+            let n: u64 = PURGE
+                .run(
+                    self.inner.redis.pool(),
+                    script_keys!(k; dead, jobs, meta, reasons, stats),
+                    vec![DEAD_BATCH as i64],
+                )
+                .await?;
             total += n;
             if n < DEAD_BATCH as u64 {
                 break;

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 use super::config::{Backoff, ms_arg};
-use super::core::{Queue, run_script, script_keys};
+use super::core::{Queue, script_keys};
 use crate::error::Error;
 
 static ACK: Script = Script::new("rqueue_ack", include_str!("../lua/ack.lua"));
@@ -69,12 +69,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
                     .iter()
                     .flat_map(|(id, token)| [id.as_str(), token.as_str()]),
             );
-            let r: Vec<i64> = run_script(
-                &ACK,
-                self.inner.redis.pool(),
-                script_keys!(k; jobs, meta, inflight, lease, stats, reasons, completed),
-                args,
-            )
+            let r: Vec<i64> = ACK.run(self.inner.redis.pool(), script_keys!(k; jobs, meta, inflight, lease, stats, reasons, completed), args)
             .instrument(
                 tracing::debug_span!("rqueue.ack", queue = %self.inner.cfg.name, n = chunk.len()),
             )
@@ -104,16 +99,16 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
                 args.push(Value::from(id.as_str()));
                 args.push(Value::from(token.as_str()));
             }
-            let r: Vec<i64> = run_script(
-                &EXTEND,
-                inner.redis.pool(),
-                script_keys!(inner.keys; inflight, lease),
-                args,
-            )
-            .instrument(
-                tracing::debug_span!("rqueue.extend", queue = %inner.cfg.name, n = chunk.len()),
-            )
-            .await?;
+            let r: Vec<i64> = EXTEND
+                .run(
+                    inner.redis.pool(),
+                    script_keys!(inner.keys; inflight, lease),
+                    args,
+                )
+                .instrument(
+                    tracing::debug_span!("rqueue.extend", queue = %inner.cfg.name, n = chunk.len()),
+                )
+                .await?;
             out.extend(r.into_iter().map(|x| x == 1));
         }
         Ok(out)
@@ -149,24 +144,24 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
         release: bool,
     ) -> Result<i64, Error> {
         let k = &self.inner.keys;
-        let r: i64 = run_script(
-            &NACK,
-            self.inner.redis.pool(),
-            script_keys!(
-                k; meta, ready, delayed, inflight, lease, dead, reasons, stats, signal, jobs
-            ),
-            vec![
-                Value::from(id),
-                Value::from(token),
-                Value::from(ms_arg(delay)),
-                Value::from(error),
-                Value::from(if dead { "1" } else { "0" }),
-                Value::from(if release { "1" } else { "0" }),
-                Value::from(self.dead_cap_arg()),
-            ],
-        )
-        .instrument(tracing::debug_span!("rqueue.nack", queue = %self.inner.cfg.name, id))
-        .await?;
+        let r: i64 = NACK
+            .run(
+                self.inner.redis.pool(),
+                script_keys!(
+                    k; meta, ready, delayed, inflight, lease, dead, reasons, stats, signal, jobs
+                ),
+                vec![
+                    Value::from(id),
+                    Value::from(token),
+                    Value::from(ms_arg(delay)),
+                    Value::from(error),
+                    Value::from(if dead { "1" } else { "0" }),
+                    Value::from(if release { "1" } else { "0" }),
+                    Value::from(self.dead_cap_arg()),
+                ],
+            )
+            .instrument(tracing::debug_span!("rqueue.nack", queue = %self.inner.cfg.name, id))
+            .await?;
         let m = &self.inner.metrics;
         match r {
             0 => {

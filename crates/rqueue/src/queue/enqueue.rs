@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 use super::config::{Backoff, ms, ms_arg};
-use super::core::{Queue, run_script};
+use super::core::Queue;
 use crate::error::Error;
 
 static ENQUEUE: Script = Script::new("rqueue_enqueue", include_str!("../lua/enqueue.lua"));
@@ -230,7 +230,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
                 args.push(backoff_arg(item));
             }
         }
-        let reply: Vec<Value> = run_script(&ENQUEUE,self.inner.redis.pool(), keys, args)
+        let reply: Vec<Value> = ENQUEUE.run(self.inner.redis.pool(), keys, args)
             .instrument(tracing::debug_span!("rqueue.enqueue", queue = %self.inner.cfg.name, n = items.len()))
             .await?;
         let mut out = Vec::with_capacity(items.len());

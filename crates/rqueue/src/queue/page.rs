@@ -8,7 +8,7 @@ use redis_conn::Script;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::core::{Queue, run_script};
+use super::core::Queue;
 use crate::error::Error;
 
 static DEAD_PAGE: Script = Script::new("rqueue_dead_page", include_str!("../lua/dead_page.lua"));
@@ -27,17 +27,17 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
         order: &str,
     ) -> Result<Vec<PageEntry<T>>, Error> {
         let k = &self.inner.keys;
-        let reply: Vec<Value> = run_script(
-            &DEAD_PAGE,
-            self.inner.redis.pool(),
-            vec![set, k.jobs.as_str(), k.reasons.as_str()],
-            vec![
-                Value::from(offset as i64),
-                Value::from(count.max(1) as i64),
-                Value::from(order),
-            ],
-        )
-        .await?;
+        let reply: Vec<Value> = DEAD_PAGE
+            .run(
+                self.inner.redis.pool(),
+                vec![set, k.jobs.as_str(), k.reasons.as_str()],
+                vec![
+                    Value::from(offset as i64),
+                    Value::from(count.max(1) as i64),
+                    Value::from(order),
+                ],
+            )
+            .await?;
         let mut out = Vec::new();
         for d in reply.chunks(4) {
             let [id, at, reason, payload] = d else {

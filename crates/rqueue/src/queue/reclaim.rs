@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
-use super::core::{Queue, run_script, script_keys};
+use super::core::{Queue, script_keys};
 use crate::error::Error;
 
 static RECLAIM: Script = Script::new("rqueue_reclaim", include_str!("../lua/reclaim.lua"));
@@ -23,18 +23,18 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
     /// ```
     pub async fn reclaim(&self, limit: usize) -> Result<(u64, u64), Error> {
         let k = &self.inner.keys;
-        let reply: Vec<u64> = run_script(
-            &RECLAIM,
-            self.inner.redis.pool(),
-            script_keys!(k; meta, ready, inflight, lease, dead, reasons, stats, signal, jobs),
-            vec![
-                limit.max(1) as i64,
-                i64::from(self.inner.cfg.max_stalls),
-                self.dead_cap_arg(),
-            ],
-        )
-        .instrument(tracing::debug_span!("rqueue.reclaim", queue = %self.inner.cfg.name))
-        .await?;
+        let reply: Vec<u64> = RECLAIM
+            .run(
+                self.inner.redis.pool(),
+                script_keys!(k; meta, ready, inflight, lease, dead, reasons, stats, signal, jobs),
+                vec![
+                    limit.max(1) as i64,
+                    i64::from(self.inner.cfg.max_stalls),
+                    self.dead_cap_arg(),
+                ],
+            )
+            .instrument(tracing::debug_span!("rqueue.reclaim", queue = %self.inner.cfg.name))
+            .await?;
         match reply.as_slice() {
             [back, dead] => {
                 self.inner.metrics.reclaimed.increment(back + dead);

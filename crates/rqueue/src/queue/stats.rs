@@ -7,7 +7,7 @@ use redis_conn::Script;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::core::{Queue, run_script, script_keys};
+use super::core::{Queue, script_keys};
 use crate::error::Error;
 
 static STATS: Script = Script::new("rqueue_stats", include_str!("../lua/stats.lua"));
@@ -69,13 +69,13 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
     /// ```
     pub async fn stats(&self) -> Result<QueueStats, Error> {
         let k = &self.inner.keys;
-        let reply: Vec<Value> = run_script(
-            &STATS,
-            self.inner.redis.pool(),
-            script_keys!(k; ready, delayed, inflight, dead, stats),
-            Vec::<Value>::new(),
-        )
-        .await?;
+        let reply: Vec<Value> = STATS
+            .run(
+                self.inner.redis.pool(),
+                script_keys!(k; ready, delayed, inflight, dead, stats),
+                Vec::<Value>::new(),
+            )
+            .await?;
         let n = |i: usize| reply.get(i).and_then(Value::as_u64).unwrap_or(0);
         let mut s = QueueStats {
             ready: n(0),
