@@ -10,11 +10,15 @@ const DEFAULT_NAMESPACE: &str = "rq";
 /// reasons, stats), strings (dedup keys, the id sequence), sorted sets (ready, delayed, in
 /// flight, dead, completed), the wake-up signal list and the server clock — and `BLPOP`, the
 /// blocking wait on the signal.
-const COMMANDS: [&str; 18] = [
+const COMMANDS: [&str; 26] = [
     "time",
     "get",
     "set",
+    "del",
+    "exists",
+    "pexpire",
     "hget",
+    "hmget",
     "hset",
     "hdel",
     "hexists",
@@ -23,12 +27,16 @@ const COMMANDS: [&str; 18] = [
     "zadd",
     "zrem",
     "zcard",
+    "zscore",
     "zrange",
     "zrevrange",
     "zpopmin",
+    "zremrangebyscore",
     "lpush",
     "ltrim",
+    "publish",
     "blpop",
+    "subscribe",
 ];
 
 /// The ACL rule a [`Queue`](crate::Queue) (and its [`Worker`](crate::Worker)) of queue
@@ -47,8 +55,9 @@ pub fn acl_rule(queue: &str) -> AclRule {
 /// [`AclRule::connection`] (connecting, `EVALSHA` / `EVAL`), the queue's keys
 /// `<namespace>:{<queue>}:*` (ready, delayed, in flight, leases, dead, reasons, completed,
 /// payloads, meta, stats, id sequence, dedup keys, wake-up signal), the commands its scripts
-/// call and `BLPOP` (blocking claims wait on the signal list). No channel: the queue uses no
-/// pub/sub. Paste its text after `ACL SETUSER <user> on >password`.
+/// call and `BLPOP` (blocking claims wait on the signal list), and the channel
+/// `<namespace>:{<queue>}:done` with `PUBLISH` / `SUBSCRIBE` (finished jobs are announced there
+/// when results are kept, for [`Queue::wait_result`](crate::Queue::wait_result)). Paste its text after `ACL SETUSER <user> on >password`.
 ///
 /// A trailing `*` in either argument grants a family: `acl_rule_in("t:rq", "*")` covers every
 /// queue of the namespace `t:rq`, `acl_rule_in("app", "mail-*")` the queues whose name starts
@@ -63,15 +72,15 @@ pub fn acl_rule(queue: &str) -> AclRule {
 /// let rule = rqueue::acl_rule_in("app", "emails");
 /// let text = rule.to_string();
 /// assert!(text.starts_with("resetkeys resetchannels -@all +ping"));
-/// assert!(text.ends_with("+blpop ~app:{emails}:*"));
+/// assert!(text.ends_with("+subscribe ~app:{emails}:* &app:{emails}:done"));
 /// assert_eq!(rqueue::acl_rule_in("t:rq", "*").key_patterns(), ["t:rq:{*}:*"]);
 /// ```
 pub fn acl_rule_in(namespace: &str, queue: &str) -> AclRule {
-    AclRule::connection().commands(COMMANDS).keys(format!(
-        "{}:{{{}}}:*",
-        glob(namespace),
-        glob(queue)
-    ))
+    let base = format!("{}:{{{}}}", glob(namespace), glob(queue));
+    AclRule::connection()
+        .commands(COMMANDS)
+        .keys(format!("{base}:*"))
+        .channels(format!("{base}:done"))
 }
 
 /// `s` as an ACL glob: its glob characters escaped, except a trailing `*`.
@@ -131,10 +140,14 @@ mod tests {
             include_str!("lua/reclaim.lua"),
             include_str!("lua/replay.lua"),
             include_str!("lua/stats.lua"),
+            include_str!("lua/control.lua"),
+            include_str!("lua/job.lua"),
+            include_str!("lua/progress.lua"),
+            include_str!("lua/remove.lua"),
         ];
         let rule = acl_rule("q");
         let allowed = rule.allowed_commands();
-        let mut used = vec!["blpop".to_string()];
+        let mut used = vec!["blpop".to_string(), "subscribe".to_string()];
         for s in sources {
             for c in called(s) {
                 assert!(allowed.contains(&c), "a script calls {c}, not in {rule}");

@@ -31,6 +31,48 @@ pub enum Error {
     /// Redis answered something this version does not understand.
     #[error("unexpected reply from Redis: {0}")]
     Protocol(String),
+    /// The queue has no job with this id (never had one, it completed and no record is kept,
+    /// it was removed, or the id is malformed).
+    #[error("no job {id} in this queue")]
+    UnknownJob {
+        /// The id asked for.
+        id: String,
+    },
+    /// The job is leased to a worker: it cannot be cancelled or removed now.
+    #[error("job {id} is running (leased to a worker); it was left alone")]
+    JobActive {
+        /// The job's id.
+        id: String,
+    },
+    /// Only waiting or delayed jobs can be cancelled (remove dead or completed ones with
+    /// [`Queue::remove`](crate::Queue::remove)).
+    #[error("job {id} is {state}: only waiting or delayed jobs can be cancelled")]
+    NotCancellable {
+        /// The job's id.
+        id: String,
+        /// Its state (`dead` or `completed`).
+        state: String,
+    },
+    /// The job waited for died (its last failure, a stall limit or an undecodable payload).
+    #[error("job {id} died: {reason}")]
+    JobDead {
+        /// The job's id.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+    /// The job waited for did not finish in time (it was not touched).
+    #[error("job {id} did not finish in time")]
+    WaitTimeout {
+        /// The job's id.
+        id: String,
+    },
+    /// The job completed but no result was kept for it.
+    #[error("job {id} completed without a kept result")]
+    NoResult {
+        /// The job's id.
+        id: String,
+    },
 }
 
 impl From<fred::error::Error> for Error {

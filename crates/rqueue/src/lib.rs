@@ -40,24 +40,28 @@
 //! [`acl_rule`] (default namespace `rq`) and [`acl_rule_in`] give the smallest ACL rule a
 //! client of one queue needs: the queue's keys (`<namespace>:{<queue>}:*`: ready, delayed,
 //! in-flight and lease sets, dead set and reasons, completed list, payloads, meta, stats, id
-//! sequence, dedup keys, the wake-up signal list), the commands its scripts (`src/lua`) call
-//! and `BLPOP`, on top of [`redis_conn::AclRule::connection`]. No channel: blocking claims wait
-//! on the signal list, not on pub/sub. For the queue `emails`:
+//! sequence, dedup keys, the wake-up signal list, controls, rate log, progress, kept results),
+//! the commands its scripts (`src/lua`) call, `BLPOP`, and `SUBSCRIBE` on the channel
+//! `<namespace>:{<queue>}:done` (finished jobs are announced there when results are kept), on
+//! top of [`redis_conn::AclRule::connection`]. Blocking claims wait on the signal list, not
+//! on pub/sub. For the queue `emails`:
 //!
 //! ```text
 //! ACL SETUSER emails-worker on >password resetkeys resetchannels -@all +ping +info +role
 //!   +cluster|slots +cluster|info +cluster|nodes +asking +select +client|setname +client|id +quit
-//!   +script|load +evalsha +eval +time +get +set +hget +hset +hdel +hexists +hincrby +hgetall
-//!   +zadd +zrem +zcard +zrange +zrevrange +zpopmin +lpush +ltrim +blpop ~rq:{emails}:*
+//!   +script|load +evalsha +eval +time +get +set +del +exists +pexpire +hget +hmget +hset +hdel
+//!   +hexists +hincrby +hgetall +zadd +zrem +zcard +zscore +zrange +zrevrange +zpopmin
+//!   +zremrangebyscore +lpush +ltrim +publish +blpop +subscribe ~rq:{emails}:* &rq:{emails}:done
 //! ```
 //!
 //! (one line; `acl_rule("emails").to_string()` is the text after the password). A trailing `*`
-//! grants a family: `acl_rule_in("t:rq", "*")` gives `~t:rq:{*}:*`.
+//! grants a family: `acl_rule_in("t:rq", "*")` gives `~t:rq:{*}:*` and `&t:rq:{*}:done`.
 //!
 //! | operation | needs besides the keys and `+evalsha +eval` |
 //! |---|---|
 //! | enqueue, claim, ack, nack / retry, dead, extend, reclaim, stats, dead-set pages, replay, purge | the script commands in the rule |
 //! | [`Queue::claim_wait`], [`Worker`] | `+blpop` |
+//! | [`Queue::wait_result`] | `+subscribe` and `&<namespace>:{<queue>}:done` (acks and deaths `+publish` there only when [`QueueConfig::keep_results`] is set) |
 //! | [`Queue::check_durability`] (also run by [`Worker::run`]) | `+info` (in the rule); `+config\|get` only for [`Durability::rdb`] (left out: `CONFIG GET` reads any setting, so the check reports `None` instead) |
 //! | `rqueue-soak-worker` (the bin) | `acl_rule_in(<namespace>, <queue>)` plus `~<record-key>` (it counts messages there with `+hincrby`, in the rule) |
 //!
@@ -73,8 +77,9 @@
 //!     rqueue::acl_rule("emails").to_string(),
 //!     "resetkeys resetchannels -@all +ping +info +role +cluster|slots +cluster|info \
 //!      +cluster|nodes +asking +select +client|setname +client|id +quit +script|load +evalsha +eval \
-//!      +time +get +set +hget +hset +hdel +hexists +hincrby +hgetall +zadd +zrem +zcard \
-//!      +zrange +zrevrange +zpopmin +lpush +ltrim +blpop ~rq:{emails}:*"
+//!      +time +get +set +del +exists +pexpire +hget +hmget +hset +hdel +hexists +hincrby \
+//!      +hgetall +zadd +zrem +zcard +zscore +zrange +zrevrange +zpopmin +zremrangebyscore \
+//!      +lpush +ltrim +publish +blpop +subscribe ~rq:{emails}:* &rq:{emails}:done"
 //! );
 //! ```
 //!
@@ -114,6 +119,7 @@ pub use acl::{acl_rule, acl_rule_in};
 pub use durability::Durability;
 pub use error::Error;
 pub use queue::{
-    Backoff, Completed, DeadLetter, Delivery, Enqueue, Queue, QueueConfig, QueueStats,
+    Backoff, Completed, DeadLetter, Delivery, Enqueue, Job, JobState, Progress, Queue,
+    QueueConfig, QueueStats, RateLimit, ScheduleTick,
 };
 pub use worker::{JobInfo, Worker, WorkerConfig, WorkerReport};

@@ -16,7 +16,8 @@ use tokio::task::JoinSet;
 
 use crate::error::Error;
 use crate::queue::core::Queue;
-use crate::queue::delivery::Delivery;
+use crate::queue::claim::Held;
+use crate::queue::delivery::{Delivery, Finished};
 
 /// Settings of a [`Worker`].
 ///
@@ -61,18 +62,62 @@ impl Default for WorkerConfig {
     }
 }
 
-/// What a job's handler is told besides its message.
+/// What a job's handler is told besides its message, and its handle for progress reports.
 ///
 /// ```
 /// fn log(job: &rqueue::JobInfo) { println!("{} (delivery {})", job.id, job.delivery); }
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct JobInfo {
     /// The message id.
     pub id: String,
     /// Which delivery this is (1 for the first).
     pub delivery: u32,
+    /// When this delivery was claimed (server clock).
+    pub claimed_at: Option<std::time::SystemTime>,
+    reporter: Option<crate::queue::Reporter>,
+}
+
+impl std::fmt::Debug for JobInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobInfo")
+            .field("id", &self.id)
+            .field("delivery", &self.delivery)
+            .field("claimed_at", &self.claimed_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JobInfo {
+    /// Reports the job's progress (a number and a short message, cut at 1 KiB), seen by
+    /// every client through [`Queue::job`](crate::Queue::job) at once and kept with its
+    /// result. [`Error::LeaseLost`] when the lease was lost (stop working: someone else may
+    /// run the job); [`Error::Config`] for a NaN or infinite number.
+    ///
+    /// ```no_run
+    /// # async fn demo(w: rqueue::Worker<Vec<String>>) -> Result<(), rqueue::Error> {
+    /// w.run(
+    ///     |files: Vec<String>, job| async move {
+    ///         for (i, f) in files.iter().enumerate() {
+    ///             let pct = 100.0 * i as f64 / files.len() as f64;
+    ///             job.progress(pct, f).await.map_err(|e| e.to_string())?;
+    ///         }
+    ///         Ok::<_, String>(files.len())
+    ///     },
+    ///     std::future::pending(),
+    /// )
+    /// .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn progress(&self, value: f64, message: &str) -> Result<(), Error> {
+        match &self.reporter {
+            Some(r) => r.report(&self.id, value, message).await,
+            None => Err(Error::LeaseLost {
+                id: self.id.clone(),
+            }),
+        }
+    }
 }
 
 /// Counts of one worker run.
@@ -161,14 +206,15 @@ struct Shared {
     /// Recent mean handler duration in µs (0 before the first job): sizes the prefetch.
     mean_job_us: AtomicU64,
     /// Finished jobs whose acknowledgement is due; one task sends them in batches.
-    acks: tokio::sync::mpsc::UnboundedSender<(String, String)>,
+    acks: tokio::sync::mpsc::UnboundedSender<Finished>,
     /// Turns true when the shutdown's grace period ends: running handlers are cancelled.
     cancel: tokio::sync::watch::Receiver<bool>,
 }
 
 /// How a handler ended.
 enum Outcome {
-    Done,
+    /// Succeeded, with its encoded result (empty when results are not kept).
+    Done(Vec<u8>),
     Failed(String),
     /// Cancelled at shutdown: the message goes back unfinished, not as a failure.
     Cancelled,
@@ -222,14 +268,15 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Worker<T> {
     ///     .await?;
     /// # let _ = report; Ok(()) }
     /// ```
-    pub async fn run<H, Fut, E>(
+    pub async fn run<H, Fut, R, E>(
         self,
         handler: H,
         shutdown: impl Future<Output = ()>,
     ) -> Result<WorkerReport, Error>
     where
         H: Fn(T, JobInfo) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        Fut: Future<Output = Result<R, E>> + Send + 'static,
+        R: Serialize + Send + 'static,
         E: Display + Send + 'static,
     {
         let Worker { queue, cfg } = self;
@@ -304,7 +351,11 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Worker<T> {
                     .available_permits()
                     .saturating_add(1)
                     .saturating_add(ahead);
-                let (got, next_due) = match queue.claim_some(want).await {
+                let crate::queue::claim::Claimed {
+                    deliveries: got,
+                    next_due,
+                    held: held_back,
+                } = match queue.claim_some(want).await {
                     Ok(r) => r,
                     Err(e) if denied(&e) => {
                         drop(permit);
@@ -326,6 +377,15 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Worker<T> {
                         .unwrap_or(Duration::from_secs(2))
                         .min(reclaim_every)
                         .max(Duration::from_millis(1));
+                    if let Held::Rate(free_in) = held_back {
+                        // The rate limit's next slot is known: sleep until then (a wake-up
+                        // would only be refused again).
+                        tokio::select! {
+                            _ = &mut shutdown => break,
+                            _ = tokio::time::sleep(wait.min(free_in)) => {}
+                        }
+                        continue;
+                    }
                     tokio::select! {
                         _ = &mut shutdown => break,
                         r = queue.wait_signal(wait) => if let Err(e) = r {
@@ -443,7 +503,7 @@ fn prefetch_room(max: usize, concurrency: usize, mean_job_us: &AtomicU64) -> usi
 /// delivered again.
 async fn acknowledge<T>(
     queue: Queue<T>,
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Finished>,
     counts: Arc<Counts>,
     running: Running,
     give_up_after: Duration,
@@ -457,7 +517,7 @@ async fn acknowledge<T>(
         loop {
             match queue.ack_many(&batch).await {
                 Ok(ok) => {
-                    for ((id, _), ok) in batch.iter().zip(ok) {
+                    for ((id, _, _), ok) in batch.iter().zip(ok) {
                         if ok {
                             counts.acked.fetch_add(1, Ordering::Relaxed);
                         } else {
@@ -478,7 +538,7 @@ async fn acknowledge<T>(
                 }
             }
         }
-        for (id, token) in &batch {
+        for (id, token, _) in &batch {
             forget(&running, id, token);
         }
         batch.clear();
@@ -487,7 +547,7 @@ async fn acknowledge<T>(
 
 /// One job: the handler in its own task (so a panic is caught), bounded by the timeout, then
 /// ack or give back.
-async fn run_job<T, H, Fut, E>(
+async fn run_job<T, H, Fut, R, E>(
     d: Delivery<T>,
     handler: Arc<H>,
     timeout: Option<Duration>,
@@ -496,25 +556,37 @@ async fn run_job<T, H, Fut, E>(
 ) where
     T: Serialize + DeserializeOwned + Send + Sync + 'static,
     H: Fn(T, JobInfo) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), E>> + Send + 'static,
+    Fut: Future<Output = Result<R, E>> + Send + 'static,
+    R: Serialize + Send + 'static,
     E: Display + Send + 'static,
 {
     let backoff = d.backoff();
     let failures = d.failures();
     let (queue, id, token, delivery, message) = d.into_parts();
+    let keep = queue.config().keep_results.is_some();
     let info = JobInfo {
         id: id.clone(),
         delivery,
+        claimed_at: crate::queue::token_parts(&token).map(|(_, at)| at),
+        reporter: Some(queue.reporter(&token)),
     };
     let started = Instant::now();
     // The error is turned into text inside the task: a panicking `Display` is a panic there.
     let fut = handler(message, info);
-    let mut task = AbortOnDrop(tokio::spawn(
-        async move { fut.await.map_err(|e| e.to_string()) },
-    ));
+    // The result is encoded inside the task too (only when results are kept): a value that
+    // cannot be encoded is the handler's failure.
+    let mut task = AbortOnDrop(tokio::spawn(async move {
+        let value = fut.await.map_err(|e| e.to_string())?;
+        if keep {
+            rmp_serde::to_vec_named(&value)
+                .map_err(|e| format!("the job's result could not be encoded: {e}"))
+        } else {
+            Ok(Vec::new())
+        }
+    }));
     lock(&running).insert(id.clone(), (token.clone(), Some(task.0.abort_handle())));
     let mut cancel = shared.cancel.clone();
-    let outcome = tokio::select! {
+    let mut outcome = tokio::select! {
         o = wait_job(&mut task.0, timeout) => o,
         _ = async {
             if cancel.wait_for(|c| *c).await.is_err() {
@@ -537,13 +609,13 @@ async fn run_job<T, H, Fut, E>(
     };
     shared.mean_job_us.store(mean.max(1), Ordering::Relaxed);
     let counts = &shared.counts;
-    let result = match &outcome {
+    let result = match &mut outcome {
         // The acker forgets the entry once the ack is answered.
-        Outcome::Done => match shared.acks.send((id, token)) {
+        Outcome::Done(result) => match shared.acks.send((id, token, std::mem::take(result))) {
             Ok(()) => return,
             // The acknowledging task is gone (cannot happen while `shared` lives): ack here.
-            Err(tokio::sync::mpsc::error::SendError((id, token))) => {
-                let r = queue.ack_one(&id, &token).await.map(|()| &counts.acked);
+            Err(tokio::sync::mpsc::error::SendError((id, token, result))) => {
+                let r = queue.ack_one(&id, &token, result).await.map(|()| &counts.acked);
                 forget(&running, &id, &token);
                 return record(&queue, &id, r, counts);
             }
@@ -569,7 +641,7 @@ async fn run_job<T, H, Fut, E>(
 
 /// Waits for a handler task, bounded by the job timeout.
 async fn wait_job(
-    task: &mut tokio::task::JoinHandle<Result<(), String>>,
+    task: &mut tokio::task::JoinHandle<Result<Vec<u8>, String>>,
     timeout: Option<Duration>,
 ) -> Outcome {
     match timeout {
@@ -600,9 +672,9 @@ where
     }
 }
 
-fn joined_outcome(joined: Result<Result<(), String>, tokio::task::JoinError>) -> Outcome {
+fn joined_outcome(joined: Result<Result<Vec<u8>, String>, tokio::task::JoinError>) -> Outcome {
     match joined {
-        Ok(Ok(())) => Outcome::Done,
+        Ok(Ok(result)) => Outcome::Done(result),
         Ok(Err(e)) => Outcome::Failed(e),
         Err(e) if e.is_panic() => {
             let panic = e.into_panic();

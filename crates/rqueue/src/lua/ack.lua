@@ -1,24 +1,43 @@
 -- Acknowledges deliveries: each is removed with its message, if its token still holds the
 -- lease. KEYS[1] jobs, KEYS[2] meta, KEYS[3] inflight, KEYS[4] lease, KEYS[5] stats,
 -- KEYS[6] reasons (the last error of a message retried before), KEYS[7] completed (zset id ->
--- ack ms, only used when keeping completed messages)
--- ARGV[1] completed messages to keep (0: delete at once); then id, token pairs. Returns one
--- entry per pair: 1 acked, 0 the lease was lost (reclaimed and maybe delivered again; nothing
--- changed).
+-- ack ms, only used when keeping completed messages), KEYS[8] progress, KEYS[9] origin (the
+-- schedule tick that enqueued it), KEYS[10] controls, KEYS[11] ready, KEYS[12] wake-up
+-- signal, KEYS[13..] (only when results are kept) one result key per delivery, in order
+-- ARGV[1] completed messages to keep (0: delete at once), ARGV[2] result TTL ms (0: keep no
+-- result), ARGV[3] the channel told the acked ids when results are kept; then id, token,
+-- result (encoded, '' for none) triples. Returns one entry per triple: 1 acked, 0 the lease
+-- was lost (reclaimed and maybe delivered again; nothing changed).
 local keep = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[2])
 local now
-if keep > 0 then
+if keep > 0 or ttl > 0 then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local out = {}
 local acked = 0
-for i = 2, #ARGV, 2 do
+local done = {}
+for i = 4, #ARGV, 3 do
   local id, token = ARGV[i], ARGV[i + 1]
   if redis.call('HGET', KEYS[4], id) == token then
     redis.call('ZREM', KEYS[3], id)
     redis.call('HDEL', KEYS[4], id)
     redis.call('HDEL', KEYS[6], id)
+    if ttl > 0 then
+      local worker, delivery, _, claimed = string.match(token, '^([^:]*):(%d+):(%d+):(%d+)$')
+      local m = redis.call('HGET', KEYS[2], id) or ''
+      local _, f = string.match(m, '^(-?%d+)|(%d+)|')
+      local rk = KEYS[13 + (i - 4) / 3]
+      redis.call('HSET', rk, 'state', 'completed', 'finished', now, 'claimed', claimed or '',
+        'worker', worker or '', 'delivery', delivery or '', 'failures', f or '0',
+        'result', ARGV[i + 2], 'progress', redis.call('HGET', KEYS[8], id) or '',
+        'origin', redis.call('HGET', KEYS[9], id) or '')
+      redis.call('PEXPIRE', rk, ttl)
+      done[#done + 1] = id
+    end
+    redis.call('HDEL', KEYS[8], id)
+    redis.call('HDEL', KEYS[9], id)
     if keep > 0 then
       redis.call('ZADD', KEYS[7], now, id)
     else
@@ -31,7 +50,16 @@ for i = 2, #ARGV, 2 do
     out[#out + 1] = 0
   end
 end
-if acked > 0 then redis.call('HINCRBY', KEYS[5], 'acked', acked) end
+if acked > 0 then
+  redis.call('HINCRBY', KEYS[5], 'acked', acked)
+  -- Slots freed under a concurrency limit: wake a claimer that waits for one.
+  local ctl = redis.call('HMGET', KEYS[10], 'conc', 'paused')
+  if ctl[1] and ctl[2] ~= '1' and redis.call('ZCARD', KEYS[11]) > 0 then
+    redis.call('LPUSH', KEYS[12], 1)
+    redis.call('LTRIM', KEYS[12], 0, 0)
+  end
+end
+if #done > 0 then redis.call('PUBLISH', ARGV[3], table.concat(done, ' ')) end
 if keep > 0 and acked > 0 then
   -- At most 1,000 per call (bounded work when keep_completed was lowered).
   local over = math.min(redis.call('ZCARD', KEYS[7]) - keep, 1000)

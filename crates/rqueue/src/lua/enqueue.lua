@@ -1,8 +1,8 @@
 -- Enqueues messages. KEYS[1] jobs (hash id -> payload), KEYS[2] meta (hash id ->
 -- "priority|failures|max_attempts|stalls"), KEYS[3] ready (zset id -> -priority), KEYS[4]
 -- delayed (zset id -> due ms), KEYS[5] id sequence ("<ms>-<seq>"), KEYS[6] stats (hash),
--- KEYS[7] wake-up signal (list holding at most one token), KEYS[8..] dedup keys of the
--- messages that have one.
+-- KEYS[7] wake-up signal (list holding at most one token; not pushed while the queue is
+-- paused), KEYS[8] controls (hash), KEYS[9..] dedup keys of the messages that have one.
 -- ARGV[1] message count, ARGV[2] 'u' or 'm'. 'u' (uniform: the same options, no dedup key):
 -- ARGV[3] priority, ARGV[4] delay (ms, or '@<unix ms>' to run at a time), ARGV[5] max
 -- attempts, ARGV[6] backoff ('' for the queue's, or '|base_ms:max_ms:jitter'), then one
@@ -101,7 +101,7 @@ if added > 0 then
   redis.call('SET', KEYS[5], string.format('%013d-%06d', last_ms, seq))
   redis.call('HINCRBY', KEYS[6], 'enqueued', added)
 end
-if ready > 0 then
+if ready > 0 and redis.call('HGET', KEYS[8], 'paused') ~= '1' then
   redis.call('LPUSH', KEYS[7], 1)
   redis.call('LTRIM', KEYS[7], 0, 0)
 end

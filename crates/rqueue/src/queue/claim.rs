@@ -21,6 +21,28 @@ static CLAIM: Script = Script::new("rqueue_claim", include_str!("../lua/claim.lu
 /// late signal, a failover).
 const MAX_BLOCK: Duration = Duration::from_secs(2);
 
+/// What held a claim back (queue-wide controls in Redis, see [`Queue::pause`] and
+/// [`Queue::set_rate_limit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Held {
+    /// Nothing: the claim got what was ready, up to `n`.
+    No,
+    /// The queue is paused: nothing is handed out until [`Queue::resume`].
+    Paused,
+    /// The rate limit is used up; the next slot frees after this long.
+    Rate(Duration),
+    /// The concurrency limit is reached: a slot frees when an in-flight message ends.
+    Concurrency,
+}
+
+/// One claim's result.
+pub(crate) struct Claimed<T> {
+    pub(crate) deliveries: Vec<Delivery<T>>,
+    /// How long until the next delayed message is due.
+    pub(crate) next_due: Option<Duration>,
+    pub(crate) held: Held,
+}
+
 impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
     /// Claims up to `n` ready messages (moving due delayed ones to ready first, a bounded number
     /// per call), highest priority first and FIFO within a priority; each comes leased for the
@@ -35,13 +57,15 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
     /// # Ok(()) }
     /// ```
     pub async fn claim(&self, n: usize) -> Result<Vec<Delivery<T>>, Error> {
-        Ok(self.claim_some(n).await?.0)
+        Ok(self.claim_some(n).await?.deliveries)
     }
 
     /// Like [`Queue::claim`], but waits up to `timeout` for messages: without polling — a
-    /// blocking pop on the queue's wake-up signal (pushed by enqueues, retries and reclaims,
-    /// and passed on by claims while messages stay ready), bounded by the next delayed
-    /// message's due time. An empty vector when none came in time. A user without `+blpop`
+    /// blocking pop on the queue's wake-up signal (pushed by enqueues, retries, reclaims,
+    /// [`Queue::resume`] and, under a concurrency limit, acks; passed on by claims while
+    /// messages stay ready), bounded by the next delayed message's due time. Under a used-up
+    /// rate limit it sleeps until the next slot the claim script reported. While the queue is
+    /// paused it waits on the signal (re-checking every 2 s at most). An empty vector when none came in time. A user without `+blpop`
     /// gets [`Error::Redis`] with [`redis_conn::Error::NoPermission`] once it would wait.
     ///
     /// ```no_run
@@ -52,16 +76,21 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
     pub async fn claim_wait(&self, n: usize, timeout: Duration) -> Result<Vec<Delivery<T>>, Error> {
         let deadline = Instant::now() + timeout;
         loop {
-            let (got, next_due) = self.claim_some(n).await?;
+            let c = self.claim_some(n).await?;
             let now = Instant::now();
-            if !got.is_empty() || now >= deadline {
-                return Ok(got);
+            if !c.deliveries.is_empty() || now >= deadline {
+                return Ok(c.deliveries);
             }
             let mut wait = (deadline - now).min(MAX_BLOCK);
-            if let Some(due) = next_due {
+            if let Some(due) = c.next_due {
                 wait = wait.min(due.max(Duration::from_millis(1)));
             }
-            self.wait_signal(wait).await?;
+            match c.held {
+                // The next slot is known: sleep until then (enqueues would only wake us to be
+                // refused again).
+                Held::Rate(free_in) => tokio::time::sleep(wait.min(free_in)).await,
+                Held::No | Held::Paused | Held::Concurrency => self.wait_signal(wait).await?,
+            }
         }
     }
 
@@ -98,16 +127,14 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
         }
     }
 
-    /// One claim: the deliveries and how long until the next delayed message is due.
-    pub(crate) async fn claim_some(
-        &self,
-        n: usize,
-    ) -> Result<(Vec<Delivery<T>>, Option<Duration>), Error> {
+    /// One claim: the deliveries, how long until the next delayed message is due, and what
+    /// held it back.
+    pub(crate) async fn claim_some(&self, n: usize) -> Result<Claimed<T>, Error> {
         let k = &self.inner.keys;
         let reply: Vec<Value> = CLAIM
             .run(
                 self.inner.redis.pool(),
-                script_keys!(k; jobs, meta, ready, delayed, inflight, lease, stats, signal),
+                script_keys!(k; jobs, meta, ready, delayed, inflight, lease, stats, signal, ctl, rate),
                 vec![
                     Value::from(n.max(1) as i64),
                     Value::from(ms_arg(self.inner.cfg.lease)),
@@ -121,7 +148,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
         // Deliveries already leased are never thrown away for one bad entry: a malformed
         // entry (or a failed move of an undecodable one) is logged and skipped, and its
         // lease runs out.
-        for d in reply.get(1..).unwrap_or_default().chunks(6) {
+        for d in reply.get(3..).unwrap_or_default().chunks(6) {
             let parsed = match d {
                 [id, token, delivery, failures, payload, backoff] => {
                     match (id.as_string(), token.as_string(), delivery.as_u64()) {
@@ -163,12 +190,32 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
                 }
             }
         }
-        let next_due = reply
-            .first()
-            .and_then(Value::as_i64)
-            .and_then(|ms| u64::try_from(ms).ok())
-            .map(Duration::from_millis);
-        self.inner.metrics.claimed.increment(out.len() as u64);
-        Ok((out, next_due))
+        let ms = |i: usize| {
+            reply
+                .get(i)
+                .and_then(Value::as_i64)
+                .and_then(|ms| u64::try_from(ms).ok())
+                .map(Duration::from_millis)
+        };
+        let next_due = ms(0);
+        let m = &self.inner.metrics;
+        let held = match reply.get(1).and_then(Value::as_i64) {
+            Some(1) => Held::Paused,
+            Some(2) => Held::Rate(ms(2).unwrap_or(Duration::from_millis(1))),
+            Some(3) => Held::Concurrency,
+            _ => Held::No,
+        };
+        m.paused.set(if held == Held::Paused { 1.0 } else { 0.0 });
+        match held {
+            Held::Rate(_) => m.rate_limited.increment(1),
+            Held::Concurrency => m.concurrency_limited.increment(1),
+            Held::No | Held::Paused => {}
+        }
+        m.claimed.increment(out.len() as u64);
+        Ok(Claimed {
+            deliveries: out,
+            next_due,
+            held,
+        })
     }
 }

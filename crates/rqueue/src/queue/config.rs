@@ -112,6 +112,13 @@ pub struct QueueConfig {
     /// [`Queue::completed`](crate::Queue::completed); older ones are deleted as new ones
     /// complete. Default 0: a message is deleted when it is acknowledged.
     pub keep_completed: u64,
+    /// How long a completed job's record — its result (what the handler returned, or
+    /// [`Delivery::ack_with`](crate::Delivery::ack_with)), progress, times and worker — is
+    /// kept for [`Queue::job`](crate::Queue::job) and
+    /// [`Queue::wait_result`](crate::Queue::wait_result). Each record is its own key under the
+    /// queue's hash tag, expiring by itself after this TTL. Default `None`: nothing is kept,
+    /// and a completed job is unknown to `job` (unless `keep_completed` keeps it).
+    pub keep_results: Option<Duration>,
 }
 
 impl QueueConfig {
@@ -131,6 +138,7 @@ impl QueueConfig {
             promote_limit: 1000,
             dead_cap: None,
             keep_completed: 0,
+            keep_results: None,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fred::clients::Client;
+use fred::clients::{Client, SubscriberClient};
 use redis_conn::RedisClient;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -28,7 +28,24 @@ pub(super) struct Keys {
     pub(super) reasons: String,
     pub(super) completed: String,
     pub(super) signal: String,
+    /// Queue-wide controls (hash): `paused`, `rate_max` + `rate_window` (ms), `conc`.
+    pub(super) ctl: String,
+    /// The rate limiter's log (zset claim serial -> claim ms) of the current window.
+    pub(super) rate: String,
+    /// Progress reports (hash id -> `"<number>|<message>"`).
+    pub(super) progress: String,
+    /// Jobs a schedule enqueued (hash id -> `"<tick ms>|<schedule>"`).
+    pub(super) origin: String,
+    /// The pub/sub channel told the ids of finished jobs (when results are kept).
+    pub(super) done: String,
     pub(super) base: String,
+}
+
+impl Keys {
+    /// The key of a finished job's kept record (hash, expires after the result TTL).
+    pub(super) fn result(&self, id: &str) -> String {
+        format!("{}:result:{id}", self.base)
+    }
 }
 
 /// The KEYS of a script call: `script_keys!(k; meta, ready)` is
@@ -51,8 +68,14 @@ pub(super) struct Inner {
     /// The connection blocking waits use (`BLPOP` on the wake-up signal), made on first use;
     /// one waiter at a time blocks on it.
     pub(super) blocking: tokio::sync::Mutex<Option<Client>>,
+    /// The listener of the `done` channel ([`Queue::wait_result`]), made on first use, and
+    /// the local fan-out of what it hears.
+    pub(super) done: tokio::sync::OnceCell<(SubscriberClient, DoneSender)>,
     pub(super) metrics: Metrics,
 }
+
+/// Local fan-out of the ids announced on the `done` channel.
+pub(super) type DoneSender = tokio::sync::broadcast::Sender<Arc<str>>;
 
 /// Counters and histograms through the `metrics` facade, labelled with the queue's name.
 /// They count what THIS process did (the queue-wide counters are in
@@ -67,6 +90,12 @@ pub(crate) struct Metrics {
     pub(crate) lease_lost: metrics::Counter,
     pub(crate) reclaimed: metrics::Counter,
     pub(crate) job_seconds: metrics::Histogram,
+    /// Claims the rate limit cut short or refused.
+    pub(crate) rate_limited: metrics::Counter,
+    /// Claims the concurrency limit cut short or refused.
+    pub(crate) concurrency_limited: metrics::Counter,
+    /// 1 while the queue is paused, as last seen by this process (claims and stats).
+    pub(crate) paused: metrics::Gauge,
 }
 
 impl Metrics {
@@ -81,13 +110,22 @@ impl Metrics {
             released: metrics::counter!("redkit_rqueue_released_total", "queue" => q.clone()),
             lease_lost: metrics::counter!("redkit_rqueue_lease_lost_total", "queue" => q.clone()),
             reclaimed: metrics::counter!("redkit_rqueue_reclaimed_total", "queue" => q.clone()),
-            job_seconds: metrics::histogram!("redkit_rqueue_job_seconds", "queue" => q),
+            job_seconds: metrics::histogram!("redkit_rqueue_job_seconds", "queue" => q.clone()),
+            rate_limited: metrics::counter!("redkit_rqueue_rate_limited_total", "queue" => q.clone()),
+            concurrency_limited: metrics::counter!("redkit_rqueue_concurrency_limited_total", "queue" => q.clone()),
+            paused: metrics::gauge!("redkit_rqueue_paused", "queue" => q),
         }
     }
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        if let (Some((sub, _)), Ok(rt)) = (self.done.take(), tokio::runtime::Handle::try_current())
+        {
+            rt.spawn(async move {
+                let _ = fred::interfaces::ClientLike::quit(&sub).await;
+            });
+        }
         if let (Some(client), Ok(rt)) = (
             self.blocking.get_mut().take(),
             tokio::runtime::Handle::try_current(),
@@ -131,6 +169,23 @@ impl<T> std::fmt::Debug for Queue<T> {
     }
 }
 
+/// This client's worker name in delivery tokens and [`JobState::Active`](crate::JobState):
+/// `<host>-<pid>-<random>` (no `:`, which separates a token's parts).
+fn claimer_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .unwrap_or_default();
+    let host: String = host
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .take(64)
+        .collect();
+    let host = if host.is_empty() { "host".to_string() } else { host };
+    format!("{host}-{}-{:08x}", std::process::id(), fastrand::u32(..))
+}
+
 fn check_name(name: &str) -> Result<(), Error> {
     if name.is_empty() || name.contains(['{', '}']) {
         return Err(Error::Config(format!(
@@ -158,6 +213,9 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
                 "lease must be at least 10 ms; max_attempts and max_stalls at least 1".into(),
             ));
         }
+        if cfg.keep_results.is_some_and(|t| t < Duration::from_millis(1)) {
+            return Err(Error::Config("keep_results must be at least 1 ms".into()));
+        }
         let base = format!("{}:{{{}}}", cfg.namespace, cfg.name);
         let k = |s: &str| format!("{base}:{s}");
         let keys = Keys {
@@ -173,6 +231,11 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
             reasons: k("reasons"),
             completed: k("completed"),
             signal: k("signal"),
+            ctl: k("ctl"),
+            rate: k("rate"),
+            progress: k("progress"),
+            origin: k("origin"),
+            done: k("done"),
             base,
         };
         let metrics = Metrics::new(&cfg.name);
@@ -181,8 +244,9 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
                 redis,
                 cfg,
                 keys,
-                claimer: format!("{:016x}", fastrand::u64(..)),
+                claimer: claimer_id(),
                 blocking: tokio::sync::Mutex::new(None),
+                done: tokio::sync::OnceCell::new(),
                 metrics,
             }),
             _t: PhantomData,

@@ -130,7 +130,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
             let n: u64 = PURGE
                 .run(
                     self.inner.redis.pool(),
-                    script_keys!(k; dead, jobs, meta, reasons, stats),
+                    script_keys!(k; dead, jobs, meta, reasons, stats, progress, origin),
                     vec![DEAD_BATCH as i64],
                 )
                 .await?;

@@ -16,6 +16,9 @@ use crate::error::Error;
 
 static ACK: Script = Script::new("rqueue_ack", include_str!("../lua/ack.lua"));
 static NACK: Script = Script::new("rqueue_nack", include_str!("../lua/nack.lua"));
+/// A finished delivery to acknowledge: id, token, the encoded result (empty for none).
+pub(crate) type Finished = (String, String, Vec<u8>);
+
 static EXTEND: Script = Script::new("rqueue_extend", include_str!("../lua/extend.lua"));
 
 /// One delivery of a message to this worker, leased until it is acknowledged, given back or
@@ -47,33 +50,52 @@ pub struct Delivery<T> {
 }
 
 impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
-    /// Acknowledges one delivery.
-    pub(crate) async fn ack_one(&self, id: &str, token: &str) -> Result<(), Error> {
-        let held = [(id.to_string(), token.to_string())];
+    /// Acknowledges one delivery, keeping `result` (encoded) when results are kept.
+    pub(crate) async fn ack_one(&self, id: &str, token: &str, result: Vec<u8>) -> Result<(), Error> {
+        let held = [(id.to_string(), token.to_string(), result)];
         match self.ack_many(&held).await?.as_slice() {
             [true] => Ok(()),
             _ => Err(Error::LeaseLost { id: id.to_string() }),
         }
     }
 
-    /// Acknowledges many deliveries, one call per 500; whether each still held its lease.
-    pub(crate) async fn ack_many(&self, held: &[(String, String)]) -> Result<Vec<bool>, Error> {
+    /// Acknowledges many deliveries (id, token, encoded result or empty), one call per 500;
+    /// whether each still held its lease.
+    pub(crate) async fn ack_many(&self, held: &[Finished]) -> Result<Vec<bool>, Error> {
         let k = &self.inner.keys;
+        let cfg = &self.inner.cfg;
+        let ttl = cfg.keep_results.map_or(0, |t| ms_arg(t).max(1));
         let mut out = Vec::with_capacity(held.len());
         for chunk in held.chunks(500) {
-            let keep = self.inner.cfg.keep_completed.to_string();
-            let mut args: Vec<&str> = Vec::with_capacity(1 + chunk.len() * 2);
-            args.push(keep.as_str());
-            args.extend(
-                chunk
-                    .iter()
-                    .flat_map(|(id, token)| [id.as_str(), token.as_str()]),
-            );
-            let r: Vec<i64> = ACK.run(self.inner.redis.pool(), script_keys!(k; jobs, meta, inflight, lease, stats, reasons, completed), args)
-            .instrument(
-                tracing::debug_span!("rqueue.ack", queue = %self.inner.cfg.name, n = chunk.len()),
+            let mut keys = script_keys!(
+                k; jobs, meta, inflight, lease, stats, reasons, completed, progress, origin, ctl,
+                ready, signal
             )
-            .await?;
+            .into_iter()
+            .map(str::to_string)
+            .collect::<Vec<_>>();
+            if ttl > 0 {
+                keys.extend(chunk.iter().map(|(id, _, _)| k.result(id)));
+            }
+            let mut args: Vec<Value> = Vec::with_capacity(3 + chunk.len() * 3);
+            args.push(Value::from(cfg.keep_completed.to_string()));
+            args.push(Value::from(ttl));
+            args.push(Value::from(k.done.as_str()));
+            for (id, token, result) in chunk {
+                args.push(Value::from(id.as_str()));
+                args.push(Value::from(token.as_str()));
+                args.push(Value::Bytes(if ttl > 0 {
+                    result.clone().into()
+                } else {
+                    Default::default()
+                }));
+            }
+            let r: Vec<i64> = ACK
+                .run(self.inner.redis.pool(), keys, args)
+                .instrument(
+                    tracing::debug_span!("rqueue.ack", queue = %cfg.name, n = chunk.len()),
+                )
+                .await?;
             if r.len() != chunk.len() {
                 return Err(Error::Protocol(format!("ack reply {r:?}")));
             }
@@ -148,7 +170,8 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
             .run(
                 self.inner.redis.pool(),
                 script_keys!(
-                    k; meta, ready, delayed, inflight, lease, dead, reasons, stats, signal, jobs
+                    k; meta, ready, delayed, inflight, lease, dead, reasons, stats, signal, jobs,
+                    ctl, progress, origin
                 ),
                 vec![
                     Value::from(id),
@@ -158,6 +181,11 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
                     Value::from(if dead { "1" } else { "0" }),
                     Value::from(if release { "1" } else { "0" }),
                     Value::from(self.dead_cap_arg()),
+                    Value::from(if self.inner.cfg.keep_results.is_some() {
+                        k.done.as_str()
+                    } else {
+                        ""
+                    }),
                 ],
             )
             .instrument(tracing::debug_span!("rqueue.nack", queue = %self.inner.cfg.name, id))
@@ -219,7 +247,29 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Delivery<T> {
     /// # Ok(()) }
     /// ```
     pub async fn ack(self) -> Result<(), Error> {
-        self.queue.ack_one(&self.id, &self.token).await
+        self.queue.ack_one(&self.id, &self.token, Vec::new()).await
+    }
+
+    /// Acknowledges with a result: kept (MessagePack) for
+    /// [`QueueConfig::keep_results`](crate::QueueConfig::keep_results) and returned by
+    /// [`Queue::wait_result`] and [`Queue::job`]; without `keep_results` the result is dropped
+    /// and this is [`Delivery::ack`].
+    ///
+    /// ```no_run
+    /// # async fn demo(q: rqueue::Queue<u64>) -> Result<(), rqueue::Error> {
+    /// for d in q.claim(1).await? {
+    ///     let square = d.message() * d.message();
+    ///     d.ack_with(&square).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn ack_with<R: Serialize>(self, result: &R) -> Result<(), Error> {
+        let bytes = if self.queue.inner.cfg.keep_results.is_some() {
+            rmp_serde::to_vec_named(result).map_err(|e| Error::Encode(e.to_string()))?
+        } else {
+            Vec::new()
+        };
+        self.queue.ack_one(&self.id, &self.token, bytes).await
     }
 
     /// The backoff its retries follow: the message's own, else the queue's.

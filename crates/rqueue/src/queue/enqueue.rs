@@ -178,6 +178,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
             k.seq.clone(),
             k.stats.clone(),
             k.signal.clone(),
+            k.ctl.clone(),
         ];
         let max_attempts = |item: &Enqueue<'_, T>| {
             item.max_attempts

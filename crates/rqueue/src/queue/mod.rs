@@ -3,13 +3,15 @@
 //! `core` holds the [`Queue`] handle, its shared state and key set (`config` the settings it
 //! is made from); every other file adds the operations of one concern to it.
 
-mod claim;
+pub(crate) mod claim;
 mod completed;
 mod config;
+mod control;
 pub(crate) mod core;
 mod dead;
 pub(crate) mod delivery;
 mod enqueue;
+mod job;
 mod page;
 mod reclaim;
 mod stats;
@@ -17,7 +19,10 @@ mod stats;
 pub use self::core::Queue;
 pub use completed::Completed;
 pub use config::{Backoff, QueueConfig};
+pub use control::RateLimit;
 pub use dead::DeadLetter;
 pub use delivery::Delivery;
 pub use enqueue::Enqueue;
+pub use job::{Job, JobState, Progress, ScheduleTick};
+pub(crate) use job::{Reporter, token_parts};
 pub use stats::QueueStats;

@@ -7,6 +7,7 @@ use redis_conn::Script;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::control::RateLimit;
 use super::core::{Queue, script_keys};
 use crate::error::Error;
 
@@ -57,6 +58,24 @@ pub struct QueueStats {
     /// Dead messages deleted because the dead set was at its cap
     /// ([`QueueConfig::dead_cap`](crate::QueueConfig::dead_cap)).
     pub dead_trimmed: u64,
+    /// Whether the queue is paused ([`Queue::pause`]).
+    pub paused: bool,
+    /// Since when (server clock), while paused.
+    pub paused_since: Option<std::time::SystemTime>,
+    /// Times the queue was paused.
+    pub pauses: u64,
+    /// The queue's rate limit ([`Queue::set_rate_limit`]).
+    pub rate_limit: Option<RateLimit>,
+    /// The queue's concurrency limit ([`Queue::set_concurrency_limit`]).
+    pub concurrency_limit: Option<u64>,
+    /// Claims the rate limit cut short or refused (while messages were ready).
+    pub rate_limited: u64,
+    /// Claims the concurrency limit cut short or refused (while messages were ready).
+    pub concurrency_limited: u64,
+    /// Jobs enqueued by schedules ([`Scheduler`](crate::Scheduler)).
+    pub schedule_enqueued: u64,
+    /// Schedule ticks skipped by their missed-tick policy.
+    pub schedule_skipped: u64,
 }
 
 impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
@@ -72,7 +91,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
         let reply: Vec<Value> = STATS
             .run(
                 self.inner.redis.pool(),
-                script_keys!(k; ready, delayed, inflight, dead, stats),
+                script_keys!(k; ready, delayed, inflight, dead, stats, ctl),
                 Vec::<Value>::new(),
             )
             .await?;
@@ -95,7 +114,33 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
         if let (Some(now), Some(then)) = (now_ms, head_ms) {
             s.head_age = Some(Duration::from_millis(now.saturating_sub(then)));
         }
-        for pair in reply.get(6..).unwrap_or_default().chunks(2) {
+        let controls = reply
+            .get(6)
+            .and_then(Value::as_u64)
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(0);
+        let ctl_end = 7usize.saturating_add(controls);
+        let (mut rate_max, mut rate_window) = (None, None);
+        for pair in reply.get(7..ctl_end).unwrap_or_default().chunks(2) {
+            if let [name, value] = pair {
+                let v = value.as_u64();
+                match name.as_string().as_deref() {
+                    Some("paused") => s.paused = value.as_string().as_deref() == Some("1"),
+                    Some("paused_at") => {
+                        s.paused_since =
+                            v.map(|ms| std::time::UNIX_EPOCH + Duration::from_millis(ms))
+                    }
+                    Some("rate_max") => rate_max = v,
+                    Some("rate_window") => rate_window = v,
+                    Some("conc") => s.concurrency_limit = v,
+                    _ => {}
+                }
+            }
+        }
+        if let (Some(max), Some(window)) = (rate_max, rate_window) {
+            s.rate_limit = RateLimit::new(max, Duration::from_millis(window)).ok();
+        }
+        for pair in reply.get(ctl_end..).unwrap_or_default().chunks(2) {
             if let [name, value] = pair {
                 let v = value.as_u64().unwrap_or(0);
                 match name.as_string().as_deref() {
@@ -109,10 +154,19 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
                     Some("purged") => s.purged = v,
                     Some("released") => s.released = v,
                     Some("dead_trimmed") => s.dead_trimmed = v,
+                    Some("pauses") => s.pauses = v,
+                    Some("rate_limited") => s.rate_limited = v,
+                    Some("concurrency_limited") => s.concurrency_limited = v,
+                    Some("sched_enqueued") => s.schedule_enqueued = v,
+                    Some("sched_skipped") => s.schedule_skipped = v,
                     _ => {}
                 }
             }
         }
+        self.inner
+            .metrics
+            .paused
+            .set(if s.paused { 1.0 } else { 0.0 });
         Ok(s)
     }
 }
