@@ -144,6 +144,10 @@ mod tests {
             include_str!("lua/job.lua"),
             include_str!("lua/progress.lua"),
             include_str!("lua/remove.lua"),
+            include_str!("lua/schedule_add.lua"),
+            include_str!("lua/schedule_load.lua"),
+            include_str!("lua/schedule_remove.lua"),
+            include_str!("lua/tick.lua"),
         ];
         let rule = acl_rule("q");
         let allowed = rule.allowed_commands();

@@ -73,6 +73,27 @@ pub enum Error {
         /// The job's id.
         id: String,
     },
+    /// A schedule that cannot be stored: a malformed cron pattern, an unknown time zone, a
+    /// time zone on an interval schedule, an interval below 1 ms, `Missed::CatchUp(0)`, or a
+    /// schedule name that is empty or has braces. Nothing was stored.
+    ///
+    /// ```
+    /// let e = rqueue::Schedule::cron("not a pattern").unwrap_err();
+    /// assert!(matches!(e, rqueue::Error::InvalidSchedule { name: None, .. }));
+    /// ```
+    #[error("invalid schedule{}: {reason}", schedule_label(.name.as_deref()))]
+    InvalidSchedule {
+        /// The schedule's name, when the error came from
+        /// [`Scheduler::add`](crate::Scheduler::add) (`None` from building a
+        /// [`Schedule`](crate::Schedule)).
+        name: Option<String>,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+fn schedule_label(name: Option<&str>) -> String {
+    name.map(|n| format!(" {n:?}")).unwrap_or_default()
 }
 
 impl From<fred::error::Error> for Error {

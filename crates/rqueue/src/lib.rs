@@ -35,6 +35,43 @@
 //! Completed messages are deleted (or the newest `keep_completed` kept). Retried messages keep their id, so they run ahead of
 //! younger messages of the same priority.
 //!
+//! # Periodic jobs
+//!
+//! A [`Scheduler`] stores [`Schedule`]s next to the queue (fixed intervals, or cron
+//! patterns with an optional seconds field and time zone) and [`Scheduler::run`] enqueues a
+//! job at each tick. Run as many schedulers as you like, in any processes: each tick is
+//! enqueued by one script that compares-and-sets the schedule's last handled tick, so
+//! exactly one scheduler enqueues it, and a scheduler killed at any moment neither loses nor
+//! doubles a tick while another one runs. Ticks are computed from the Redis server's clock.
+//!
+//! ```no_run
+//! # async fn demo(redis: redis_conn::RedisClient) -> Result<(), rqueue::Error> {
+//! use rqueue::{Missed, Queue, QueueConfig, Schedule, Scheduler};
+//! let q: Queue<String> = Queue::new(redis, QueueConfig::new("reports"))?;
+//! let scheduler = Scheduler::new(q);
+//! let schedule = Schedule::cron("0 0 6 * * MON-FRI")?.time_zone("Europe/Paris")?.missed(Missed::RunOnce);
+//! scheduler.add("morning-report", &schedule, &"daily".to_string()).await?;
+//! scheduler.run(async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! A tick found more than [`SchedulerConfig::grace`] (default 1 s) after its time — every
+//! scheduler was down or stalled — is *missed* and follows the schedule's [`Missed`] policy:
+//!
+//! | policy | `k` missed ticks found together enqueue | skipped |
+//! |---|---|---|
+//! | [`Missed::Skip`] (default) | nothing | `k` |
+//! | [`Missed::RunOnce`] | one job, for the newest missed tick | `k − 1` |
+//! | [`Missed::CatchUp`]`(n)` | one job per tick for the newest `min(n, k)` | the older `k − min(n, k)` |
+//!
+//! Ticks found on time are always enqueued, once each. Each job a schedule enqueued is
+//! recorded in `<namespace>:{<queue>}:origin` (job id → `<tick ms>|<schedule name>`); the
+//! queue's stats hash counts `sched_enqueued` and `sched_skipped`, and the `metrics` facade
+//! `redkit_rqueue_scheduler_ticks_enqueued_total` / `…_skipped_total` (labels `queue`,
+//! `schedule`). The bin `rqueue-scheduler` runs a scheduler over a queue of strings (and
+//! adds, removes and lists schedules). The scripts use the same commands as the queue's, so
+//! [`acl_rule`] covers them.
+//!
 //! # Least privilege
 //!
 //! [`acl_rule`] (default namespace `rq`) and [`acl_rule_in`] give the smallest ACL rule a
@@ -108,18 +145,24 @@
 //!     shuts down without losing messages.
 //! 12. `acl`: [`acl_rule`] and [`acl_rule_in`], the ACL rights all of the above need (checked
 //!     against the scripts).
+//! 13. `schedule`: [`Schedule`], [`Missed`] and the [`Scheduler`], periodic jobs enqueued
+//!     into a queue.
 
 mod acl;
 mod durability;
 mod error;
 mod queue;
+mod schedule;
 mod worker;
 
 pub use acl::{acl_rule, acl_rule_in};
 pub use durability::Durability;
 pub use error::Error;
 pub use queue::{
-    Backoff, Completed, DeadLetter, Delivery, Enqueue, Job, JobState, Progress, Queue,
-    QueueConfig, QueueStats, RateLimit, ScheduleTick,
+    Backoff, Completed, DeadLetter, Delivery, Enqueue, Job, JobState, Progress, Queue, QueueConfig,
+    QueueStats, RateLimit, ScheduleTick,
+};
+pub use schedule::{
+    MAX_CATCH_UP, Missed, Schedule, ScheduleInfo, Scheduler, SchedulerConfig, SchedulerReport,
 };
 pub use worker::{JobInfo, Worker, WorkerConfig, WorkerReport};

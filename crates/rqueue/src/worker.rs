@@ -15,8 +15,8 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::error::Error;
-use crate::queue::core::Queue;
 use crate::queue::claim::Held;
+use crate::queue::core::Queue;
 use crate::queue::delivery::{Delivery, Finished};
 
 /// Settings of a [`Worker`].
@@ -615,7 +615,10 @@ async fn run_job<T, H, Fut, R, E>(
             Ok(()) => return,
             // The acknowledging task is gone (cannot happen while `shared` lives): ack here.
             Err(tokio::sync::mpsc::error::SendError((id, token, result))) => {
-                let r = queue.ack_one(&id, &token, result).await.map(|()| &counts.acked);
+                let r = queue
+                    .ack_one(&id, &token, result)
+                    .await
+                    .map(|()| &counts.acked);
                 forget(&running, &id, &token);
                 return record(&queue, &id, r, counts);
             }

@@ -5,7 +5,9 @@
 //! message processed twice shows a count of 2) and succeeds. Prints `RUNNING` once started;
 //! on SIGTERM or SIGINT it shuts down gracefully (5 s grace) and prints
 //! `REPORT acked=… retried=… dead=… lost=… released=…`. As an ACL user it needs
-//! `rqueue::acl_rule_in(<namespace>, <queue>)` plus the key `<record-key>`.
+//! `rqueue::acl_rule_in(<namespace>, <queue>)` plus the key `<record-key>`. With
+//! `RQUEUE_SOAK_STARTS=<key>` each job first records its message's claim time (server ms, from
+//! the delivery) in the hash `<key>` (`HSET <message> <ms>`), for flow-control tests.
 
 use std::time::Duration;
 
@@ -46,12 +48,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let record = record.clone();
+    let starts = std::env::var("RQUEUE_SOAK_STARTS").ok();
     println!("RUNNING");
     let report = rqueue::Worker::new(queue, wcfg)
         .run(
-            move |n: u64, _job| {
-                let (redis, record) = (redis.clone(), record.clone());
+            move |n: u64, job: rqueue::JobInfo| {
+                let (redis, record, starts) = (redis.clone(), record.clone(), starts.clone());
                 async move {
+                    if let Some(starts) = starts {
+                        let ms = job
+                            .claimed_at
+                            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                            .map_or(0, |d| d.as_millis() as u64);
+                        redis
+                            .pool()
+                            .hset::<i64, _, _>(starts.as_str(), (n.to_string(), ms))
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    }
                     if max_job_ms > 0 {
                         let ms = fastrand::u64(0..max_job_ms);
                         tokio::time::sleep(Duration::from_millis(ms)).await;

@@ -187,9 +187,9 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
             Some(0) => Err(Error::Config(
                 "a concurrency limit must be at least 1 (pause the queue to stop claims)".into(),
             )),
-            Some(m) if m > i64::MAX as u64 => Err(Error::Config(format!(
-                "concurrency limit {m} is too large"
-            ))),
+            Some(m) if m > i64::MAX as u64 => {
+                Err(Error::Config(format!("concurrency limit {m} is too large")))
+            }
             Some(m) => self.control("conc", [m, 0]).await,
             None => self.control("noconc", [0, 0]).await,
         }

@@ -182,7 +182,11 @@ fn claimer_id() -> String {
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         .take(64)
         .collect();
-    let host = if host.is_empty() { "host".to_string() } else { host };
+    let host = if host.is_empty() {
+        "host".to_string()
+    } else {
+        host
+    };
     format!("{host}-{}-{:08x}", std::process::id(), fastrand::u32(..))
 }
 
@@ -213,7 +217,10 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
                 "lease must be at least 10 ms; max_attempts and max_stalls at least 1".into(),
             ));
         }
-        if cfg.keep_results.is_some_and(|t| t < Duration::from_millis(1)) {
+        if cfg
+            .keep_results
+            .is_some_and(|t| t < Duration::from_millis(1))
+        {
             return Err(Error::Config("keep_results must be at least 1 ms".into()));
         }
         let base = format!("{}:{{{}}}", cfg.namespace, cfg.name);

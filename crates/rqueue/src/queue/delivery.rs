@@ -51,7 +51,12 @@ pub struct Delivery<T> {
 
 impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
     /// Acknowledges one delivery, keeping `result` (encoded) when results are kept.
-    pub(crate) async fn ack_one(&self, id: &str, token: &str, result: Vec<u8>) -> Result<(), Error> {
+    pub(crate) async fn ack_one(
+        &self,
+        id: &str,
+        token: &str,
+        result: Vec<u8>,
+    ) -> Result<(), Error> {
         let held = [(id.to_string(), token.to_string(), result)];
         match self.ack_many(&held).await?.as_slice() {
             [true] => Ok(()),
@@ -92,9 +97,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
             }
             let r: Vec<i64> = ACK
                 .run(self.inner.redis.pool(), keys, args)
-                .instrument(
-                    tracing::debug_span!("rqueue.ack", queue = %cfg.name, n = chunk.len()),
-                )
+                .instrument(tracing::debug_span!("rqueue.ack", queue = %cfg.name, n = chunk.len()))
                 .await?;
             if r.len() != chunk.len() {
                 return Err(Error::Protocol(format!("ack reply {r:?}")));

@@ -177,7 +177,10 @@ impl<T> Job<T> {
             .as_deref()
             .map(|b| {
                 rmp_serde::from_slice(b).map_err(|e| {
-                    Error::Protocol(format!("the result of job {} does not decode: {e}", self.id))
+                    Error::Protocol(format!(
+                        "the result of job {} does not decode: {e}",
+                        self.id
+                    ))
                 })
             })
             .transpose()
@@ -190,7 +193,10 @@ fn at_ms(ms: u64) -> SystemTime {
 
 fn value_ms(v: &Value) -> Option<SystemTime> {
     v.as_u64()
-        .or_else(|| v.as_string().and_then(|s| s.parse::<f64>().ok().map(|f| f as u64)))
+        .or_else(|| {
+            v.as_string()
+                .and_then(|s| s.parse::<f64>().ok().map(|f| f as u64))
+        })
         .map(at_ms)
 }
 
@@ -244,7 +250,11 @@ async fn report_progress(
         .run(
             inner.redis.pool(),
             script_keys!(k; lease, progress),
-            vec![id.to_string(), token.to_string(), format!("{value}|{}", &message[..cut])],
+            vec![
+                id.to_string(),
+                token.to_string(),
+                format!("{value}|{}", &message[..cut]),
+            ],
         )
         .instrument(tracing::debug_span!("rqueue.progress", queue = %inner.cfg.name, id))
         .await?;
@@ -364,11 +374,17 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
             },
             (Some("completed"), finished) => match finished.or_else(|| rec_ms("finished")) {
                 Some(finished_at) => JobState::Completed { finished_at },
-                None => return Err(Error::Protocol(format!("job {id}: completed without a time"))),
+                None => {
+                    return Err(Error::Protocol(format!(
+                        "job {id}: completed without a time"
+                    )));
+                }
             },
             (Some("unknown"), _) => return Err(Error::UnknownJob { id: id.to_string() }),
             (state, _) => {
-                return Err(Error::Protocol(format!("job {id}: state {state:?} without a time")));
+                return Err(Error::Protocol(format!(
+                    "job {id}: state {state:?} without a time"
+                )));
             }
         };
         let meta = text(3).unwrap_or_default();
@@ -448,7 +464,9 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
         keys.push(k.stats.as_str());
         let from: String = REMOVE
             .run(self.inner.redis.pool(), keys, vec![id, mode])
-            .instrument(tracing::debug_span!("rqueue.remove", queue = %self.inner.cfg.name, id, mode))
+            .instrument(
+                tracing::debug_span!("rqueue.remove", queue = %self.inner.cfg.name, id, mode),
+            )
             .await?;
         match from.as_str() {
             "unknown" => Err(Error::UnknownJob { id: id.to_string() }),
