@@ -31,9 +31,66 @@
 //! | `Worker::run` dropped instead of shut down | its handlers are aborted, its lease renewals stop, and its messages return when their leases end (acks already handed over are still sent) |
 //! | a poison message (handler panics every time) | each panic is a failure; after `max_attempts` it is dead with the panic message as reason |
 //! | an undecodable payload | moved to the dead set with reason `decode: …` by the claim that met it; the worker carries on |
+//! | the process that paused the queue, or set a limit, dies | nothing changes: the controls live in Redis (`<namespace>:{<queue>}:ctl`) until someone calls [`Queue::resume`] or clears the limit; they survive worker restarts, and Redis restarts with persistence |
+//! | a worker dies while rate-limited or waiting for a concurrency slot | it held nothing: the claim script either leased messages (reclaimed after the lease, as above) or handed out none. Its logged claims keep counting against the window until they age out of it |
+//! | a claim races `pause` | both are scripts: a claim that runs after the pause hands out nothing (tested: no claim time after the pause returned); deliveries claimed before it finish and ack normally |
+//! | a worker dies after the handler returned a result, before the ack | the result is lost with the ack and the job runs again (results are written by the ack script, atomically with the ack, never before) |
+//! | a scheduler process dies at any point | a tick is enqueued by one script that also advances the schedule's last tick (compare-and-set): it happened completely or not at all, and another scheduler takes the tick over. Tested with 20 SIGKILLs among 3 schedulers |
+//! | every scheduler is down | ticks are missed; the first scheduler back applies each schedule's [`Missed`] policy exactly |
+//! | a `wait_result` caller is dropped or times out | nothing is held: the job runs on; the local waiter is simply gone |
+//! | the `done` announcement is lost (subscriber reconnect) | every waiter re-checks the job at once; pub/sub is only the wake-up, the kept record is the truth |
 //!
 //! Completed messages are deleted (or the newest `keep_completed` kept). Retried messages keep their id, so they run ahead of
 //! younger messages of the same priority.
+//!
+//! # Flow control
+//!
+//! Queue-wide, kept in Redis and enforced inside the claim script for every worker process
+//! at once (BullMQ's global rate limit and concurrency, Sidekiq Enterprise's limiters):
+//!
+//! | control | what claims do | what waiting workers do |
+//! |---|---|---|
+//! | [`Queue::pause`] / [`Queue::resume`] | nothing is handed out while paused; leases of running jobs keep being renewed; enqueues work | block on the wake-up signal (no spinning: enqueues do not push it while paused); `resume` pushes it, waking them at once |
+//! | [`Queue::set_rate_limit`] ([`RateLimit`]) | at most `max` claims in any sliding `window` (a log of claim times; every window, not only aligned ones) | sleep until the time the script returns for the next slot |
+//! | [`Queue::set_concurrency_limit`] | at most `m` messages in flight (claimed, not yet acked or given back) | block on the signal; acks, retries and deaths push it while messages wait |
+//!
+//! [`QueueStats`] shows the state (`paused`, `paused_since`, `rate_limit`,
+//! `concurrency_limit`) and counts limited claims (`rate_limited`, `concurrency_limited`); the
+//! metrics are `redkit_rqueue_rate_limited_total`, `redkit_rqueue_concurrency_limited_total`
+//! and the gauge `redkit_rqueue_paused`. Limits per group (per tenant) are not offered: the
+//! claim pops one priority-ordered set, and skipping a limited group's messages inside it
+//! would make claims scan; use one queue per group instead.
+//!
+//! ```no_run
+//! # async fn demo(q: rqueue::Queue<String>) -> Result<(), rqueue::Error> {
+//! q.set_rate_limit(Some(rqueue::RateLimit::per_second(200)?)).await?; // a partner API's limit
+//! q.set_concurrency_limit(Some(5)).await?;
+//! q.pause().await?; // an incident
+//! q.resume().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Jobs by id, progress and results
+//!
+//! [`Queue::job`] tells where a job is ([`JobState`]: waiting, delayed with its due time,
+//! active with its worker, claim time and lease deadline, completed, dead with its reason) with
+//! its attempts, last error, enqueue / start / finish times, [`Progress`] and the
+//! [`ScheduleTick`] that enqueued it. Handlers report progress with [`JobInfo::progress`] (or
+//! [`Delivery::progress`]); with [`QueueConfig::keep_results`] what a handler returns is kept
+//! for that TTL (one self-expiring key per job) and [`Queue::wait_result`] waits for it
+//! (request / response, woken by pub/sub, not polling). [`Queue::cancel`] deletes a waiting or
+//! delayed job, [`Queue::remove`] also a dead or completed one; a running job is never touched.
+//!
+//! ```no_run
+//! # async fn demo(redis: redis_conn::RedisClient) -> Result<(), rqueue::Error> {
+//! let mut cfg = rqueue::QueueConfig::new("thumbnails");
+//! cfg.keep_results = Some(std::time::Duration::from_secs(3600));
+//! let q: rqueue::Queue<String> = rqueue::Queue::new(redis, cfg)?;
+//! let id = q.enqueue(&"cat.png".to_string()).await?;
+//! println!("{}", q.job(&id).await?.state.name());
+//! let url: String = q.wait_result(&id, std::time::Duration::from_secs(30)).await?;
+//! # Ok(()) }
+//! ```
 //!
 //! # Periodic jobs
 //!
@@ -136,7 +193,9 @@
 //! 6. `queue::claim`: [`Queue::claim`] and [`Queue::claim_wait`] (blocking on the queue's
 //!    wake-up signal), which hand out deliveries.
 //! 7. `queue::reclaim`: [`Queue::reclaim`], expired leases back to ready or to the dead set.
-//! 8. `queue::stats`: [`QueueStats`] and [`Queue::stats`].
+//! 8. `queue::stats`: [`QueueStats`] and [`Queue::stats`]; `queue::control`: pause /
+//!    resume and the rate and concurrency limits; `queue::job`: [`Queue::job`], progress,
+//!    results, cancel and remove.
 //! 9. `queue::page`, `queue::dead`, `queue::completed`: reading pages of stored messages; the
 //!    dead set ([`DeadLetter`], replay, purge); the completed list ([`Completed`]).
 //! 10. `durability`: [`Queue::check_durability`] and [`Durability`], whether the server can

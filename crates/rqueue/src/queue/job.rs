@@ -339,10 +339,10 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
         let score = reply.get(1).and_then(value_ms);
         let mut record = std::collections::HashMap::new();
         for pair in reply.get(9..).unwrap_or_default().chunks(2) {
-            if let [name, value] = pair {
-                if let Some(name) = name.as_string() {
-                    record.insert(name, value.clone());
-                }
+            if let [name, value] = pair
+                && let Some(name) = name.as_string()
+            {
+                record.insert(name, value.clone());
             }
         }
         let rec_text = |name: &str| {
