@@ -1,6 +1,6 @@
 //! Queues across failures of Redis itself: a Sentinel primary killed mid-run (measured and
 //! reported: asynchronous replication can lose what the primary acknowledged last), and 8
-//! queues working at once on a 3-primary cluster.
+//! queues working at once on a 3-primary cluster; pause and limits across a server restart.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -333,5 +333,49 @@ async fn eight_queues_work_concurrently_on_a_cluster() {
         owners.len(),
         PER_QUEUE,
         started.elapsed()
+    );
+}
+
+/// Pause, rate and concurrency limits live in Redis: after a restart of the server (its data
+/// saved with `SAVE` first, as persistence would) they still hold, and so does the work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_and_limits_survive_a_redis_restart_with_persistence() {
+    let topo = tokio::task::block_in_place(|| {
+        testkit::Topology::start(testkit::Spec::from_env(Kind::Standalone).expect("backend"))
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut cfg = QueueConfig::new("controls");
+    cfg.namespace = "t:rq".into();
+    let q: Queue<u64> = Queue::new(connect(&topo.url()).await, cfg.clone()).expect("queue");
+    q.enqueue_batch(&[1, 2, 3]).await.expect("enqueue");
+    let limit = rqueue::RateLimit::per_second(50).expect("limit");
+    q.set_rate_limit(Some(limit)).await.expect("rate");
+    q.set_concurrency_limit(Some(2)).await.expect("conc");
+    q.pause().await.expect("pause");
+    let node = &topo.nodes()[0];
+    node.cmd(&["SAVE"]).expect("SAVE");
+    topo.kill(node).expect("kill");
+    topo.restart(node).expect("restart");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !node.answers() {
+        assert!(
+            Instant::now() < deadline,
+            "the restarted server does not answer"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let q: Queue<u64> = Queue::new(connect(&topo.url()).await, cfg).expect("queue");
+    let s = q.stats().await.expect("stats");
+    assert!(s.paused, "still paused after the restart: {s:?}");
+    assert_eq!(
+        (s.rate_limit, s.concurrency_limit, s.ready),
+        (Some(limit), Some(2), 3)
+    );
+    assert!(q.claim(10).await.expect("claim").is_empty(), "paused");
+    q.resume().await.expect("resume");
+    assert_eq!(
+        q.claim(10).await.expect("claim").len(),
+        2,
+        "the concurrency limit holds"
     );
 }
