@@ -134,6 +134,7 @@ mod tests {
             include_str!("lua/claim.lua"),
             include_str!("lua/dead_page.lua"),
             include_str!("lua/enqueue.lua"),
+            include_str!("lua/ids.lua"),
             include_str!("lua/extend.lua"),
             include_str!("lua/nack.lua"),
             include_str!("lua/purge.lua"),

@@ -13,19 +13,14 @@
 -- Returns, per message, its id and 1 when a live duplicate's id is returned instead; in 'u'
 -- mode only the first (id, 0): the others follow it (sequence + 1, after 999999 the next ms
 -- at sequence 0), so the client derives them.
--- Ids are "<13-digit server ms>-<6-digit sequence>": fixed width, so their byte order is their
+-- Ids (ids.lua, prepended) are "<13-digit server ms>-<6-digit sequence>": fixed width, so their byte order is their
 -- time order (FIFO among equal priorities), and never going back (the last id is kept).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 -- Delays count from the next whole millisecond: claims compare due times with the current
 -- millisecond rounded down, so a delayed message is never handed out early.
 local now_up = tonumber(t[1]) * 1000 + math.ceil(tonumber(t[2]) / 1000)
-local last_ms, seq = 0, -1
-local last = redis.call('GET', KEYS[5])
-if last then
-  local a, b = string.match(last, '^(%d+)-(%d+)$')
-  if a then last_ms, seq = tonumber(a), tonumber(b) end
-end
+local st = ids.load(KEYS[5])
 local out = {}
 local added, ready = 0, 0
 -- Gathered, then written with one command per key (a few large calls cost far less than
@@ -61,13 +56,7 @@ for i = 0, tonumber(ARGV[1]) - 1 do
     out[#out + 1] = existing
     out[#out + 1] = 1
   else
-    if now > last_ms then
-      last_ms, seq = now, 0
-    else
-      seq = seq + 1
-      if seq > 999999 then last_ms, seq = last_ms + 1, 0 end
-    end
-    local id = string.format('%013d-%06d', last_ms, seq)
+    local id = ids.next(st, now)
     jobs[#jobs + 1] = id
     jobs[#jobs + 1] = payload
     meta[#meta + 1] = id
@@ -98,7 +87,7 @@ if #meta > 0 then redis.call('HSET', KEYS[2], unpack(meta)) end
 if #readyz > 0 then redis.call('ZADD', KEYS[3], unpack(readyz)) end
 if #delayedz > 0 then redis.call('ZADD', KEYS[4], unpack(delayedz)) end
 if added > 0 then
-  redis.call('SET', KEYS[5], string.format('%013d-%06d', last_ms, seq))
+  ids.save(st, KEYS[5])
   redis.call('HINCRBY', KEYS[6], 'enqueued', added)
 end
 if ready > 0 and redis.call('HGET', KEYS[8], 'paused') ~= '1' then

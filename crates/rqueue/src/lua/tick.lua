@@ -25,23 +25,12 @@ if new_last > now or (cur and new_last <= tonumber(cur)) then return {2} end
 local n = #ARGV - 8
 local out = {1}
 if n > 0 then
-  local last_ms, seq = 0, -1
-  local last = redis.call('GET', KEYS[4])
-  if last then
-    local a, b = string.match(last, '^(%d+)-(%d+)$')
-    if a then last_ms, seq = tonumber(a), tonumber(b) end
-  end
+  local st = ids.load(KEYS[4])
   local jobs, meta, readyz, origin = {}, {}, {}, {}
   local m = ARGV[6] .. '|0|' .. ARGV[7] .. '|0'
   local score = -tonumber(ARGV[6])
   for i = 9, #ARGV do
-    if now > last_ms then
-      last_ms, seq = now, 0
-    else
-      seq = seq + 1
-      if seq > 999999 then last_ms, seq = last_ms + 1, 0 end
-    end
-    local id = string.format('%013d-%06d', last_ms, seq)
+    local id = ids.next(st, now)
     jobs[#jobs + 1] = id
     jobs[#jobs + 1] = ARGV[8]
     meta[#meta + 1] = id
@@ -56,7 +45,7 @@ if n > 0 then
   redis.call('HSET', KEYS[2], unpack(meta))
   redis.call('ZADD', KEYS[3], unpack(readyz))
   redis.call('HSET', KEYS[10], unpack(origin))
-  redis.call('SET', KEYS[4], string.format('%013d-%06d', last_ms, seq))
+  ids.save(st, KEYS[4])
   redis.call('HINCRBY', KEYS[5], 'enqueued', n)
   redis.call('HINCRBY', KEYS[5], 'sched_enqueued', n)
   if redis.call('HGET', KEYS[7], 'paused') ~= '1' then

@@ -15,7 +15,14 @@ use super::config::{Backoff, ms, ms_arg};
 use super::core::Queue;
 use crate::error::Error;
 
-static ENQUEUE: Script = Script::new("rqueue_enqueue", include_str!("../lua/enqueue.lua"));
+/// ids.lua (message ids) is prepended: the scheduler's tick script makes ids the same way.
+static ENQUEUE: Script = Script::new(
+    "rqueue_enqueue",
+    concat!(
+        include_str!("../lua/ids.lua"),
+        include_str!("../lua/enqueue.lua")
+    ),
+);
 
 /// Longest dedup TTL (100 years): Redis refuses expiries near the end of its clock, and a
 /// refused `SET` in the middle of the enqueue script would leave a partial batch.

@@ -29,7 +29,14 @@ static REMOVE: Script = Script::new(
     "rqueue_schedule_remove",
     include_str!("../lua/schedule_remove.lua"),
 );
-static TICK: Script = Script::new("rqueue_tick", include_str!("../lua/tick.lua"));
+/// ids.lua (message ids) is prepended, as for the enqueue script.
+static TICK: Script = Script::new(
+    "rqueue_tick",
+    concat!(
+        include_str!("../lua/ids.lua"),
+        include_str!("../lua/tick.lua")
+    ),
+);
 
 /// Jobs per tick script call (the script's limit).
 const TICK_BATCH: usize = 1000;
