@@ -1,5 +1,8 @@
 //! rqueue beside raw list commands, in the same run and runtime: single and batch (100)
-//! enqueue vs `LPUSH`; end to end (a producer enqueuing while a worker at concurrency 1 or 50
+//! enqueue vs `LPUSH`; claiming a batch of 10 and acknowledging it from a deep queue with no
+//! flow control, with a rate limit and with a concurrency limit that never bind (the price of
+//! the checks in the claim and ack scripts) vs raw `ZPOPMIN` of 10 + `ZADD` of them (no lease,
+//! no ack: the floor); end to end (a producer enqueuing while a worker at concurrency 1 or 50
 //! claims, runs no-op jobs and acknowledges) vs raw `LPUSH` + `RPOP` (which has no lease, no
 //! retry, no priority: the floor, not a peer); one ack with 100 vs 100,000 in flight.
 
@@ -9,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use fred::prelude::*;
-use rqueue::{Queue, QueueConfig, Worker, WorkerConfig};
+use rqueue::{Delivery, Queue, QueueConfig, RateLimit, Worker, WorkerConfig};
 
 use benches::{rounds, runtime, standalone_client};
 
@@ -63,6 +66,117 @@ fn enqueue(c: &mut Criterion) {
     g.finish();
     rt.block_on(async {
         let _: i64 = redis.pool().del("bench:rq:raw").await.expect("DEL");
+    });
+}
+
+/// Messages a claim bench takes (and acknowledges) per iteration.
+const CLAIM_BATCH: usize = 10;
+/// Ready messages each claim bench's queue keeps beneath what a sample takes: the queue is
+/// topped up by what the sample will claim before it starts (untimed), so claims always find
+/// a full batch at about this depth.
+const CLAIM_DEPTH: u64 = 20_000;
+
+/// Enqueues `n` messages in batches of 1000.
+async fn fill(q: &Queue<u64>, n: u64) {
+    let supply: Vec<u64> = (0..n).collect();
+    for batch in supply.chunks(1000) {
+        q.enqueue_batch(batch).await.expect("enqueue");
+    }
+}
+
+/// Claim a batch of 10 from a deep queue and acknowledge it (the 10 acks at once), plain and
+/// under flow control that never binds, so the difference is the checks' own cost: the rate
+/// limit's sliding log (trimmed and appended on every claim; at a 1 s window it holds the last
+/// second's claims, tens of thousands here, far below its 1,000,000 bound) and the concurrency
+/// limit's in-flight count (plus the wake-up an ack pushes under a concurrency limit while
+/// messages wait). Beside them the raw floor: `ZPOPMIN` of 10 from a sorted set, then `ZADD`
+/// of them back at its end (one round trip each, no lease, no payload, no ack).
+fn claim(c: &mut Criterion) {
+    let rt = runtime();
+    let (redis, _) = standalone_client(&rt);
+    let raw_key = "bench:rq:raw-claim";
+    let plain = queue(&redis, "claim-plain");
+    let rate = queue(&redis, "claim-rate");
+    let conc = queue(&redis, "claim-conc");
+    rt.block_on(async {
+        rate.set_rate_limit(Some(
+            RateLimit::new(RateLimit::MAX, Duration::from_secs(1)).expect("rate limit"),
+        ))
+        .await
+        .expect("set_rate_limit");
+        conc.set_concurrency_limit(Some(1_000_000))
+            .await
+            .expect("set_concurrency_limit");
+        for q in [&plain, &rate, &conc] {
+            fill(q, CLAIM_DEPTH).await;
+        }
+        let _: i64 = redis.pool().del(raw_key).await.expect("DEL");
+        for start in (0..CLAIM_DEPTH).step_by(1000) {
+            let members: Vec<(f64, String)> = (start..start + 1000)
+                .map(|i| (i as f64, i.to_string()))
+                .collect();
+            let _: i64 = redis
+                .pool()
+                .zadd(raw_key, None, None, false, false, members)
+                .await
+                .expect("ZADD");
+        }
+    });
+    let mut g = c.benchmark_group("queue/claim");
+    g.measurement_time(Duration::from_secs(5))
+        .warm_up_time(Duration::from_secs(1));
+    let next_score = AtomicU64::new(CLAIM_DEPTH);
+    g.bench_function(
+        format!("raw ZPOPMIN {CLAIM_BATCH} + ZADD {CLAIM_BATCH}"),
+        |b| {
+            b.to_async(&rt).iter(|| async {
+                let popped: Vec<(String, f64)> = redis
+                    .pool()
+                    .zpopmin(raw_key, Some(CLAIM_BATCH))
+                    .await
+                    .expect("ZPOPMIN");
+                assert_eq!(popped.len(), CLAIM_BATCH, "the raw set ran dry");
+                let back: Vec<(f64, String)> = popped
+                    .into_iter()
+                    .map(|(m, _)| (next_score.fetch_add(1, Ordering::Relaxed) as f64, m))
+                    .collect();
+                let _: i64 = redis
+                    .pool()
+                    .zadd(raw_key, None, None, false, false, back)
+                    .await
+                    .expect("ZADD");
+            })
+        },
+    );
+    for (label, q) in [
+        ("", &plain),
+        (", rate limit 1,000,000 per 1 s (never binds)", &rate),
+        (", concurrency limit 1,000,000 (never binds)", &conc),
+    ] {
+        g.bench_function(
+            format!("rqueue claim({CLAIM_BATCH}) + {CLAIM_BATCH} acks{label}"),
+            |b| {
+                b.to_async(&rt).iter_custom(|iters| {
+                    let q = q.clone();
+                    async move {
+                        fill(&q, iters * CLAIM_BATCH as u64).await;
+                        let started = Instant::now();
+                        for _ in 0..iters {
+                            let batch = q.claim(CLAIM_BATCH).await.expect("claim");
+                            assert_eq!(batch.len(), CLAIM_BATCH, "the queue ran dry");
+                            futures::future::try_join_all(batch.into_iter().map(Delivery::ack))
+                                .await
+                                .expect("ack");
+                        }
+                        started.elapsed()
+                    }
+                })
+            },
+        );
+    }
+    g.finish();
+    rt.block_on(async {
+        let _: i64 = redis.pool().del(raw_key).await.expect("DEL");
     });
 }
 
@@ -208,5 +322,5 @@ fn ack_cost(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, enqueue, end_to_end, ack_cost);
+criterion_group!(benches, enqueue, claim, end_to_end, ack_cost);
 criterion_main!(benches);

@@ -122,7 +122,8 @@
 //! | [`Missed::CatchUp`]`(n)` | one job per tick for the newest `min(n, k)` | the older `k − min(n, k)` |
 //!
 //! Ticks found on time are always enqueued, once each. Each job a schedule enqueued is
-//! recorded in `<namespace>:{<queue>}:origin` (job id → `<tick ms>|<schedule name>`); the
+//! recorded in `<namespace>:{<queue>}:origin` (job id → `<tick ms>|<schedule name>`, shown as
+//! [`Job::schedule`]); the
 //! queue's stats hash counts `sched_enqueued` and `sched_skipped`, and the `metrics` facade
 //! `redkit_rqueue_scheduler_ticks_enqueued_total` / `…_skipped_total` (labels `queue`,
 //! `schedule`). The bin `rqueue-scheduler` runs a scheduler over a queue of strings (and
