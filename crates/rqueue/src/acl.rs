@@ -43,7 +43,7 @@ const COMMANDS: [&str; 26] = [
 /// `queue` in the default namespace `rq` needs: [`acl_rule_in`]`("rq", queue)`.
 ///
 /// ```
-/// assert!(rqueue::acl_rule("emails").to_string().ends_with(" ~rq:{emails}:*"));
+/// assert!(rqueue::acl_rule("emails").to_string().ends_with(" ~rq:{emails}:* &rq:{emails}:done"));
 /// ```
 pub fn acl_rule(queue: &str) -> AclRule {
     acl_rule_in(DEFAULT_NAMESPACE, queue)
