@@ -1,10 +1,11 @@
 //! rqueue beside raw list commands, in the same run and runtime: single and batch (100)
-//! enqueue vs `LPUSH`; claiming a batch of 10 and acknowledging it from a deep queue with no
-//! flow control, with a rate limit and with a concurrency limit that never bind (the price of
-//! the checks in the claim and ack scripts) vs raw `ZPOPMIN` of 10 + `ZADD` of them (no lease,
-//! no ack: the floor); end to end (a producer enqueuing while a worker at concurrency 1 or 50
+//! enqueue vs `LPUSH`; end to end (a producer enqueuing while a worker at concurrency 1 or 50
 //! claims, runs no-op jobs and acknowledges) vs raw `LPUSH` + `RPOP` (which has no lease, no
-//! retry, no priority: the floor, not a peer); one ack with 100 vs 100,000 in flight.
+//! retry, no priority: the floor, not a peer); claiming a batch of 10 from a deep queue and
+//! acknowledging it with no flow control, with a rate limit and with a concurrency limit that
+//! never bind (the price of the checks in the claim and ack scripts) vs raw `ZPOPMIN` of 10 +
+//! `ZADD` of them (no lease, no ack: the floor), plus an interleaved section that prints the
+//! three claims' medians and ratios; one ack with 100 vs 100,000 in flight.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use fred::prelude::*;
+use futures::TryStreamExt;
 use rqueue::{Delivery, Queue, QueueConfig, RateLimit, Worker, WorkerConfig};
 
 use benches::{rounds, runtime, standalone_client};
@@ -84,13 +86,27 @@ async fn fill(q: &Queue<u64>, n: u64) {
     }
 }
 
+/// Claims a full batch and acknowledges it (the acks at once).
+async fn claim_ack(q: &Queue<u64>) {
+    let batch = q.claim(CLAIM_BATCH).await.expect("claim");
+    assert_eq!(batch.len(), CLAIM_BATCH, "the queue ran dry");
+    futures::future::try_join_all(batch.into_iter().map(Delivery::ack))
+        .await
+        .expect("ack");
+}
+
+/// Rounds of the interleaved claim section (each claims once from every queue).
+const CLAIM_ROUNDS: usize = 3000;
+
 /// Claim a batch of 10 from a deep queue and acknowledge it (the 10 acks at once), plain and
 /// under flow control that never binds, so the difference is the checks' own cost: the rate
 /// limit's sliding log (trimmed and appended on every claim; at a 1 s window it holds the last
 /// second's claims, tens of thousands here, far below its 1,000,000 bound) and the concurrency
 /// limit's in-flight count (plus the wake-up an ack pushes under a concurrency limit while
 /// messages wait). Beside them the raw floor: `ZPOPMIN` of 10 from a sorted set, then `ZADD`
-/// of them back at its end (one round trip each, no lease, no payload, no ack).
+/// of them back at its end (one round trip each, no lease, no payload, no ack). Then an
+/// interleaved section alternates the three rqueue claims and prints medians and ratios.
+/// Runs after the end-to-end group, which so runs as it did before this group existed.
 fn claim(c: &mut Criterion) {
     let rt = runtime();
     let (redis, _) = standalone_client(&rt);
@@ -162,11 +178,7 @@ fn claim(c: &mut Criterion) {
                         fill(&q, iters * CLAIM_BATCH as u64).await;
                         let started = Instant::now();
                         for _ in 0..iters {
-                            let batch = q.claim(CLAIM_BATCH).await.expect("claim");
-                            assert_eq!(batch.len(), CLAIM_BATCH, "the queue ran dry");
-                            futures::future::try_join_all(batch.into_iter().map(Delivery::ack))
-                                .await
-                                .expect("ack");
+                            claim_ack(&q).await;
                         }
                         started.elapsed()
                     }
@@ -175,8 +187,48 @@ fn claim(c: &mut Criterion) {
         );
     }
     g.finish();
+    // Interleaved: criterion times the three one after the other while the machine's speed
+    // drifts; here they alternate over the same seconds (median of one claim + acks each).
+    let queues = [&plain, &rate, &conc];
+    let mut times: [Vec<Duration>; 3] = Default::default();
+    rt.block_on(async {
+        for q in queues {
+            fill(q, (CLAIM_ROUNDS * CLAIM_BATCH) as u64).await;
+        }
+        for round in 0..CLAIM_ROUNDS {
+            for k in 0..3 {
+                let which = (round + k) % 3;
+                let started = Instant::now();
+                claim_ack(queues[which]).await;
+                if round >= CLAIM_ROUNDS / 10 {
+                    times[which].push(started.elapsed());
+                }
+            }
+        }
+    });
+    let [plain_t, rate_t, conc_t] = times.map(|mut t| {
+        t.sort();
+        t[t.len() / 2]
+    });
+    eprintln!(
+        "queue/claim/interleaved: claim({CLAIM_BATCH}) + {CLAIM_BATCH} acks, plain {plain_t:?}, \
+         rate limit {rate_t:?} ({:.3}x), concurrency limit {conc_t:?} ({:.3}x) (medians)",
+        rate_t.as_secs_f64() / plain_t.as_secs_f64(),
+        conc_t.as_secs_f64() / plain_t.as_secs_f64(),
+    );
+    // Leave no deep queues behind for the groups that follow.
     rt.block_on(async {
         let _: i64 = redis.pool().del(raw_key).await.expect("DEL");
+        for q in [&plain, &rate, &conc] {
+            let pattern = format!("bench:rq:{{{}}}:*", q.config().name);
+            let pages: Vec<Vec<fred::types::Key>> = redis_conn::scan_keys(&redis, &pattern, 100)
+                .try_collect()
+                .await
+                .expect("SCAN");
+            for keys in pages.into_iter().filter(|k| !k.is_empty()) {
+                let _: i64 = redis.pool().del(keys).await.expect("DEL");
+            }
+        }
     });
 }
 
@@ -322,5 +374,5 @@ fn ack_cost(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, enqueue, claim, end_to_end, ack_cost);
+criterion_group!(benches, enqueue, end_to_end, claim, ack_cost);
 criterion_main!(benches);
