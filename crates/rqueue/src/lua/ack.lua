@@ -52,9 +52,12 @@ for i = 4, #ARGV, 3 do
 end
 if acked > 0 then
   redis.call('HINCRBY', KEYS[5], 'acked', acked)
-  -- Slots freed under a concurrency limit: wake a claimer that waits for one.
+  -- Slots freed under a concurrency limit that was reached: wake a claimer that waits for
+  -- one (below the limit nobody waits for a slot).
   local ctl = redis.call('HMGET', KEYS[10], 'conc', 'paused')
-  if ctl[1] and ctl[2] ~= '1' and redis.call('ZCARD', KEYS[11]) > 0 then
+  if ctl[1] and ctl[2] ~= '1'
+    and redis.call('ZCARD', KEYS[3]) + acked >= tonumber(ctl[1])
+    and redis.call('ZCARD', KEYS[11]) > 0 then
     redis.call('LPUSH', KEYS[12], 1)
     redis.call('LTRIM', KEYS[12], 0, 0)
   end

@@ -17,10 +17,10 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREM', KEYS[4], id)
 redis.call('HDEL', KEYS[5], id)
--- A slot freed under a concurrency limit: wake a claimer that waits for one (a retry that is
+-- A slot freed under a concurrency limit that was reached: wake a claimer that waits for one (a retry that is
 -- ready at once pushes the signal anyway).
 local ctl = redis.call('HMGET', KEYS[11], 'conc', 'paused')
-local wake = ctl[1] and ctl[2] ~= '1'
+local wake = ctl[1] and ctl[2] ~= '1' and redis.call('ZCARD', KEYS[4]) + 1 >= tonumber(ctl[1])
 local function signal()
   redis.call('LPUSH', KEYS[9], 1)
   redis.call('LTRIM', KEYS[9], 0, 0)
