@@ -79,6 +79,7 @@ mod config;
 mod error;
 mod health;
 pub mod keys;
+pub mod registry;
 mod scan;
 mod script;
 mod tls;
