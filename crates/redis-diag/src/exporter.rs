@@ -159,8 +159,12 @@ fn severity_value(s: Severity) -> u8 {
     }
 }
 
-/// Escapes a label value for the text format.
-fn label(v: &str) -> String {
+/// Escapes a label value for the Prometheus text format (backslash, double quote, line feed).
+///
+/// ```
+/// assert_eq!(redis_diag::escape_label("a\"b\nc"), "a\\\"b\\nc");
+/// ```
+pub fn escape_label(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
@@ -181,8 +185,8 @@ pub fn render_prometheus(report: &Report, infos: &[NodeInfo]) -> String {
         let _ = writeln!(
             out,
             "redis_up{{addr=\"{}\",role=\"{}\"}} {}",
-            label(addr),
-            label(role),
+            escape_label(addr),
+            escape_label(role),
             u8::from(*up)
         );
     }
@@ -211,8 +215,8 @@ pub fn render_prometheus(report: &Report, infos: &[NodeInfo]) -> String {
             let _ = writeln!(
                 out,
                 "{name}{{addr=\"{}\",role=\"{}\"}} {v}",
-                label(addr),
-                label(role)
+                escape_label(addr),
+                escape_label(role)
             );
         }
     }
@@ -226,8 +230,8 @@ pub fn render_prometheus(report: &Report, infos: &[NodeInfo]) -> String {
             let _ = writeln!(
                 link,
                 "redis_master_link_up{{addr=\"{}\",role=\"{}\"}} {}",
-                label(addr),
-                label(role),
+                escape_label(addr),
+                escape_label(role),
                 u8::from(status == "up")
             );
         }
@@ -258,8 +262,8 @@ pub fn render_prometheus(report: &Report, infos: &[NodeInfo]) -> String {
         let _ = writeln!(
             out,
             "redis_diag_check{{check=\"{}\",node=\"{}\",severity=\"{}\"}} {}",
-            label(check),
-            label(node),
+            escape_label(check),
+            escape_label(node),
             severity.name(),
             severity_value(severity)
         );
@@ -275,6 +279,25 @@ pub fn render_prometheus(report: &Report, infos: &[NodeInfo]) -> String {
         severity_value(report.worst())
     );
     out
+}
+
+/// One scrape: runs the checks of `scope` on every node and renders them with each node's
+/// `INFO` fields, as [`serve`] answers `GET /metrics` (for a service or console that serves
+/// its own HTTP and appends its own series).
+///
+/// ```no_run
+/// # async fn demo(cfg: redis_conn::RedisConfig) -> Result<(), redis_diag::Error> {
+/// let text = redis_diag::scrape(&cfg, redis_diag::Scope::All, &redis_diag::Options::default()).await?;
+/// assert!(text.contains("redis_diag_worst_severity"));
+/// # Ok(()) }
+/// ```
+pub async fn scrape(
+    config: &redis_conn::RedisConfig,
+    scope: Scope,
+    opts: &Options,
+) -> Result<String, Error> {
+    let (report, infos) = diagnose_nodes(config, scope, opts).await?;
+    Ok(render_prometheus(&report, &infos))
 }
 
 /// Serves `GET /metrics` on `listen` until the process ends: each scrape runs the checks

@@ -150,7 +150,7 @@ pub use acl::{acl_rule, big_keys_acl_rule, sentinel_acl_rule};
 pub use bigkeys::{BigKeyOptions, big_keys};
 pub use diagnose::diagnose;
 pub use error::Error;
-pub use exporter::{render_prometheus, serve};
+pub use exporter::{escape_label, render_prometheus, scrape, serve};
 pub use node::{NodeRole, Target};
 pub use options::{Options, Scope};
 pub use output::{render_json, render_table};
