@@ -8,7 +8,7 @@ use crate::cache::CacheConfig;
 
 /// Commands a cache sends itself or from its scripts, besides what any redis-conn client needs
 /// ([`AclRule::connection`]: `PING`, `INFO`, ..., `EVALSHA`, `EVAL`).
-const CACHE_COMMANDS: [&str; 12] = [
+const CACHE_COMMANDS: [&str; 19] = [
     // Reads: `get`, lookups, lease re-checks, `get_many`.
     "get",
     "mget",
@@ -29,7 +29,19 @@ const CACHE_COMMANDS: [&str; 12] = [
     "smembers",
     // Pattern invalidation, on every primary.
     "scan",
+    // Shared stats: the flush script (`hget`, `hincrby`, `hset`, `pexpire`, `time`, and
+    // `hgetall` + `hdel` to prune) and the reader (`hgetall`, `time`).
+    "hget",
+    "hincrby",
+    "hset",
+    "hgetall",
+    "hdel",
+    "pexpire",
+    "time",
 ];
+
+/// The registry entry (`HSETNX redkit:registry`), sent once per process and namespace.
+const REGISTRY_COMMANDS: [&str; 1] = ["hsetnx"];
 
 /// Commands a Bloom filter sends from its script (`HGET`, `HSET`, `GETBIT`, `SETBIT`) and to
 /// clear it (`DEL`).
@@ -37,9 +49,13 @@ const BLOOM_COMMANDS: [&str; 5] = ["hget", "hset", "getbit", "setbit", "del"];
 
 /// The smallest ACL rule a [`Cache`](crate::Cache) with `config` runs with: what redis-conn
 /// needs ([`AclRule::connection`]), the commands of every cache operation, the keys of the
-/// namespace (values and tag sets `<namespace>:*`, rebuild leases `{<namespace>:*}:rebuild`)
-/// and the wake-up channel `<namespace>:__filled__`; plus `CLIENT TRACKING` when
-/// `config.near` is set. A namespace that ends in `*` (`"shop:cache:*"`) gives the rights of
+/// namespace (values, tag sets and the shared stats hash `<namespace>:*`, rebuild leases
+/// `{<namespace>:*}:rebuild`), the wake-up channel `<namespace>:__filled__` and the registry
+/// entry (`+hsetnx ~redkit:registry`); plus `CLIENT TRACKING` when `config.near` is set.
+///
+/// `~redkit:registry` lets the user's other commands touch that key too (`DEL` would empty
+/// the console's list): drop it with `.without_keys("redkit:registry")` where that matters;
+/// the cache then logs the refused registration once and the console finds it by scanning. A namespace that ends in `*` (`"shop:cache:*"`) gives the rights of
 /// every namespace it matches; glob characters elsewhere in it are escaped.
 ///
 /// A [`BloomFilter`](crate::BloomFilter) under the same namespace also needs
@@ -51,7 +67,7 @@ const BLOOM_COMMANDS: [&str; 5] = ["hget", "hset", "getbit", "setbit", "del"];
 ///
 /// let rule = acl_rule(&CacheConfig::new("shop:product"));
 /// let text = rule.to_string();
-/// assert!(text.contains("~shop:product:* ~{shop:product:*}:rebuild &shop:product:__filled__"));
+/// assert!(text.contains("~shop:product:* ~{shop:product:*}:rebuild ~redkit:registry &shop:product:__filled__"));
 /// assert!(!text.contains("tracking"));
 ///
 /// let mut near = CacheConfig::new("shop:product");
@@ -66,8 +82,10 @@ pub fn acl_rule(config: &CacheConfig) -> AclRule {
     let prefix = glob_prefix(&config.namespace);
     let rule = AclRule::connection()
         .commands(CACHE_COMMANDS)
+        .commands(REGISTRY_COMMANDS)
         .keys(format!("{prefix}:*"))
         .keys(format!("{{{prefix}:*}}:rebuild"))
+        .keys(redis_conn::registry::REGISTRY_KEY)
         .channels(format!("{prefix}:__filled__"));
     if config.near.is_some() {
         rule.commands(["client|tracking"])
@@ -149,10 +167,12 @@ mod tests {
         for (script, source) in [
             ("fill", include_str!("fill.lua")),
             ("release", include_str!("release.lua")),
+            ("stats_flush", include_str!("stats_flush.lua")),
+            ("stats_read", include_str!("stats_read.lua")),
         ] {
             let calls = called(source);
             assert!(
-                calls.contains(&"publish".to_string()),
+                calls.contains(&"publish".to_string()) || script.starts_with("stats"),
                 "{script}: {calls:?}"
             );
             for c in calls {

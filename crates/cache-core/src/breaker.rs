@@ -18,6 +18,38 @@ pub enum BreakerState {
     HalfOpen,
 }
 
+impl BreakerState {
+    /// The state's name: `closed`, `open` or `half-open`.
+    ///
+    /// ```
+    /// assert_eq!(cache_core::BreakerState::HalfOpen.name(), "half-open");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            BreakerState::Closed => "closed",
+            BreakerState::Open => "open",
+            BreakerState::HalfOpen => "half-open",
+        }
+    }
+
+    /// The state a [`BreakerState::name`] names.
+    ///
+    /// ```
+    /// use cache_core::BreakerState;
+    /// assert_eq!(BreakerState::from_name("open"), Some(BreakerState::Open));
+    /// assert_eq!(BreakerState::from_name("ajar"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<BreakerState> {
+        [
+            BreakerState::Closed,
+            BreakerState::Open,
+            BreakerState::HalfOpen,
+        ]
+        .into_iter()
+        .find(|s| s.name() == name)
+    }
+}
+
 #[derive(Debug)]
 enum Inner {
     Closed { failures: u32 },

@@ -34,6 +34,7 @@
 //! | near cache (opt-in `near`) | moka L1, coherent through RESP3 `CLIENT TRACKING BCAST PREFIX <namespace>:` on a dedicated connection (on every primary of a cluster); flushed on reconnect, tracking errors, cluster changes and missed invalidations; bounded in size and age; a read that raced an invalidation is never stored (generation check — in a namespace with constant writes this keeps the L1 mostly empty) |
 //! | batch | `get_many` (one `MGET` per cluster slot, slots in parallel), `set_many` (one pipeline) |
 //! | function results | `cached(function, &args, ttl, f)`: key from canonical JSON of the arguments (SHA-1), stable across processes |
+//! | counters across processes | each cache instance adds its counters to `<namespace>:__stats__` from a background task (one script per `shared_stats` interval, default 1 s, only when something changed, plus a 5 s heartbeat); [`SharedStats::load`] reads the sums and each instance's breaker state and last report in one round trip; a failed flush is retried with the same totals and the script adds each increment once (a lost reply is neither lost nor counted twice); the hot path is unchanged (the same atomics); the cache keys `__stats__` and `__tag__:*` are reserved |
 //! | observability | counters in [`Cache::stats`] and through the `metrics` facade (`redkit_cache_{hits,l1_hits,misses,null_hits,builds,build_errors,coalesced,redis_errors,decode_errors,lease_waits,woken,wait_timeouts,short_circuited,filtered,refreshes}_total{namespace}`, gauge `redkit_cache_breaker_open`); `tracing` spans on Redis round trips |
 //!
 //! Not guaranteed: a value written to a primary that fails over before replicating is lost
@@ -55,12 +56,13 @@
 //!     "resetkeys resetchannels -@all +ping +info +role +cluster|slots +cluster|info \
 //!      +cluster|nodes +asking +select +client|setname +client|id +quit +script|load +evalsha +eval \
 //!      +get +mget +set +pttl +del +unlink +publish +subscribe +sadd +expire +smembers +scan \
-//!      ~shop:product:* ~{shop:product:*}:rebuild &shop:product:__filled__"
+//!      +hget +hincrby +hset +hgetall +hdel +pexpire +time +hsetnx \
+//!      ~shop:product:* ~{shop:product:*}:rebuild ~redkit:registry &shop:product:__filled__"
 //! );
 //! ```
 //!
 //! ```text
-//! ACL SETUSER shop-cache on >secret resetkeys resetchannels -@all +ping +info +role +cluster|slots +cluster|info +cluster|nodes +asking +select +client|setname +client|id +quit +script|load +evalsha +eval +get +mget +set +pttl +del +unlink +publish +subscribe +sadd +expire +smembers +scan ~shop:product:* ~{shop:product:*}:rebuild &shop:product:__filled__
+//! ACL SETUSER shop-cache on >secret resetkeys resetchannels -@all +ping +info +role +cluster|slots +cluster|info +cluster|nodes +asking +select +client|setname +client|id +quit +script|load +evalsha +eval +get +mget +set +pttl +del +unlink +publish +subscribe +sadd +expire +smembers +scan +hget +hincrby +hset +hgetall +hdel +pexpire +time +hsetnx ~shop:product:* ~{shop:product:*}:rebuild ~redkit:registry &shop:product:__filled__
 //! ```
 //!
 //! | right | what needs it |
@@ -75,8 +77,10 @@
 //! | `+publish +subscribe` | wake-ups: sent from the scripts, received by the cache's subscriber |
 //! | `+sadd +expire +smembers` | `set_tagged`, `invalidate_tag` |
 //! | `+scan` | `invalidate_pattern` (on every primary) |
+//! | `+hget +hincrby +hset +hgetall +hdel +pexpire +time` | the shared stats: the flush script (every `shared_stats` interval, from a background task) and [`SharedStats::load`] |
+//! | `+hsetnx ~redkit:registry` | the registry entry the console lists caches by (once per process and namespace; refused: logged once, nothing else changes) |
 //! | `+client\|tracking` | the near cache, only when `config.near` is set |
-//! | `~<namespace>:*` | values, tag sets (`<namespace>:__tag__:<tag>`), Bloom filters opened with the cache's namespace |
+//! | `~<namespace>:*` | values, tag sets (`<namespace>:__tag__:<tag>`), the shared stats hash (`<namespace>:__stats__`), Bloom filters opened with the cache's namespace |
 //! | `~{<namespace>:*}:rebuild` | rebuild leases |
 //! | `&<namespace>:__filled__` | the wake-up channel |
 //! | `+hget +hset +getbit +setbit +del ~<namespace>:{bloom:*` | a [`BloomFilter`] ([`bloom_acl_rule`]) |
@@ -106,7 +110,8 @@
 //! key: payload, expiry, build time), `error` ([`Error`], [`BuildError`]), `breaker` (the
 //! circuit breaker), `near` (the tracked in-process L1), `bloom` ([`BloomFilter`]). Then the
 //! `cache` folder, bottom up: `cache/config.rs` ([`CacheConfig`], [`Lookup`]),
-//! `cache/stats.rs` ([`CacheStats`] and the `metrics` counters), `cache/flight.rs`
+//! `cache/stats.rs` ([`CacheStats`] and the `metrics` counters), `cache/shared.rs`
+//! ([`SharedStats`]: the counters summed across processes in Redis), `cache/flight.rs`
 //! (in-process single-flight: leaders, followers, shared outcomes), `cache/inner.rs` (the
 //! [`Cache`] handle, its shared state and the Redis helpers every path uses),
 //! `cache/lease.rs` (the cross-process rebuild lease, its give-back guard and pub/sub
@@ -128,7 +133,7 @@ mod near;
 pub use acl::{acl_rule, bloom_acl_rule};
 pub use bloom::BloomFilter;
 pub use breaker::BreakerState;
-pub use cache::{Cache, CacheConfig, CacheStats, Lookup};
+pub use cache::{Cache, CacheConfig, CacheStats, Lookup, ProcessReport, SharedStats};
 pub use codec::{Codec, CodecError};
 pub use envelope::{Envelope, EnvelopeError};
 pub use error::{BuildError, Error};

@@ -326,6 +326,34 @@ async fn with_the_documented_rule(env: &Env) {
     }
     assert_eq!(env.stored("kept").await.as_deref(), Some("v1"));
     env.assert_no_lease("the documented rule").await;
+
+    // Shared stats: both processes flush and read as the cache user.
+    for c in [&a, &b] {
+        assert!(c.flush_shared_stats().await.expect("flush_shared_stats"));
+    }
+    let shared = cache_core::SharedStats::load(&env.client("cache").await, NS)
+        .await
+        .expect("SharedStats::load");
+    let (sa, sb) = (a.stats(), b.stats());
+    assert_eq!(shared.totals.hits, sa.hits + sb.hits, "{shared:?}");
+    assert_eq!(shared.totals.l1_hits, sa.l1_hits + sb.l1_hits, "{shared:?}");
+    assert_eq!(
+        shared.live_processes(Duration::from_secs(10)),
+        2,
+        "{shared:?}"
+    );
+    // And the cache registered itself for the console.
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (found, _) = redis_conn::registry::registered(&env.admin, None)
+            .await
+            .expect("registry");
+        if found.iter().any(|r| r.prefix == NS) {
+            break;
+        }
+        assert!(Instant::now() < until, "not registered: {found:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Without `EVALSHA` / `EVAL`: the Bloom filter's calls are refused, naming the command; a
@@ -439,6 +467,13 @@ async fn with_narrowed_keys(env: &Env) {
         .set("public:x", &"ok", None)
         .await
         .expect("allowed key");
+    // The stats hash is out of the user's keys: the flush is refused, naming the script and
+    // key, and nothing else changes.
+    let msg = refusal("flush_shared_stats", cache.flush_shared_stats().await);
+    assert!(
+        msg.contains("cache_stats_flush") && msg.contains(&format!("{NS}:__stats__")),
+        "{msg}"
+    );
     assert_eq!(env.stored("kept").await.as_deref(), Some("v1"));
     env.assert_no_lease("narrowed keys").await;
 }

@@ -42,6 +42,13 @@ pub struct CacheConfig {
     pub breaker_failures: u32,
     /// How long an open breaker skips Redis before letting one probe through. Default 2 s.
     pub breaker_open_for: Duration,
+    /// Cross-process counters: every this often (at most; nothing is sent while the counters
+    /// and the breaker are unchanged, except a heartbeat every 5 s) a background task adds
+    /// this cache's counters to the hash `<namespace>:__stats__` in one script, so
+    /// [`SharedStats::load`](crate::SharedStats::load) sums every process. `None` turns it
+    /// off; at least 100 ms. Default 1 s. Needs a Tokio runtime when [`Cache::new`](crate::Cache::new)
+    /// runs (without one, only [`Cache::flush_shared_stats`](crate::Cache::flush_shared_stats) sends).
+    pub shared_stats: Option<Duration>,
 }
 
 impl CacheConfig {
@@ -65,6 +72,7 @@ impl CacheConfig {
             near: None,
             breaker_failures: 5,
             breaker_open_for: Duration::from_secs(2),
+            shared_stats: Some(Duration::from_secs(1)),
         }
     }
 }

@@ -12,12 +12,14 @@ use fred::bytes::Bytes;
 use fred::clients::SubscriberClient;
 use fred::prelude::*;
 use fred::types::Expiration;
+use redis_conn::registry::{Kind, Registration, register_in_background};
 use redis_conn::{Namespace, RedisClient};
-use tokio::sync::{Notify, OnceCell};
+use tokio::sync::{Notify, OnceCell, oneshot};
 
 use super::config::CacheConfig;
 use super::flight::{FlightMap, Flights};
-use super::stats::{CacheStats, Counters, Stat, bump};
+use super::shared::{self, Flusher};
+use super::stats::{CacheStats, Counters, bump};
 use crate::breaker::{Breaker, BreakerState};
 use crate::envelope::{Envelope, now_ms};
 use crate::error::Error;
@@ -33,8 +35,12 @@ pub(super) struct Inner {
     /// Bumped after every write through this cache: lookups that started earlier are not
     /// shared with later calls (read-your-writes within the process).
     pub(super) epoch: AtomicU64,
-    pub(super) counters: Counters,
-    pub(super) breaker: Breaker,
+    pub(super) counters: Arc<Counters>,
+    pub(super) breaker: Arc<Breaker>,
+    /// The cross-process counters' sender (`None`: `shared_stats` is off).
+    pub(super) shared: Option<Arc<Flusher>>,
+    /// Dropped with the cache: the flusher's task then flushes once more and ends.
+    pub(super) _stop_flusher: Option<oneshot::Sender<()>>,
     pub(super) near: Option<Near>,
     /// Pub/sub channel on which builders announce filled keys.
     pub(super) channel: String,
@@ -56,6 +62,22 @@ impl Drop for Inner {
             rt.spawn(async move { sub.quit().await.ok() });
         }
     }
+}
+
+/// What a cache announces in the `redkit:registry` hash (for the console).
+fn registration(cfg: &CacheConfig) -> Registration {
+    let ns = cfg.namespace.as_str();
+    Registration::new(Kind::Cache, ns, ns, ns)
+        .setting("codec", format!("{:?}", cfg.codec).to_lowercase())
+        .setting("default_ttl", format!("{:?}", cfg.default_ttl))
+        .setting("null_ttl", format!("{:?}", cfg.null_ttl))
+        .setting("stale_for", format!("{:?}", cfg.stale_for))
+        .setting("near", if cfg.near.is_some() { "on" } else { "off" })
+        .setting(
+            "shared_stats",
+            cfg.shared_stats
+                .map_or_else(|| "off".to_string(), |d| format!("{d:?}")),
+        )
 }
 
 /// A cache-aside cache over Redis. Cheap to clone; clones share state.
@@ -104,17 +126,45 @@ impl Cache {
         if config.rebuild_lease < Duration::from_millis(10) {
             return Err(Error::Config("rebuild_lease must be at least 10 ms".into()));
         }
-        let counters = Counters::new(&config.namespace);
+        if config
+            .shared_stats
+            .is_some_and(|every| every < shared::MIN_INTERVAL)
+        {
+            return Err(Error::Config(format!(
+                "shared_stats must be at least {:?} (or None to turn it off)",
+                shared::MIN_INTERVAL
+            )));
+        }
+        let counters = Arc::new(Counters::new(&config.namespace));
+        let breaker = Arc::new(Breaker::new(
+            config.breaker_failures,
+            config.breaker_open_for,
+        ));
         let near = config
             .near
             .as_ref()
             .map(|n| Near::new(n, format!("{}:", ns.prefix())));
+        let shared = config.shared_stats.map(|_| {
+            Arc::new(Flusher::new(
+                redis.clone(),
+                &ns,
+                counters.clone(),
+                breaker.clone(),
+            ))
+        });
+        let stop = shared
+            .clone()
+            .zip(config.shared_stats)
+            .and_then(|(f, every)| shared::spawn(f, every));
+        register_in_background(&redis, registration(&config));
         Ok(Cache {
             inner: Arc::new(Inner {
                 redis,
                 channel: format!("{}:__filled__", ns.prefix()),
                 ns,
-                breaker: Breaker::new(config.breaker_failures, config.breaker_open_for),
+                breaker,
+                shared,
+                _stop_flusher: stop,
                 near,
                 cfg: config,
                 flights: Mutex::new(FlightMap::default()),
@@ -137,27 +187,46 @@ impl Cache {
         self.inner.ns.key(key)
     }
 
-    /// Counters so far.
+    /// Counters so far (this instance's; [`SharedStats::load`](crate::SharedStats::load)
+    /// sums every process's).
+    ///
+    /// ```no_run
+    /// # fn demo(cache: cache_core::Cache) {
+    /// println!("{} hits", cache.stats().hits);
+    /// # }
+    /// ```
     pub fn stats(&self) -> CacheStats {
-        let c = &self.inner.counters;
-        let r = |a: &Stat| a.local.load(Ordering::Relaxed);
-        CacheStats {
-            hits: r(&c.hits),
-            null_hits: r(&c.null_hits),
-            misses: r(&c.misses),
-            builds: r(&c.builds),
-            build_errors: r(&c.build_errors),
-            coalesced: r(&c.coalesced),
-            redis_errors: r(&c.redis_errors),
-            decode_errors: r(&c.decode_errors),
-            lease_waits: r(&c.lease_waits),
-            woken: r(&c.woken),
-            short_circuited: r(&c.short_circuited),
-            filtered: r(&c.filtered),
-            refreshes: r(&c.refreshes),
-            l1_hits: r(&c.l1_hits),
-            wait_timeouts: r(&c.wait_timeouts),
+        self.inner.counters.snapshot()
+    }
+
+    /// Sends this instance's counters to the shared stats hash now (one script), whether or not
+    /// they changed: for tests, and before a process exits (dropping the last clone of a cache
+    /// also sends a last flush, from its task). `Ok(false)` when
+    /// [`CacheConfig::shared_stats`] is `None`. A failure changes nothing: the next flush sends
+    /// the same totals again, and the script never adds a total twice.
+    ///
+    /// ```no_run
+    /// # async fn demo(cache: cache_core::Cache) -> Result<(), cache_core::Error> {
+    /// cache.flush_shared_stats().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn flush_shared_stats(&self) -> Result<bool, Error> {
+        match &self.inner.shared {
+            Some(f) => Ok(f.flush(true).await?),
+            None => Ok(false),
         }
+    }
+
+    /// This instance's id in the shared stats (`<host>-<pid>-<random>`, as in
+    /// [`ProcessReport::id`](crate::ProcessReport::id)); `None` when they are off.
+    ///
+    /// ```no_run
+    /// # fn demo(cache: cache_core::Cache) {
+    /// println!("{:?}", cache.shared_stats_id());
+    /// # }
+    /// ```
+    pub fn shared_stats_id(&self) -> Option<&str> {
+        self.inner.shared.as_deref().map(Flusher::id)
     }
 
     /// `ttl` scaled by a random factor in `1 ± jitter`.

@@ -40,6 +40,58 @@ pub struct CacheStats {
     pub wait_timeouts: u64,
 }
 
+impl CacheStats {
+    /// Every counter with its name (the field names, as in the shared stats hash).
+    ///
+    /// ```
+    /// let s = cache_core::CacheStats::default();
+    /// assert_eq!(s.fields()[0], ("hits", 0));
+    /// assert_eq!(s.fields().len(), 15);
+    /// ```
+    pub fn fields(&self) -> [(&'static str, u64); 15] {
+        [
+            ("hits", self.hits),
+            ("null_hits", self.null_hits),
+            ("misses", self.misses),
+            ("builds", self.builds),
+            ("build_errors", self.build_errors),
+            ("coalesced", self.coalesced),
+            ("redis_errors", self.redis_errors),
+            ("decode_errors", self.decode_errors),
+            ("lease_waits", self.lease_waits),
+            ("woken", self.woken),
+            ("short_circuited", self.short_circuited),
+            ("filtered", self.filtered),
+            ("refreshes", self.refreshes),
+            ("l1_hits", self.l1_hits),
+            ("wait_timeouts", self.wait_timeouts),
+        ]
+    }
+
+    /// The counter named `name` (as in [`CacheStats::fields`]), for adding to it; `None` for
+    /// an unknown name.
+    pub(crate) fn field_mut(&mut self, name: &str) -> Option<&mut u64> {
+        Some(match name {
+            "hits" => &mut self.hits,
+            "null_hits" => &mut self.null_hits,
+            "misses" => &mut self.misses,
+            "builds" => &mut self.builds,
+            "build_errors" => &mut self.build_errors,
+            "coalesced" => &mut self.coalesced,
+            "redis_errors" => &mut self.redis_errors,
+            "decode_errors" => &mut self.decode_errors,
+            "lease_waits" => &mut self.lease_waits,
+            "woken" => &mut self.woken,
+            "short_circuited" => &mut self.short_circuited,
+            "filtered" => &mut self.filtered,
+            "refreshes" => &mut self.refreshes,
+            "l1_hits" => &mut self.l1_hits,
+            "wait_timeouts" => &mut self.wait_timeouts,
+            _ => return None,
+        })
+    }
+}
+
 /// One counter: kept locally for [`Cache::stats`] and exported through the `metrics` facade
 /// (`redkit_cache_<name>_total{namespace=...}`; a no-op unless the application installs a
 /// recorder).
@@ -95,6 +147,30 @@ impl Counters {
             l1_hits: Stat::new("redkit_cache_l1_hits_total", namespace),
             wait_timeouts: Stat::new("redkit_cache_wait_timeouts_total", namespace),
             breaker_open: metrics::gauge!("redkit_cache_breaker_open", "namespace" => namespace.to_string()),
+        }
+    }
+}
+
+impl Counters {
+    /// The counters now.
+    pub(super) fn snapshot(&self) -> CacheStats {
+        let r = |a: &Stat| a.local.load(Ordering::Relaxed);
+        CacheStats {
+            hits: r(&self.hits),
+            null_hits: r(&self.null_hits),
+            misses: r(&self.misses),
+            builds: r(&self.builds),
+            build_errors: r(&self.build_errors),
+            coalesced: r(&self.coalesced),
+            redis_errors: r(&self.redis_errors),
+            decode_errors: r(&self.decode_errors),
+            lease_waits: r(&self.lease_waits),
+            woken: r(&self.woken),
+            short_circuited: r(&self.short_circuited),
+            filtered: r(&self.filtered),
+            refreshes: r(&self.refreshes),
+            l1_hits: r(&self.l1_hits),
+            wait_timeouts: r(&self.wait_timeouts),
         }
     }
 }
