@@ -35,12 +35,19 @@ const SHARED: [&str; 6] = [
 const WAKE_UPS: [&str; 2] = ["publish", "subscribe"];
 /// [`LockConfig::replication`](crate::LockConfig::replication): `WAIT` after each grant.
 const REPLICATION: [&str; 1] = ["wait"];
+/// Inspection ([`LockClient::inspect`](crate::LockClient::inspect), `held_locks`): the
+/// inspect script's reads, and `SCAN` over the namespace on every primary.
+const INSPECTION: [&str; 4] = ["type", "hgetall", "lrange", "scan"];
+/// The registry entry (`HSETNX redkit:registry`), once per process and namespace.
+const REGISTRY: [&str; 1] = ["hsetnx"];
 
 /// The ACL rule a [`LockClient`](crate::LockClient) with
 /// [`LockConfig::namespace`](crate::LockConfig::namespace)
 /// `namespace` needs, for every feature: [`AclRule::connection`] (connecting, `EVALSHA` /
 /// `EVAL`), the keys `<namespace>:*`, the wake-up channel `<namespace>:__released__`, and the
-/// commands the lock scripts call, `SUBSCRIBE` and `WAIT`. Paste its text after
+/// commands the lock scripts call, `SUBSCRIBE`, `WAIT`, `SCAN` (inspection) and the registry
+/// entry (`+hsetnx ~redkit:registry`: drop it with `.without_keys("redkit:registry")` to keep
+/// the user off that key; the refused registration is then logged once). Paste its text after
 /// `ACL SETUSER <user> on >password`. A trailing `*` grants a family of namespaces:
 /// `acl_rule("t:dlock:*")` covers every namespace starting with `t:dlock:`. Other glob
 /// characters (`*?[]\`) in `namespace` are escaped.
@@ -57,10 +64,10 @@ const REPLICATION: [&str; 1] = ["wait"];
 /// let rule = dlock::acl_rule("shop:locks");
 /// let text = rule.to_string();
 /// assert!(text.starts_with("resetkeys resetchannels -@all +ping"));
-/// assert!(text.ends_with("~shop:locks:* &shop:locks:__released__"));
+/// assert!(text.ends_with("~shop:locks:* ~redkit:registry &shop:locks:__released__"));
 /// assert!(text.contains("+evalsha") && text.contains("+subscribe") && text.contains("+wait"));
 /// let family = dlock::acl_rule("t:dlock:*").to_string();
-/// assert!(family.ends_with("~t:dlock:*:* &t:dlock:*:__released__"));
+/// assert!(family.ends_with("~t:dlock:*:* ~redkit:registry &t:dlock:*:__released__"));
 /// // Without replication WAIT:
 /// assert!(!rule.without_command("wait").to_string().contains("+wait"));
 /// ```
@@ -75,7 +82,10 @@ pub fn acl_rule(namespace: &str) -> AclRule {
         .commands(SHARED)
         .commands(WAKE_UPS)
         .commands(REPLICATION)
+        .commands(INSPECTION)
+        .commands(REGISTRY)
         .keys(format!("{prefix}:*"))
+        .keys(redis_conn::registry::REGISTRY_KEY)
         .channels(format!("{prefix}:__released__"))
 }
 
@@ -95,8 +105,8 @@ fn escape(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::scripts::{
-        ACQUIRE, FAIR_ACQUIRE, FAIR_CANCEL, FAIR_RELEASE, RELEASE, RENEW, RW_READ, RW_WRITE,
-        SEM_ACQUIRE, STRING_RELEASE, ZSET_RELEASE,
+        ACQUIRE, FAIR_ACQUIRE, FAIR_CANCEL, FAIR_RELEASE, FORCE_RELEASE, INSPECT, RELEASE, RENEW,
+        RW_READ, RW_WRITE, SEM_ACQUIRE, STRING_RELEASE, ZSET_RELEASE,
     };
 
     /// Every `redis.call('X', ...)` of a script source.
@@ -131,6 +141,8 @@ mod tests {
             &SEM_ACQUIRE,
             &RW_READ,
             &RW_WRITE,
+            &INSPECT,
+            &FORCE_RELEASE,
         ];
         let mut used = Vec::new();
         for s in scripts {
@@ -146,7 +158,7 @@ mod tests {
         // And nothing the scripts never call, besides what is sent directly.
         for c in allowed {
             let direct = AclRule::connection().allowed_commands().contains(c)
-                || ["subscribe", "wait"].contains(&c.as_str());
+                || ["subscribe", "wait", "scan", "hsetnx"].contains(&c.as_str());
             assert!(direct || used.contains(c), "{c} is allowed but never used");
         }
     }
@@ -154,10 +166,10 @@ mod tests {
     #[test]
     fn names_are_escaped_and_a_trailing_star_is_a_family() {
         let r = acl_rule("a*b?");
-        assert_eq!(r.key_patterns(), ["a\\*b\\?:*"]);
+        assert_eq!(r.key_patterns(), ["a\\*b\\?:*", "redkit:registry"]);
         assert_eq!(r.channel_patterns(), ["a\\*b\\?:__released__"]);
         let f = acl_rule("t:dlock:*");
-        assert_eq!(f.key_patterns(), ["t:dlock:*:*"]);
+        assert_eq!(f.key_patterns(), ["t:dlock:*:*", "redkit:registry"]);
         assert_eq!(f.channel_patterns(), ["t:dlock:*:__released__"]);
     }
 }

@@ -30,6 +30,7 @@
 //! | semaphore | [`LockClient::semaphore`]: permits are leases in a sorted set scored by their server-time expiry, renewed by the watchdog; a dead holder's permit returns within its lease |
 //! | read-write lock | [`LockClient::rwlock`]: many readers or one writer; a waiting writer blocks new readers (writer-preferring), its intent lapses 2 s after it stops waiting; writers get fencing tokens |
 //! | Redlock | [`Redlock`]: N ≥ 3 independent servers, parallel attempts each bounded by 5 % of the lease, majority plus validity (lease − elapsed − drift); lost when fewer than a majority of holds remain |
+//! | inspection | [`LockClient::inspect`] reads every key of a name in one script (owner, fence, lease left, holds, the live fair line, how long held); [`LockClient::held_locks`] scans the namespace on every primary, bounded by a limit and 100,000 keys; [`LockClient::force_release`] frees a mutex whoever holds it and wakes or hands off to its waiters, keeping the fence counter (the freed holder may still run: only fencing protects the resource) |
 //! | failover (tested on Sentinel) | with `WAIT 1`: a grant no replica acknowledged fails closed; an acknowledged one survived a primary SIGKILL and its holder kept renewing it. Without `WAIT`: a grant the replicas never received died with the primary, a second owner acquired, the first holder's [`Guard::lost`] fired (renewal refused) and its token was still smaller, so [`fenced_set`] refused its write |
 //!
 //! Not guaranteed: Redis replication is asynchronous. Without `WAIT`, a primary that fails
@@ -55,12 +56,13 @@
 //!   +cluster|slots +cluster|info +cluster|nodes +asking +select +client|setname +client|id +quit
 //!   +script|load +evalsha +eval +hget +hset +hdel +hexists +hlen +get +set +del +exists
 //!   +pexpire +pttl +time +lindex +lpop +rpush +lrem +zadd +zrem +zscore +zrangebyscore +zcard
-//!   +zrange +zremrangebyscore +publish +subscribe +wait ~shop:locks:* &shop:locks:__released__
+//!   +zrange +zremrangebyscore +publish +subscribe +wait +type +hgetall +lrange +scan +hsetnx
+//!   ~shop:locks:* ~redkit:registry &shop:locks:__released__
 //! ```
 //!
 //! (one line; `acl_rule("shop:locks").to_string()` is the text after the password). A
 //! trailing `*` grants a family of namespaces: `acl_rule("t:dlock:*")` ends in
-//! `~t:dlock:*:* &t:dlock:*:__released__`.
+//! `~t:dlock:*:* ~redkit:registry &t:dlock:*:__released__`.
 //!
 //! | feature | rights it needs besides the keys, `+evalsha +eval` and the mutex commands |
 //! |---|---|
@@ -68,6 +70,8 @@
 //! | fair locks ([`LockRequest::fair`]) | the channel, `+subscribe +publish` always, and `+lindex +lpop +rpush +lrem +zadd +zrem +zscore +zrangebyscore` |
 //! | semaphores, read-write locks | `+zadd +zrem +zscore +zcard +zrange +zremrangebyscore` |
 //! | replication ([`LockConfig::replication`]) | `+wait` (drop it with `.without_command("wait")` otherwise) |
+//! | inspection ([`LockClient::inspect`], [`LockClient::held_locks`], [`LockClient::force_release`]) | `+type +hgetall +lrange` (the inspect script), `+scan` (`held_locks`, every primary) |
+//! | the registry entry the console lists namespaces by | `+hsetnx ~redkit:registry` (refused: logged once, nothing else changes) |
 //! | [`Redlock`] | the same rule on every server |
 //! | [`fenced_set`] | `+get +set` on the resource's own keys and `<key>:fence`: add `~<resource pattern>` |
 //! | `dlock-hold` (the CLI) | `acl_rule(<namespace>)` |
@@ -87,7 +91,8 @@
 //!      +cluster|nodes +asking +select +client|setname +client|id +quit +script|load +evalsha +eval \
 //!      +hget +hset +hdel +hexists +hlen +get +set +del +exists +pexpire +pttl +time +lindex \
 //!      +lpop +rpush +lrem +zadd +zrem +zscore +zrangebyscore +zcard +zrange +zremrangebyscore \
-//!      +publish +subscribe +wait ~shop:locks:* &shop:locks:__released__"
+//!      +publish +subscribe +wait +type +hgetall +lrange +scan +hsetnx ~shop:locks:* \
+//!      ~redkit:registry &shop:locks:__released__"
 //! );
 //! ```
 //!
@@ -115,7 +120,9 @@
 //!    [`Released`].
 //! 10. `client`: [`LockClient`]'s public methods and the mutex's acquire paths, in reading
 //!     order `client::request` ([`LockRequest`], [`Owner`]), `client::attempt` (one acquire
-//!     script call), `client::acquire` (waiting) and `client::fair` (the FIFO line).
+//!     script call), `client::acquire` (waiting), `client::fair` (the FIFO line) and
+//!     `client::inspect` ([`LockInfo`], [`HeldLocks`]: inspection and force release for
+//!     operators).
 //! 11. `shared` ([`Semaphore`], [`RwLock`]), `redlock` ([`Redlock`], [`RedlockGuard`]) and the
 //!     public module [`fence`] (fenced writes, the resource side).
 
@@ -141,7 +148,7 @@ mod wakeup;
 mod watchdog;
 
 pub use acl::acl_rule;
-pub use client::{LockRequest, Owner};
+pub use client::{HeldLocks, LockInfo, LockKind, LockRequest, Owner};
 pub use config::{LockConfig, Replication};
 pub use error::{Error, LostReason};
 pub use fence::{Fenced, fenced_set};

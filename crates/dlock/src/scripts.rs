@@ -42,3 +42,9 @@ pub(crate) const QUEUE_ENTRY_MS: u64 = 2000;
 /// Lease of a hand-off until the new holder's first renewal (sent at once): a waiter that died
 /// just before its turn holds the lock at most this long.
 pub(crate) const CLAIM_MS: u64 = 2000;
+
+/// Reads every key of one lock name (mutex, semaphore, read-write lock) for operators.
+pub(crate) static INSPECT: Script = Script::new("dlock_inspect", include_str!("lua/inspect.lua"));
+/// Frees a mutex whoever holds it, waking or handing off to its waiters (fence kept).
+pub(crate) static FORCE_RELEASE: Script =
+    Script::new("dlock_force_release", include_str!("lua/force_release.lua"));

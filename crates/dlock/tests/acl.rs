@@ -203,6 +203,21 @@ async fn with_the_rule_everything_works(topo: &Topology, kind: Kind) {
     .expect("fenced write");
     assert_eq!(written, dlock::Fenced::Written);
     w.release().await.expect("release");
+    // Inspection for operators: inspect, held_locks (SCAN on every primary), force_release.
+    let held = b.lock("inspected").acquire().await.expect("hold");
+    let info = a
+        .inspect("inspected")
+        .await
+        .expect("inspect")
+        .expect("held");
+    assert_eq!(info.fence, Some(held.fence()));
+    let listed = a.held_locks(10).await.expect("held_locks");
+    assert!(
+        listed.locks.iter().any(|l| l.name == "inspected"),
+        "{listed:?}"
+    );
+    assert!(a.force_release("inspected").await.expect("force_release"));
+    drop(held);
     a.flush(Duration::from_secs(2)).await;
     b.flush(Duration::from_secs(2)).await;
 }

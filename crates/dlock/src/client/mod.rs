@@ -9,7 +9,9 @@ mod request;
 mod acquire;
 mod attempt;
 mod fair;
+mod inspect;
 
+pub use inspect::{HeldLocks, LockInfo, LockKind};
 pub use request::{LockRequest, Owner};
 
 use std::collections::HashMap;
@@ -17,6 +19,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use redis_conn::registry::{Kind, Registration, register_in_background};
 use redis_conn::{Namespace, RedisClient};
 use tokio::sync::{OnceCell, oneshot};
 use tracing::Instrument;
@@ -51,6 +54,13 @@ impl LockClient {
         }
         let metrics = Metrics::new(&config.namespace);
         let epoch = Instant::now();
+        register_in_background(
+            &redis,
+            Registration::new(Kind::Locks, ns.prefix(), ns.prefix(), ns.prefix())
+                .setting("lease", format!("{:?}", config.lease))
+                .setting("wait", format!("{:?}", config.wait))
+                .setting("fair", config.fair),
+        );
         Ok(LockClient {
             inner: Arc::new(Inner {
                 channel: format!("{}:__released__", ns.prefix()),
