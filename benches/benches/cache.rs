@@ -1,5 +1,6 @@
 //! cache-core beside the raw fred commands it is built from, in the same run and runtime:
-//! cache hit vs GET (one hot key, and one key per concurrent call), get_many(100) vs MGET, a 1,000-caller stampede vs the builder alone, and
+//! cache hit vs GET (one hot key, and one key per concurrent call), a hit with shared stats on
+//! vs off (interleaved, beside the raw GET), get_many(100) vs MGET, a 1,000-caller stampede vs the builder alone, and
 //! the cost per call while Redis is dead and the breaker is open vs the builder alone.
 
 use std::sync::Arc;
@@ -125,6 +126,50 @@ fn hits(c: &mut Criterion) {
                 hit.as_secs_f64() / raw.as_secs_f64()
             );
         }
+    }
+
+    // Shared stats (a background flush per second) against none: the hit path is the same
+    // atomics either way; interleaved with the raw GET over the same seconds.
+    if criterion_filter_matches("cache/shared-stats") {
+        let mut off_cfg = CacheConfig::new("bench:cache");
+        off_cfg.xfetch_beta = 0.0;
+        off_cfg.shared_stats = None;
+        let mut on_cfg = off_cfg.clone();
+        on_cfg.shared_stats = Some(Duration::from_secs(1));
+        let (off, on) = rt.block_on(async {
+            (
+                Cache::new(redis.clone(), off_cfg).expect("cache"),
+                Cache::new(redis.clone(), on_cfg).expect("cache"),
+            )
+        });
+        for (concurrency, n) in [(1usize, 6000usize), (50, 1500)] {
+            let mut times: [Vec<Duration>; 3] = Default::default();
+            rt.block_on(async {
+                for round in 0..n {
+                    for k in 0..3 {
+                        let which = (round + k) % 3;
+                        let took = match which {
+                            0 => rounds(1, concurrency, |_| raw_get(&redis, &raw_key)).await,
+                            1 => rounds(1, concurrency, |_| hot_hit(&off)).await,
+                            _ => rounds(1, concurrency, |_| hot_hit(&on)).await,
+                        };
+                        if round >= n / 10 {
+                            times[which].push(took);
+                        }
+                    }
+                }
+            });
+            let [raw, off_t, on_t] = times.map(|mut t| {
+                t.sort();
+                t[t.len() / 2]
+            });
+            eprintln!(
+                "cache/shared-stats/c{concurrency}: raw GET {raw:?}, hit shared_stats=None {off_t:?}, hit shared_stats=1s {on_t:?} (medians per round of {concurrency}; on/off = {:.3}, on/raw = {:.2}x)",
+                on_t.as_secs_f64() / off_t.as_secs_f64(),
+                on_t.as_secs_f64() / raw.as_secs_f64()
+            );
+        }
+        assert!(on.stats().hits > 0 && off.stats().hits > 0);
     }
 
     // Stampede: 1,000 callers over 4 independent clients on a fresh key, 20 ms builder.
