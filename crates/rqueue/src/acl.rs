@@ -7,10 +7,10 @@ use redis_conn::AclRule;
 const DEFAULT_NAMESPACE: &str = "rq";
 
 /// Commands the queue scripts (`src/lua/*.lua`) call — on hashes (payloads, meta, leases,
-/// reasons, stats), strings (dedup keys, the id sequence), sorted sets (ready, delayed, in
-/// flight, dead, completed), the wake-up signal list and the server clock — and `BLPOP`, the
-/// blocking wait on the signal.
-const COMMANDS: [&str; 26] = [
+/// reasons, stats, per-minute counters), strings (dedup keys, the id sequence), sorted sets
+/// (ready, delayed, in flight, dead, completed), the wake-up signal list and the server clock —
+/// `BLPOP`, the blocking wait on the signal, and `HSETNX`, the queue's entry in the registry.
+const COMMANDS: [&str; 28] = [
     "time",
     "get",
     "set",
@@ -24,6 +24,8 @@ const COMMANDS: [&str; 26] = [
     "hexists",
     "hincrby",
     "hgetall",
+    "hkeys",
+    "hsetnx",
     "zadd",
     "zrem",
     "zcard",
@@ -43,7 +45,9 @@ const COMMANDS: [&str; 26] = [
 /// `queue` in the default namespace `rq` needs: [`acl_rule_in`]`("rq", queue)`.
 ///
 /// ```
-/// assert!(rqueue::acl_rule("emails").to_string().ends_with(" ~rq:{emails}:* &rq:{emails}:done"));
+/// assert!(rqueue::acl_rule("emails").to_string().ends_with(
+///     " ~rq:{emails}:* ~redkit:registry &rq:{emails}:done"
+/// ));
 /// ```
 pub fn acl_rule(queue: &str) -> AclRule {
     acl_rule_in(DEFAULT_NAMESPACE, queue)
@@ -57,7 +61,16 @@ pub fn acl_rule(queue: &str) -> AclRule {
 /// payloads, meta, stats, id sequence, dedup keys, wake-up signal), the commands its scripts
 /// call and `BLPOP` (blocking claims wait on the signal list), and the channel
 /// `<namespace>:{<queue>}:done` with `PUBLISH` / `SUBSCRIBE` (finished jobs are announced there
-/// when results are kept, for [`Queue::wait_result`](crate::Queue::wait_result)). Paste its text after `ACL SETUSER <user> on >password`.
+/// when results are kept, for [`Queue::wait_result`](crate::Queue::wait_result)), and the
+/// registry key `redkit:registry` with `HSETNX` ([`Queue::new`](crate::Queue::new) announces
+/// the queue there once per process for the console; see [`redis_conn::registry`]). Paste
+/// its text after `ACL SETUSER <user> on >password`.
+///
+/// The registry key is granted with the rule's other commands (Redis ACL rules without
+/// selectors cannot tie a key to one command), so a holder could also read or delete that
+/// one hash; without it the registration is refused, logged once and harmless (the console
+/// finds the queue by scanning), so [`AclRule::without_keys`]`("redkit:registry")` is a valid
+/// stricter rule.
 ///
 /// A trailing `*` in either argument grants a family: `acl_rule_in("t:rq", "*")` covers every
 /// queue of the namespace `t:rq`, `acl_rule_in("app", "mail-*")` the queues whose name starts
@@ -72,14 +85,18 @@ pub fn acl_rule(queue: &str) -> AclRule {
 /// let rule = rqueue::acl_rule_in("app", "emails");
 /// let text = rule.to_string();
 /// assert!(text.starts_with("resetkeys resetchannels -@all +ping"));
-/// assert!(text.ends_with("+subscribe ~app:{emails}:* &app:{emails}:done"));
-/// assert_eq!(rqueue::acl_rule_in("t:rq", "*").key_patterns(), ["t:rq:{*}:*"]);
+/// assert!(text.ends_with("+subscribe ~app:{emails}:* ~redkit:registry &app:{emails}:done"));
+/// assert_eq!(
+///     rqueue::acl_rule_in("t:rq", "*").key_patterns(),
+///     ["t:rq:{*}:*", "redkit:registry"]
+/// );
 /// ```
 pub fn acl_rule_in(namespace: &str, queue: &str) -> AclRule {
     let base = format!("{}:{{{}}}", glob(namespace), glob(queue));
     AclRule::connection()
         .commands(COMMANDS)
         .keys(format!("{base}:*"))
+        .keys(redis_conn::registry::REGISTRY_KEY)
         .channels(format!("{base}:done"))
 }
 
@@ -131,6 +148,9 @@ mod tests {
     fn the_rule_allows_every_command_of_every_script_and_nothing_else() {
         let sources = [
             include_str!("lua/ack.lua"),
+            include_str!("lua/minutes.lua"),
+            include_str!("lua/errors.lua"),
+            include_str!("lua/throughput.lua"),
             include_str!("lua/claim.lua"),
             include_str!("lua/dead_page.lua"),
             include_str!("lua/enqueue.lua"),
@@ -152,7 +172,11 @@ mod tests {
         ];
         let rule = acl_rule("q");
         let allowed = rule.allowed_commands();
-        let mut used = vec!["blpop".to_string(), "subscribe".to_string()];
+        let mut used = vec![
+            "blpop".to_string(),
+            "subscribe".to_string(),
+            "hsetnx".to_string(),
+        ];
         for s in sources {
             for c in called(s) {
                 assert!(allowed.contains(&c), "a script calls {c}, not in {rule}");
@@ -169,9 +193,12 @@ mod tests {
     fn names_are_escaped_and_a_trailing_star_is_a_family() {
         assert_eq!(
             acl_rule_in("a?", "b*c*").key_patterns(),
-            ["a\\?:{b\\*c*}:*"]
+            ["a\\?:{b\\*c*}:*", "redkit:registry"]
         );
-        assert_eq!(acl_rule_in("t:*", "q").key_patterns(), ["t:*:{q}:*"]);
+        assert_eq!(
+            acl_rule_in("t:*", "q").key_patterns(),
+            ["t:*:{q}:*", "redkit:registry"]
+        );
         assert_eq!(
             DEFAULT_NAMESPACE,
             crate::queue::QueueConfig::new("q").namespace

@@ -135,27 +135,32 @@
 //! [`acl_rule`] (default namespace `rq`) and [`acl_rule_in`] give the smallest ACL rule a
 //! client of one queue needs: the queue's keys (`<namespace>:{<queue>}:*`: ready, delayed,
 //! in-flight and lease sets, dead set and reasons, completed list, payloads, meta, stats, id
-//! sequence, dedup keys, the wake-up signal list, controls, rate log, progress, kept results),
-//! the commands its scripts (`src/lua`) call, `BLPOP`, and `SUBSCRIBE` on the channel
-//! `<namespace>:{<queue>}:done` (finished jobs are announced there when results are kept), on
-//! top of [`redis_conn::AclRule::connection`]. Blocking claims wait on the signal list, not
+//! sequence, dedup keys, the wake-up signal list, controls, rate log, progress, kept results,
+//! per-minute counters), the commands its scripts (`src/lua`) call, `BLPOP`, `SUBSCRIBE` on the
+//! channel `<namespace>:{<queue>}:done` (finished jobs are announced there when results are
+//! kept), and `HSETNX` on `redkit:registry` (the queue announces itself there for the
+//! console), on top of [`redis_conn::AclRule::connection`]. Blocking claims wait on the signal list, not
 //! on pub/sub. For the queue `emails`:
 //!
 //! ```text
 //! ACL SETUSER emails-worker on >password resetkeys resetchannels -@all +ping +info +role
 //!   +cluster|slots +cluster|info +cluster|nodes +asking +select +client|setname +client|id +quit
 //!   +script|load +evalsha +eval +time +get +set +del +exists +pexpire +hget +hmget +hset +hdel
-//!   +hexists +hincrby +hgetall +zadd +zrem +zcard +zscore +zrange +zrevrange +zpopmin
-//!   +zremrangebyscore +lpush +ltrim +publish +blpop +subscribe ~rq:{emails}:* &rq:{emails}:done
+//!   +hexists +hincrby +hgetall +hkeys +hsetnx +zadd +zrem +zcard +zscore +zrange +zrevrange
+//!   +zpopmin +zremrangebyscore +lpush +ltrim +publish +blpop +subscribe ~rq:{emails}:*
+//!   ~redkit:registry &rq:{emails}:done
 //! ```
 //!
 //! (one line; `acl_rule("emails").to_string()` is the text after the password). A trailing `*`
 //! grants a family: `acl_rule_in("t:rq", "*")` gives `~t:rq:{*}:*` and `&t:rq:{*}:done`.
+//! `~redkit:registry` comes with the rule's other commands (no selectors); leave it out for
+//! a stricter rule: the registration is then refused, logged once and harmless.
 //!
 //! | operation | needs besides the keys and `+evalsha +eval` |
 //! |---|---|
 //! | enqueue, claim, ack, nack / retry, dead, extend, reclaim, stats, dead-set pages, replay, purge | the script commands in the rule |
 //! | [`Queue::claim_wait`], [`Worker`] | `+blpop` |
+//! | [`Queue::new`]'s registration for the console (optional: refused, it is logged once and changes nothing else) | `+hsetnx ~redkit:registry` |
 //! | [`Queue::wait_result`] | `+subscribe` and `&<namespace>:{<queue>}:done` (acks and deaths `+publish` there only when [`QueueConfig::keep_results`] is set) |
 //! | [`Queue::check_durability`] (also run by [`Worker::run`]) | `+info` (in the rule); `+config\|get` only for [`Durability::rdb`] (left out: `CONFIG GET` reads any setting, so the check reports `None` instead) |
 //! | `rqueue-soak-worker` (the bin) | `acl_rule_in(<namespace>, <queue>)` plus `~<record-key>` (it counts messages there with `+hincrby`, in the rule) |
@@ -173,8 +178,9 @@
 //!     "resetkeys resetchannels -@all +ping +info +role +cluster|slots +cluster|info \
 //!      +cluster|nodes +asking +select +client|setname +client|id +quit +script|load +evalsha +eval \
 //!      +time +get +set +del +exists +pexpire +hget +hmget +hset +hdel +hexists +hincrby \
-//!      +hgetall +zadd +zrem +zcard +zscore +zrange +zrevrange +zpopmin +zremrangebyscore \
-//!      +lpush +ltrim +publish +blpop +subscribe ~rq:{emails}:* &rq:{emails}:done"
+//!      +hgetall +hkeys +hsetnx +zadd +zrem +zcard +zscore +zrange +zrevrange +zpopmin \
+//!      +zremrangebyscore +lpush +ltrim +publish +blpop +subscribe ~rq:{emails}:* \
+//!      ~redkit:registry &rq:{emails}:done"
 //! );
 //! ```
 //!
@@ -195,8 +201,10 @@
 //!    wake-up signal), which hand out deliveries.
 //! 7. `queue::reclaim`: [`Queue::reclaim`], expired leases back to ready or to the dead set.
 //! 8. `queue::stats`: [`QueueStats`] and [`Queue::stats`]; `queue::control`: pause /
-//!    resume and the rate and concurrency limits; `queue::job`: [`Queue::job`], progress,
-//!    results, cancel and remove.
+//!    resume and the rate and concurrency limits; `queue::throughput`: [`Queue::throughput`]
+//!    ([`MinuteCount`], processed and failed per minute); `queue::attempts`: a message's
+//!    error history ([`AttemptError`]); `queue::job`: [`Queue::job`], progress, results,
+//!    cancel and remove.
 //! 9. `queue::page`, `queue::dead`, `queue::completed`: reading pages of stored messages; the
 //!    dead set ([`DeadLetter`], replay, purge); the completed list ([`Completed`]).
 //! 10. `durability`: [`Queue::check_durability`] and [`Durability`], whether the server can
@@ -219,8 +227,8 @@ pub use acl::{acl_rule, acl_rule_in};
 pub use durability::Durability;
 pub use error::Error;
 pub use queue::{
-    Backoff, Completed, DeadLetter, Delivery, Enqueue, Job, JobState, Progress, Queue, QueueConfig,
-    QueueStats, RateLimit, ScheduleTick,
+    AttemptError, Backoff, Completed, DeadLetter, Delivery, Enqueue, Job, JobState, MinuteCount,
+    Progress, Queue, QueueConfig, QueueStats, RateLimit, ScheduleTick,
 };
 pub use schedule::{
     MAX_CATCH_UP, Missed, Schedule, ScheduleInfo, Scheduler, SchedulerConfig, SchedulerReport,

@@ -503,8 +503,9 @@ async fn undecodable_payloads_go_to_the_dead_set(redis: RedisClient, t: &SharedT
         .await
         .expect("HVALS")
         .pop();
+    // Stored as an error history: "\u{1e}<ms>\u{1f}<attempt>\u{1f}<error>".
     assert!(
-        reason.is_some_and(|r| r.starts_with("decode")),
+        reason.is_some_and(|r| r.starts_with('\u{1e}') && r.contains("\u{1f}1\u{1f}decode")),
         "reason recorded"
     );
 }

@@ -3,14 +3,18 @@
 -- KEYS[6] reasons (the last error of a message retried before), KEYS[7] completed (zset id ->
 -- ack ms, only used when keeping completed messages), KEYS[8] progress, KEYS[9] origin (the
 -- schedule tick that enqueued it), KEYS[10] controls, KEYS[11] ready, KEYS[12] wake-up
--- signal, KEYS[13..] (only when results are kept) one result key per delivery, in order
+-- signal, KEYS[13] per-minute counters (minutes.lua), KEYS[14..] (only when results are kept)
+-- one result key per delivery, in order
 -- ARGV[1] completed messages to keep (0: delete at once), ARGV[2] result TTL ms (0: keep no
--- result), ARGV[3] the channel told the acked ids when results are kept; then id, token,
--- result (encoded, '' for none) triples. Returns one entry per triple: 1 acked, 0 the lease
--- was lost (reclaimed and maybe delivered again; nothing changed).
+-- result), ARGV[3] the channel told the acked ids when results are kept, ARGV[4] the client's
+-- estimate of the server clock (ms; its offset is learnt from claim tokens), used for the
+-- per-minute count when the script does not read TIME anyway; then id, token, result
+-- (encoded, '' for none) triples. Returns one entry per triple: 1 acked, 0 the lease was lost
+-- (reclaimed and maybe delivered again; nothing changed).
+-- Cost in steady state: the per-minute count adds one command (HINCRBY) to the call.
 local keep = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
-local now
+local now = tonumber(ARGV[4]) or 0
 if keep > 0 or ttl > 0 then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -18,7 +22,7 @@ end
 local out = {}
 local acked = 0
 local done = {}
-for i = 4, #ARGV, 3 do
+for i = 5, #ARGV, 3 do
   local id, token = ARGV[i], ARGV[i + 1]
   if redis.call('HGET', KEYS[4], id) == token then
     redis.call('ZREM', KEYS[3], id)
@@ -28,7 +32,7 @@ for i = 4, #ARGV, 3 do
       local worker, delivery, _, claimed = string.match(token, '^([^:]*):(%d+):(%d+):(%d+)$')
       local m = redis.call('HGET', KEYS[2], id) or ''
       local _, f = string.match(m, '^(-?%d+)|(%d+)|')
-      local rk = KEYS[13 + (i - 4) / 3]
+      local rk = KEYS[14 + (i - 5) / 3]
       redis.call('HSET', rk, 'state', 'completed', 'finished', now, 'claimed', claimed or '',
         'worker', worker or '', 'delivery', delivery or '', 'failures', f or '0',
         'result', ARGV[i + 2], 'progress', redis.call('HGET', KEYS[8], id) or '',
@@ -52,6 +56,7 @@ for i = 4, #ARGV, 3 do
 end
 if acked > 0 then
   redis.call('HINCRBY', KEYS[5], 'acked', acked)
+  count_minute(KEYS[13], 'p', now, acked)
   -- Slots freed under a concurrency limit that was reached: wake a claimer that waits for
   -- one (below the limit nobody waits for a slot).
   local ctl = redis.call('HMGET', KEYS[10], 'conc', 'paused')

@@ -4,6 +4,7 @@
 -- Returns {state ('active', 'waiting', 'delayed', 'dead', 'completed' or 'unknown'), score of
 -- its set ('' if none: lease deadline, due, died or finished ms), payload, meta, last error,
 -- progress, origin, lease token, server ms, then the result record's field, value pairs}.
+-- The "last error" is the raw error history (errors.lua), parsed by the client.
 local id = ARGV[1]
 local state, score = 'unknown', false
 local sets = {{KEYS[5], 'active'}, {KEYS[3], 'waiting'}, {KEYS[4], 'delayed'},

@@ -1,8 +1,9 @@
 -- Gives a delivery back after a failure: retried after ARGV[3] ms (0: ready at once) unless it
 -- failed max-attempts times or ARGV[5] is '1' (dead now), then it moves to the dead set.
 -- KEYS[1] meta, KEYS[2] ready, KEYS[3] delayed, KEYS[4] inflight, KEYS[5] lease, KEYS[6] dead
--- (zset id -> died ms), KEYS[7] reasons (hash id -> last error), KEYS[8] stats, KEYS[9] wake-up
--- signal, KEYS[10] jobs, KEYS[11] controls, KEYS[12] progress, KEYS[13] origin
+-- (zset id -> died ms), KEYS[7] reasons (hash id -> error history, errors.lua), KEYS[8] stats,
+-- KEYS[9] wake-up signal, KEYS[10] jobs, KEYS[11] controls, KEYS[12] progress, KEYS[13] origin,
+-- KEYS[14] per-minute counters (minutes.lua: a failure counts, a release does not)
 -- ARGV[1] id, ARGV[2] token, ARGV[3] retry delay ms, ARGV[4] error text, ARGV[5] '1': dead now,
 -- ARGV[6] '1': a release (e.g. at shutdown), not a failure: not counted, no error recorded
 -- ARGV[7] dead set cap (0: none): beyond it the oldest dead messages are deleted and counted
@@ -31,7 +32,8 @@ p, f, x, s, r = tonumber(p or 0), tonumber(f or 0), tonumber(x or 1), tonumber(s
 if not release then
   f = f + 1
   redis.call('HSET', KEYS[1], id, p .. '|' .. f .. '|' .. x .. '|' .. s .. r)
-  redis.call('HSET', KEYS[7], id, ARGV[4])
+  record_error(KEYS[7], id, now, f + s, ARGV[4])
+  count_minute(KEYS[14], 'f', now, 1)
 end
 if ARGV[5] == '1' or (not release and f >= x) then
   redis.call('ZADD', KEYS[6], now, id)

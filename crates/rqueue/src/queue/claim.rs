@@ -212,6 +212,14 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
             Held::No | Held::Paused => {}
         }
         m.claimed.increment(out.len() as u64);
+        // A token carries the server's clock at the claim: the ack's estimate of it.
+        if let Some(ms) = out
+            .first()
+            .and_then(|d| d.token.rsplit(':').next())
+            .and_then(|ms| ms.parse::<i64>().ok())
+        {
+            self.inner.saw_server_ms(ms);
+        }
         Ok(Claimed {
             deliveries: out,
             next_due,

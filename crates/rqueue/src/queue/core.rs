@@ -4,7 +4,8 @@
 
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fred::clients::{Client, SubscriberClient};
 use redis_conn::RedisClient;
@@ -38,6 +39,9 @@ pub(super) struct Keys {
     pub(super) origin: String,
     /// The pub/sub channel told the ids of finished jobs (when results are kept).
     pub(super) done: String,
+    /// Per-minute counters (hash `p:<minute>` acked, `f:<minute>` failed attempts; expires
+    /// when idle), kept by the ack, nack and reclaim scripts (`lua/minutes.lua`).
+    pub(super) minutes: String,
     pub(super) base: String,
 }
 
@@ -72,6 +76,30 @@ pub(super) struct Inner {
     /// the local fan-out of what it hears.
     pub(super) done: tokio::sync::OnceCell<(SubscriberClient, DoneSender)>,
     pub(super) metrics: Metrics,
+    /// The server clock minus this machine's (ms), as last seen in a claim reply: acks that
+    /// do not read the server clock pass their estimate of it for the per-minute counters.
+    pub(super) clock_offset_ms: AtomicI64,
+}
+
+/// This machine's clock, Unix ms.
+fn local_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl Inner {
+    /// Records a server time (Unix ms) just read from a reply.
+    pub(super) fn saw_server_ms(&self, server_ms: i64) {
+        self.clock_offset_ms
+            .store(server_ms - local_ms(), Ordering::Relaxed);
+    }
+
+    /// The server clock now as estimated from the last reply that carried it (Unix ms; this
+    /// machine's clock before any).
+    pub(super) fn server_ms_estimate(&self) -> i64 {
+        local_ms().saturating_add(self.clock_offset_ms.load(Ordering::Relaxed))
+    }
 }
 
 /// Local fan-out of the ids announced on the `done` channel.
@@ -190,6 +218,26 @@ fn claimer_id() -> String {
     format!("{host}-{}-{:08x}", std::process::id(), fastrand::u32(..))
 }
 
+/// Announces the queue in the redkit registry (`redkit:registry`, see
+/// [`redis_conn::registry`]) from a background task, once per process, for operators' tools
+/// to list it. Best effort: a refused or failed write is logged and changes nothing else.
+fn register(redis: &RedisClient, cfg: &QueueConfig, base: &str) {
+    use redis_conn::registry::{Kind, Registration, register_in_background};
+    let opt = |d: Option<Duration>| d.map_or_else(|| "none".to_string(), |d| format!("{d:?}"));
+    let entry = Registration::new(Kind::Queue, &cfg.namespace, &cfg.name, base)
+        .setting("lease", format!("{:?}", cfg.lease))
+        .setting("max_attempts", cfg.max_attempts)
+        .setting("max_stalls", cfg.max_stalls)
+        .setting(
+            "dead_cap",
+            cfg.dead_cap
+                .map_or_else(|| "none".to_string(), |c| c.to_string()),
+        )
+        .setting("keep_completed", cfg.keep_completed)
+        .setting("keep_results", opt(cfg.keep_results));
+    register_in_background(redis, entry);
+}
+
 fn check_name(name: &str) -> Result<(), Error> {
     if name.is_empty() || name.contains(['{', '}']) {
         return Err(Error::Config(format!(
@@ -243,9 +291,11 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
             progress: k("progress"),
             origin: k("origin"),
             done: k("done"),
+            minutes: k("minutes"),
             base,
         };
         let metrics = Metrics::new(&cfg.name);
+        register(&redis, &cfg, &keys.base);
         Ok(Queue {
             inner: Arc::new(Inner {
                 redis,
@@ -255,6 +305,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
                 blocking: tokio::sync::Mutex::new(None),
                 done: tokio::sync::OnceCell::new(),
                 metrics,
+                clock_offset_ms: AtomicI64::new(0),
             }),
             _t: PhantomData,
         })

@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
+use super::attempts::{self, AttemptError};
 use super::core::{Queue, script_keys};
 use crate::error::Error;
 
@@ -32,9 +33,13 @@ pub struct DeadLetter<T> {
     pub id: String,
     /// When it died (server clock).
     pub died_at: std::time::SystemTime,
-    /// Why: the last error, `stalled`, `decode: …`, or the reason given to `dead()`.
+    /// Why: the last error, `stalled`, `decode: …`, or the reason given to `dead()` (the
+    /// newest of [`DeadLetter::errors`]).
     pub reason: String,
-    /// The message, or why its payload does not decode.
+    /// The errors of its failed attempts, newest first (the last 10, at most 8 KiB in all).
+    pub errors: Vec<AttemptError>,
+    /// The message, or why its payload does not decode as `T` (one payload that does not
+    /// decode does not fail the page).
     pub message: Result<T, String>,
 }
 
@@ -56,11 +61,15 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
             .await?;
         Ok(page
             .into_iter()
-            .map(|(id, died_at, reason, message)| DeadLetter {
-                id,
-                died_at,
-                reason,
-                message,
+            .map(|(id, died_at, raw, message)| {
+                let errors = attempts::parse(&raw);
+                DeadLetter {
+                    id,
+                    died_at,
+                    reason: errors.first().map(|e| e.error.clone()).unwrap_or_default(),
+                    errors,
+                    message,
+                }
             })
             .collect())
     }

@@ -10,12 +10,26 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
+use super::attempts::sanitize;
 use super::config::{Backoff, ms_arg};
 use super::core::{Queue, script_keys};
 use crate::error::Error;
 
-static ACK: Script = Script::new("rqueue_ack", include_str!("../lua/ack.lua"));
-static NACK: Script = Script::new("rqueue_nack", include_str!("../lua/nack.lua"));
+static ACK: Script = Script::new(
+    "rqueue_ack",
+    concat!(
+        include_str!("../lua/minutes.lua"),
+        include_str!("../lua/ack.lua")
+    ),
+);
+static NACK: Script = Script::new(
+    "rqueue_nack",
+    concat!(
+        include_str!("../lua/minutes.lua"),
+        include_str!("../lua/errors.lua"),
+        include_str!("../lua/nack.lua")
+    ),
+);
 /// A finished delivery to acknowledge: id, token, the encoded result (empty for none).
 pub(crate) type Finished = (String, String, Vec<u8>);
 
@@ -74,7 +88,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
         for chunk in held.chunks(500) {
             let mut keys = script_keys!(
                 k; jobs, meta, inflight, lease, stats, reasons, completed, progress, origin, ctl,
-                ready, signal
+                ready, signal, minutes
             )
             .into_iter()
             .map(str::to_string)
@@ -82,10 +96,11 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
             if ttl > 0 {
                 keys.extend(chunk.iter().map(|(id, _, _)| k.result(id)));
             }
-            let mut args: Vec<Value> = Vec::with_capacity(3 + chunk.len() * 3);
+            let mut args: Vec<Value> = Vec::with_capacity(4 + chunk.len() * 3);
             args.push(Value::from(cfg.keep_completed.to_string()));
             args.push(Value::from(ttl));
             args.push(Value::from(k.done.as_str()));
+            args.push(Value::from(self.inner.server_ms_estimate()));
             for (id, token, result) in chunk {
                 args.push(Value::from(id.as_str()));
                 args.push(Value::from(token.as_str()));
@@ -174,13 +189,13 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
                 self.inner.redis.pool(),
                 script_keys!(
                     k; meta, ready, delayed, inflight, lease, dead, reasons, stats, signal, jobs,
-                    ctl, progress, origin
+                    ctl, progress, origin, minutes
                 ),
                 vec![
                     Value::from(id),
                     Value::from(token),
                     Value::from(ms_arg(delay)),
-                    Value::from(error),
+                    Value::from(sanitize(error)),
                     Value::from(if dead { "1" } else { "0" }),
                     Value::from(if release { "1" } else { "0" }),
                     Value::from(self.dead_cap_arg()),

@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
+use super::attempts::{self, AttemptError};
 use super::core::{Inner, Queue, script_keys};
 use super::delivery::Delivery;
 use crate::error::Error;
@@ -136,7 +137,8 @@ pub struct Job<T> {
     /// Where it is.
     pub state: JobState,
     /// The message, while it is stored (not for a completed job whose payload was deleted)
-    /// and decodes as `T`.
+    /// and decodes as `T` (`None` otherwise: a payload that does not decode as `T` does not
+    /// fail [`Queue::job`]).
     pub message: Option<T>,
     /// When it was enqueued (server clock; from the id).
     pub enqueued_at: Option<SystemTime>,
@@ -148,8 +150,13 @@ pub struct Job<T> {
     pub max_attempts: u32,
     /// Times its lease ran out (worker died or stalled).
     pub stalls: u32,
-    /// The last error of a failed attempt (or the reason it died).
+    /// The last error of a failed attempt (or the reason it died): the newest of
+    /// [`Job::errors`].
     pub last_error: Option<String>,
+    /// The errors of its failed attempts, newest first (the last 10, at most 8 KiB in all):
+    /// handler errors, `stalled` for an expired lease, the reason it died. Empty once it
+    /// completed, and after a replay.
+    pub errors: Vec<AttemptError>,
     /// When its current (active) or last (completed) delivery was claimed.
     pub started_at: Option<SystemTime>,
     /// When it completed.
@@ -354,7 +361,8 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
         let rec_ms = |name: &str| record.get(name).and_then(value_ms);
         let token = text(7);
         let token_info = token.as_deref().and_then(token_parts);
-        let last_error = text(4);
+        let errors = attempts::parse(text(4).as_deref().unwrap_or_default());
+        let last_error = errors.first().map(|e| e.error.clone());
         let state = match (text(0).as_deref(), score) {
             (Some("waiting"), _) => JobState::Waiting,
             (Some("delayed"), Some(due)) => JobState::Delayed { due },
@@ -445,6 +453,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
             max_attempts,
             stalls,
             last_error,
+            errors,
             started_at,
             finished_at,
             progress,

@@ -3,6 +3,7 @@
 //! `core` holds the [`Queue`] handle, its shared state and key set (`config` the settings it
 //! is made from); every other file adds the operations of one concern to it.
 
+mod attempts;
 pub(crate) mod claim;
 mod completed;
 mod config;
@@ -15,8 +16,10 @@ mod job;
 mod page;
 mod reclaim;
 mod stats;
+mod throughput;
 
 pub use self::core::Queue;
+pub use attempts::AttemptError;
 pub use completed::Completed;
 pub use config::{Backoff, QueueConfig};
 pub use control::RateLimit;
@@ -26,3 +29,4 @@ pub use enqueue::Enqueue;
 pub use job::{Job, JobState, Progress, ScheduleTick};
 pub(crate) use job::{Reporter, token_parts};
 pub use stats::QueueStats;
+pub use throughput::MinuteCount;
