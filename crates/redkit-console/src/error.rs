@@ -11,7 +11,9 @@
 #[non_exhaustive]
 pub enum Error {
     /// No such queue, lock, cache, job or message.
-    #[error("no {kind} {name:?}: check the name (`redkit queues`, `redkit caches`, `redkit locks NAMESPACE` list what exists)")]
+    #[error(
+        "no {kind} {name:?}: check the name (`redkit queues`, `redkit caches`, `redkit locks NAMESPACE` list what exists)"
+    )]
     NotFound {
         /// What was looked for (`queue`, `lock namespace`, `lock`, `cache`, `job`).
         kind: &'static str,

@@ -34,7 +34,7 @@ pub mod web;
 
 pub use caches::CacheEntry;
 pub use console::Console;
-pub use locks::LockNamespace;
 pub use error::Error;
+pub use locks::LockNamespace;
 pub use payload::Payload;
 pub use queues::{AttemptError, JobView, List, MessageRow, Minute, QueueRef, QueueSummary};

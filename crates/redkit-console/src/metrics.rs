@@ -8,7 +8,13 @@ use redis_diag::escape_label as esc;
 use crate::console::Console;
 
 /// Appends one metric family (`# HELP`, `# TYPE`, then its samples).
-pub(crate) fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, f64)]) {
+pub(crate) fn family(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    samples: &[(String, f64)],
+) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
     for (labels, v) in samples {
@@ -65,10 +71,34 @@ pub async fn render(console: &Console) -> String {
             let series = |f: &dyn Fn(&crate::QueueSummary) -> f64| -> Vec<(String, f64)> {
                 ok.iter().map(|q| (l(q), f(q))).collect()
             };
-            family(&mut out, "redkit_queue_ready", "gauge", "Messages ready now.", &series(&|q| as_f64(q.ready)));
-            family(&mut out, "redkit_queue_delayed", "gauge", "Messages waiting for their due time.", &series(&|q| as_f64(q.delayed)));
-            family(&mut out, "redkit_queue_in_flight", "gauge", "Messages leased to workers.", &series(&|q| as_f64(q.in_flight)));
-            family(&mut out, "redkit_queue_dead", "gauge", "Messages in the dead set.", &series(&|q| as_f64(q.dead)));
+            family(
+                &mut out,
+                "redkit_queue_ready",
+                "gauge",
+                "Messages ready now.",
+                &series(&|q| as_f64(q.ready)),
+            );
+            family(
+                &mut out,
+                "redkit_queue_delayed",
+                "gauge",
+                "Messages waiting for their due time.",
+                &series(&|q| as_f64(q.delayed)),
+            );
+            family(
+                &mut out,
+                "redkit_queue_in_flight",
+                "gauge",
+                "Messages leased to workers.",
+                &series(&|q| as_f64(q.in_flight)),
+            );
+            family(
+                &mut out,
+                "redkit_queue_dead",
+                "gauge",
+                "Messages in the dead set.",
+                &series(&|q| as_f64(q.dead)),
+            );
             family(
                 &mut out,
                 "redkit_queue_oldest_ready_age_seconds",
@@ -76,17 +106,59 @@ pub async fn render(console: &Console) -> String {
                 "Age of the message served next (0 when none is ready).",
                 &series(&|q| q.oldest_ready_age_ms.map_or(0.0, |ms| ms as f64 / 1000.0)),
             );
-            family(&mut out, "redkit_queue_paused", "gauge", "1 while the queue is paused.", &series(&|q| f64::from(u8::from(q.paused))));
-            family(&mut out, "redkit_queue_enqueued_total", "counter", "Messages enqueued.", &series(&|q| as_f64(q.enqueued)));
-            family(&mut out, "redkit_queue_claimed_total", "counter", "Deliveries made.", &series(&|q| as_f64(q.claimed)));
-            family(&mut out, "redkit_queue_processed_total", "counter", "Deliveries acknowledged.", &series(&|q| as_f64(q.processed)));
-            family(&mut out, "redkit_queue_failed_total", "counter", "Failed attempts (retried and died).", &series(&|q| as_f64(q.failed)));
-            family(&mut out, "redkit_queue_died_total", "counter", "Messages moved to the dead set.", &series(&|q| as_f64(q.died)));
+            family(
+                &mut out,
+                "redkit_queue_paused",
+                "gauge",
+                "1 while the queue is paused.",
+                &series(&|q| f64::from(u8::from(q.paused))),
+            );
+            family(
+                &mut out,
+                "redkit_queue_enqueued_total",
+                "counter",
+                "Messages enqueued.",
+                &series(&|q| as_f64(q.enqueued)),
+            );
+            family(
+                &mut out,
+                "redkit_queue_claimed_total",
+                "counter",
+                "Deliveries made.",
+                &series(&|q| as_f64(q.claimed)),
+            );
+            family(
+                &mut out,
+                "redkit_queue_processed_total",
+                "counter",
+                "Deliveries acknowledged.",
+                &series(&|q| as_f64(q.processed)),
+            );
+            family(
+                &mut out,
+                "redkit_queue_failed_total",
+                "counter",
+                "Failed attempts (retried and died).",
+                &series(&|q| as_f64(q.failed)),
+            );
+            family(
+                &mut out,
+                "redkit_queue_died_total",
+                "counter",
+                "Messages moved to the dead set.",
+                &series(&|q| as_f64(q.died)),
+            );
             let up_series: Vec<(String, f64)> = queues
                 .iter()
                 .map(|q| (l(q), if q.error.is_none() { 1.0 } else { 0.0 }))
                 .collect();
-            family(&mut out, "redkit_queue_up", "gauge", "1 when the queue's keys were read fine.", &up_series);
+            family(
+                &mut out,
+                "redkit_queue_up",
+                "gauge",
+                "1 when the queue's keys were read fine.",
+                &up_series,
+            );
         }
         Err(e) => {
             errors += 1;
@@ -114,4 +186,3 @@ pub async fn render(console: &Console) -> String {
     );
     out
 }
-

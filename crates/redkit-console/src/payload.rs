@@ -47,21 +47,24 @@ fn to_json(v: &rmpv::Value) -> serde_json::Value {
                 J::Null
             }
         }
-        rmpv::Value::F32(f) => serde_json::Number::from_f64(f64::from(*f)).map_or(J::Null, J::Number),
+        rmpv::Value::F32(f) => {
+            serde_json::Number::from_f64(f64::from(*f)).map_or(J::Null, J::Number)
+        }
         rmpv::Value::F64(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
-        rmpv::Value::String(s) => J::String(
-            s.as_str()
-                .map_or_else(|| String::from_utf8_lossy(s.as_bytes()).into_owned(), str::to_string),
-        ),
+        rmpv::Value::String(s) => J::String(s.as_str().map_or_else(
+            || String::from_utf8_lossy(s.as_bytes()).into_owned(),
+            str::to_string,
+        )),
         rmpv::Value::Binary(b) => serde_json::json!({ "$binary": hex(b) }),
         rmpv::Value::Array(a) => J::Array(a.iter().map(to_json).collect()),
         rmpv::Value::Map(m) => {
             let mut out = serde_json::Map::new();
             for (k, v) in m {
                 let key = match k {
-                    rmpv::Value::String(s) => s
-                        .as_str()
-                        .map_or_else(|| String::from_utf8_lossy(s.as_bytes()).into_owned(), str::to_string),
+                    rmpv::Value::String(s) => s.as_str().map_or_else(
+                        || String::from_utf8_lossy(s.as_bytes()).into_owned(),
+                        str::to_string,
+                    ),
                     other => to_json(other).to_string(),
                 };
                 out.insert(key, to_json(v));
@@ -83,10 +86,17 @@ mod tests {
             id: u64,
             sku: String,
         }
-        let b = rmp_serde::to_vec_named(&Order { id: 7, sku: "<script>".into() }).unwrap_or_default();
+        let b = rmp_serde::to_vec_named(&Order {
+            id: 7,
+            sku: "<script>".into(),
+        })
+        .unwrap_or_default();
         let p: Payload = rmp_serde::from_slice(&b).unwrap_or(Payload(rmpv::Value::Nil));
         assert_eq!(p.to_json(), serde_json::json!({"id": 7, "sku": "<script>"}));
-        let m = Payload(rmpv::Value::Map(vec![(rmpv::Value::from(1), rmpv::Value::F64(f64::NAN))]));
+        let m = Payload(rmpv::Value::Map(vec![(
+            rmpv::Value::from(1),
+            rmpv::Value::F64(f64::NAN),
+        )]));
         assert_eq!(m.to_json(), serde_json::json!({"1": null}));
         let neg = Payload(rmpv::Value::from(-3));
         assert_eq!(neg.to_json(), serde_json::json!(-3));

@@ -273,7 +273,9 @@ pub struct MessageRow {
     pub payload_error: Option<String>,
 }
 
-fn payload_fields(p: Result<serde_json::Value, String>) -> (Option<serde_json::Value>, Option<String>) {
+fn payload_fields(
+    p: Result<serde_json::Value, String>,
+) -> (Option<serde_json::Value>, Option<String>) {
     match p {
         Ok(v) => (Some(v), None),
         Err(e) => (None, Some(e)),
@@ -452,10 +454,12 @@ impl Console {
     pub(crate) async fn queue_exists(&self, q: &QueueRef) -> Result<bool, Error> {
         q.check()?;
         let base = q.base();
-        let keys: Vec<String> = ["stats", "jobs", "ready", "delayed", "inflight", "dead", "ctl"]
-            .iter()
-            .map(|s| format!("{base}:{s}"))
-            .collect();
+        let keys: Vec<String> = [
+            "stats", "jobs", "ready", "delayed", "inflight", "dead", "ctl",
+        ]
+        .iter()
+        .map(|s| format!("{base}:{s}"))
+        .collect();
         let n: u64 = self.redis.for_key(&base).exists(keys).await?;
         if n > 0 {
             return Ok(true);
@@ -871,6 +875,9 @@ mod tests {
         assert_eq!(QueueRef::from_key("plain:key"), None);
         assert_eq!(QueueRef::from_key(":{x}:stats"), None);
         assert!(QueueRef::parse("").is_err());
-        assert_eq!(QueueRef::parse("ns/a/b").ok(), Some(QueueRef::new("ns", "a/b")));
+        assert_eq!(
+            QueueRef::parse("ns/a/b").ok(),
+            Some(QueueRef::new("ns", "a/b"))
+        );
     }
 }

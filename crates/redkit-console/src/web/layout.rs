@@ -120,7 +120,10 @@ pub(crate) fn outage_page(app: &App, message: &str) -> Response {
             p.muted { "This page reloads every 5 seconds and shows the console again as soon as Redis answers." }
         }
     };
-    respond(StatusCode::SERVICE_UNAVAILABLE, page(app, "Redis unreachable", body))
+    respond(
+        StatusCode::SERVICE_UNAVAILABLE,
+        page(app, "Redis unreachable", body),
+    )
 }
 
 /// The hidden CSRF field of a form.

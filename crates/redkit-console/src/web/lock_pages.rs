@@ -8,11 +8,17 @@ use super::layout::{page, respond};
 use super::{App, Session};
 
 pub(crate) async fn namespace(app: &App, _session: &Session, ns: &str) -> Response {
-    respond(StatusCode::OK, page(app, ns, html! { h1 { "Locks of " (ns) } }))
+    respond(
+        StatusCode::OK,
+        page(app, ns, html! { h1 { "Locks of " (ns) } }),
+    )
 }
 
 pub(crate) async fn lock(app: &App, _session: &Session, ns: &str, name: &str) -> Response {
-    respond(StatusCode::OK, page(app, name, html! { h1 { "Lock " (name) " of " (ns) } }))
+    respond(
+        StatusCode::OK,
+        page(app, name, html! { h1 { "Lock " (name) " of " (ns) } }),
+    )
 }
 
 pub(crate) async fn force_release(
@@ -22,5 +28,8 @@ pub(crate) async fn force_release(
     name: &str,
     _confirmed: bool,
 ) -> Response {
-    respond(StatusCode::OK, page(app, name, html! { h1 { "Lock " (name) " of " (ns) } }))
+    respond(
+        StatusCode::OK,
+        page(app, name, html! { h1 { "Lock " (name) " of " (ns) } }),
+    )
 }

@@ -164,11 +164,17 @@ pub fn router(console: Console, opts: WebOptions) -> Router {
         .route("/queues/{ns}/{name}", get(queue_pages::queue))
         .route("/queues/{ns}/{name}/jobs/{id}", get(queue_pages::job))
         .route("/queues/{ns}/{name}/action", post(queue_pages::action))
-        .route("/actions/replay-everything", post(queue_pages::replay_everything))
+        .route(
+            "/actions/replay-everything",
+            post(queue_pages::replay_everything),
+        )
         .route("/locks", get(pages::locks))
         .route("/locks/{ns}", get(pages::lock_namespace))
         .route("/locks/{ns}/{name}", get(pages::lock))
-        .route("/locks/{ns}/{name}/force-release", post(pages::force_release))
+        .route(
+            "/locks/{ns}/{name}/force-release",
+            post(pages::force_release),
+        )
         .route("/caches", get(pages::caches))
         .route("/caches/{ns}", get(pages::cache))
         .route("/doctor", get(pages::doctor))
@@ -273,7 +279,11 @@ async fn guard(State(app): State<Shared>, mut req: Request, next: Next) -> Respo
                 "The request carries no session cookie: open the page again and retry.",
             );
         }
-        if let Some(origin) = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
+        if let Some(origin) = req
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|o| o.to_str().ok())
+        {
             let host = req
                 .headers()
                 .get(header::HOST)
@@ -351,7 +361,9 @@ pub(crate) fn error_response(app: &App, e: &Error) -> Response {
 #[non_exhaustive]
 pub enum ServeError {
     /// Listening beyond loopback without authentication.
-    #[error("refusing to listen on {0} without authentication: it is not a loopback address; pass --token (or --basic-auth USER:PASSWORD)")]
+    #[error(
+        "refusing to listen on {0} without authentication: it is not a loopback address; pass --token (or --basic-auth USER:PASSWORD)"
+    )]
     NeedsAuth(SocketAddr),
     /// The socket could not be bound or served.
     #[error("cannot serve on {0}: {1}")]
@@ -403,9 +415,15 @@ mod tests {
         let mut h = HeaderMap::new();
         let auth = Auth::Token("t0k".into());
         assert!(!authorized(&auth, &h));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer t0k"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer t0k"),
+        );
         assert!(authorized(&auth, &h));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer nope"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer nope"),
+        );
         assert!(!authorized(&auth, &h));
         let basic = Auth::Basic {
             user: "ops".into(),
@@ -413,7 +431,8 @@ mod tests {
         };
         h.insert(
             header::AUTHORIZATION,
-            HeaderValue::from_str(&format!("Basic {}", base64(b"ops:pw"))).unwrap_or(HeaderValue::from_static("")),
+            HeaderValue::from_str(&format!("Basic {}", base64(b"ops:pw")))
+                .unwrap_or(HeaderValue::from_static("")),
         );
         assert!(authorized(&basic, &h));
     }

@@ -14,7 +14,10 @@ use super::{App, Auth, Session, Shared, check_csrf, error_response, hex};
 pub(crate) async fn metrics(State(app): State<Shared>) -> Response {
     let text = crate::metrics::render(&app.console).await;
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         text,
     )
         .into_response()
@@ -141,7 +144,14 @@ pub(crate) async fn force_release(
     if let Err(e) = check_csrf(&app, &session, &form.csrf) {
         return error_response(&app, &e);
     }
-    super::lock_pages::force_release(&app, &session, &ns, &name, form.confirm.as_deref() == Some("yes")).await
+    super::lock_pages::force_release(
+        &app,
+        &session,
+        &ns,
+        &name,
+        form.confirm.as_deref() == Some("yes"),
+    )
+    .await
 }
 
 /// `GET /caches`.

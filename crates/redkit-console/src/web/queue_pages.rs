@@ -8,9 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::layout::{
-    action_button, confirm_page, duration, page, respond, seg, sparkline, when,
-};
+use super::layout::{action_button, confirm_page, duration, page, respond, seg, sparkline, when};
 use super::{Session, Shared, check_csrf, error_response};
 use crate::error::Error;
 use crate::queues::{List, MessageRow, QueueRef, QueueSummary};
@@ -34,7 +32,11 @@ pub(crate) fn queue_link(app: &super::App, q: &QueueRef) -> String {
 fn per_minute(s: &QueueSummary) -> (u64, u64, Vec<u64>, Vec<u64>) {
     // The last complete minute (the current one is still filling).
     let n = s.per_minute.len();
-    let last = if n >= 2 { s.per_minute.get(n - 2) } else { None };
+    let last = if n >= 2 {
+        s.per_minute.get(n - 2)
+    } else {
+        None
+    };
     (
         last.map_or(0, |m| m.processed),
         last.map_or(0, |m| m.failed),
@@ -434,7 +436,10 @@ pub(crate) async fn action(
             .await
             .map(|n| format!("Purged {n} message(s).")),
         "pause" => c.set_paused(&r, true).await.map(|()| "Paused.".to_string()),
-        _ => c.set_paused(&r, false).await.map(|()| "Resumed.".to_string()),
+        _ => c
+            .set_paused(&r, false)
+            .await
+            .map(|()| "Resumed.".to_string()),
     };
     match done {
         Ok(msg) => {
@@ -475,7 +480,11 @@ pub(crate) async fn replay_everything(
     match app.console.replay_everything().await {
         Ok(done) => {
             let n: u64 = done.iter().map(|(_, n)| n).sum();
-            tracing::info!(replayed = n, queues = done.len(), "console replayed every dead message");
+            tracing::info!(
+                replayed = n,
+                queues = done.len(),
+                "console replayed every dead message"
+            );
             redirect_done(
                 &app.link("/"),
                 &format!("Replayed {n} message(s) in {} queue(s).", done.len()),

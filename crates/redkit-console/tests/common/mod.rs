@@ -1,6 +1,8 @@
 //! What the console's test files share: topologies, seeded queues, the `redkit` binary.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod browser;
+
 use std::process::Command;
 use std::time::Duration;
 
@@ -43,8 +45,17 @@ pub fn qname(q: &Queue<Order>) -> String {
 
 /// Seeds `ready` ready, `delayed` delayed, `in_flight` leased and `dead` dead messages;
 /// returns the dead ids.
-pub async fn seed(q: &Queue<Order>, ready: u64, delayed: u64, in_flight: u64, dead: u64) -> Vec<String> {
-    let order = |i: u64| Order { id: i, note: format!("order {i}") };
+pub async fn seed(
+    q: &Queue<Order>,
+    ready: u64,
+    delayed: u64,
+    in_flight: u64,
+    dead: u64,
+) -> Vec<String> {
+    let order = |i: u64| Order {
+        id: i,
+        note: format!("order {i}"),
+    };
     for i in 0..dead {
         q.enqueue(&order(1000 + i)).await.expect("enqueue");
     }
@@ -78,9 +89,10 @@ pub async fn seed(q: &Queue<Order>, ready: u64, delayed: u64, in_flight: u64, de
 pub async fn registered(redis: &RedisClient, q: &Queue<Order>) {
     let prefix = format!("{}:{{{}}}", q.config().namespace, q.config().name);
     for _ in 0..100 {
-        let (all, _) = redis_conn::registry::registered(redis, Some(redis_conn::registry::Kind::Queue))
-            .await
-            .expect("registry");
+        let (all, _) =
+            redis_conn::registry::registered(redis, Some(redis_conn::registry::Kind::Queue))
+                .await
+                .expect("registry");
         if all.iter().any(|e| e.prefix == prefix) {
             return;
         }

@@ -90,7 +90,10 @@ pub(crate) async fn run(cli: Cli) -> Result<u8, Error> {
                     ("id", j.id.clone()),
                     ("state", j.state.clone()),
                     ("enqueued_ms", opt(j.enqueued_ms)),
-                    ("attempts", format!("{} failed of {} allowed", j.failures, j.max_attempts)),
+                    (
+                        "attempts",
+                        format!("{} failed of {} allowed", j.failures, j.max_attempts),
+                    ),
                     ("stalls", j.stalls.to_string()),
                     ("worker", opt(j.worker.clone())),
                     ("due_ms", opt(j.due_ms)),
@@ -178,9 +181,9 @@ pub(crate) async fn run(cli: Cli) -> Result<u8, Error> {
             opts.auth = match (token, basic_auth) {
                 (Some(t), _) if !t.is_empty() => Auth::Token(t),
                 (_, Some(b)) => {
-                    let (user, password) = b.split_once(':').ok_or_else(|| {
-                        Error::Usage("--basic-auth takes USER:PASSWORD".into())
-                    })?;
+                    let (user, password) = b
+                        .split_once(':')
+                        .ok_or_else(|| Error::Usage("--basic-auth takes USER:PASSWORD".into()))?;
                     Auth::Basic {
                         user: user.into(),
                         password: password.into(),
@@ -228,7 +231,15 @@ fn print_queues(queues: &[QueueSummary]) {
         })
         .collect();
     table::print(
-        &["queue", "ready", "delayed", "in_flight", "dead", "oldest", "state"],
+        &[
+            "queue",
+            "ready",
+            "delayed",
+            "in_flight",
+            "dead",
+            "oldest",
+            "state",
+        ],
         &rows,
     );
 }
@@ -295,11 +306,10 @@ async fn queue(
                 ("purged", s.purged.to_string()),
                 (
                     "last_minute",
-                    s.per_minute
-                        .iter()
-                        .rev()
-                        .nth(1)
-                        .map_or_else(|| "-".into(), |m| format!("{} processed, {} failed", m.processed, m.failed)),
+                    s.per_minute.iter().rev().nth(1).map_or_else(
+                        || "-".into(),
+                        |m| format!("{} processed, {} failed", m.processed, m.failed),
+                    ),
                 ),
             ]);
             Ok(())
@@ -308,7 +318,12 @@ async fn queue(
             let rows = console
                 .messages(q, List::Dead, page * per_page, per_page)
                 .await?;
-            if f == Format::Json { json(&rows) } else { print_rows(&rows); Ok(()) }
+            if f == Format::Json {
+                json(&rows)
+            } else {
+                print_rows(&rows);
+                Ok(())
+            }
         }
         Some(QueueAction::List {
             list,
@@ -317,7 +332,12 @@ async fn queue(
         }) => {
             let list: List = list.parse()?;
             let rows = console.messages(q, list, page * per_page, per_page).await?;
-            if f == Format::Json { json(&rows) } else { print_rows(&rows); Ok(()) }
+            if f == Format::Json {
+                json(&rows)
+            } else {
+                print_rows(&rows);
+                Ok(())
+            }
         }
         Some(QueueAction::Replay { ids, all }) => {
             let n = if all {

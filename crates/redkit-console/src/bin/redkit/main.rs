@@ -132,7 +132,12 @@ pub(crate) enum Command {
         #[arg(long, env = "REDKIT_CONSOLE_TOKEN", hide_env_values = true)]
         token: Option<String>,
         /// HTTP basic auth as USER:PASSWORD (also from REDKIT_CONSOLE_BASIC_AUTH).
-        #[arg(long, env = "REDKIT_CONSOLE_BASIC_AUTH", hide_env_values = true, conflicts_with = "token")]
+        #[arg(
+            long,
+            env = "REDKIT_CONSOLE_BASIC_AUTH",
+            hide_env_values = true,
+            conflicts_with = "token"
+        )]
         basic_auth: Option<String>,
         /// Hide and refuse every mutating action.
         #[arg(long)]
