@@ -1,13 +1,41 @@
-//! What a queue keeps about the past: per-minute counts and every attempt's error.
+//! What a queue keeps about the past: per-minute counts ([`Minute`]) and every attempt's
+//! error ([`AttemptError`]).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use serde::Serialize;
 
+use crate::millis::ms;
 use crate::payload::Payload;
-use crate::queues::{AttemptError, Minute};
 
-fn ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+/// Processed and failed deliveries of one minute.
+///
+/// ```
+/// let m = redkit_console::Minute { minute_ms: 0, processed: 3, failed: 1 };
+/// assert_eq!(m.processed + m.failed, 4);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Minute {
+    /// The minute's start (Unix ms, server clock).
+    pub minute_ms: u64,
+    /// Deliveries acknowledged in it.
+    pub processed: u64,
+    /// Failed attempts in it (retries and deaths).
+    pub failed: u64,
+}
+
+/// One failed attempt's error ([`JobView::errors`]).
+///
+/// ```
+/// let e = redkit_console::AttemptError { at_ms: None, attempt: 1, error: "timeout".into() };
+/// assert_eq!(e.attempt, 1);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttemptError {
+    /// When it failed (Unix ms), when recorded.
+    pub at_ms: Option<u64>,
+    /// Which attempt (1 = the first).
+    pub attempt: u32,
+    /// The error text.
+    pub error: String,
 }
 
 /// The last `minutes` minutes of processed / failed counts, oldest first (the counters the

@@ -59,16 +59,16 @@ pub async fn render(console: &Console) -> String {
     let mut up = 1.0;
     match console.queues().await {
         Ok(queues) => {
-            let l = |q: &crate::QueueSummary| {
+            let l = |q: &crate::queues::QueueSummary| {
                 format!(
                     "namespace=\"{}\",queue=\"{}\"",
                     esc(&q.namespace),
                     esc(&q.name)
                 )
             };
-            let ok: Vec<&crate::QueueSummary> =
+            let ok: Vec<&crate::queues::QueueSummary> =
                 queues.iter().filter(|q| q.error.is_none()).collect();
-            let series = |f: &dyn Fn(&crate::QueueSummary) -> f64| -> Vec<(String, f64)> {
+            let series = |f: &dyn Fn(&crate::queues::QueueSummary) -> f64| -> Vec<(String, f64)> {
                 ok.iter().map(|q| (l(q), f(q))).collect()
             };
             family(

@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use maud::html;
 
-use super::App;
+use super::app::App;
 use super::layout::{page, respond};
 
 pub(crate) async fn list(app: &App) -> Response {

@@ -7,7 +7,8 @@ use axum::response::{Html, IntoResponse, Response};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
-use super::{App, Session};
+use super::app::{App, Session};
+use crate::error::Error;
 
 const STYLE: &str = r#"
 :root { --fg:#1d2330; --muted:#667085; --line:#e4e7ec; --bg:#f8f9fb; --ok:#1a7f37; --warn:#9a6700; --bad:#cf222e; --accent:#0b5cad; }
@@ -252,6 +253,24 @@ pub(crate) fn sparkline(values: &[u64]) -> Markup {
         })
         .collect();
     html! { span.spark { (PreEscaped("&#8203;")) (s) } }
+}
+
+/// An error as a page: 404 for unknown names, 503 (reloading itself) when Redis is down.
+pub(crate) fn error_response(app: &App, e: &Error) -> Response {
+    match e {
+        Error::NotFound { .. } => {
+            error_page(app, StatusCode::NOT_FOUND, "Not found", &e.to_string())
+        }
+        Error::Redis(_) => outage_page(app, &e.to_string()),
+        Error::Usage(_) => error_page(app, StatusCode::BAD_REQUEST, "Bad request", &e.to_string()),
+        Error::Refused(_) => error_page(app, StatusCode::FORBIDDEN, "Refused", &e.to_string()),
+        Error::Unreadable(_) => error_page(
+            app,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Unreadable data",
+            &e.to_string(),
+        ),
+    }
 }
 
 #[cfg(test)]

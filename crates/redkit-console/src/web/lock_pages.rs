@@ -4,8 +4,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use maud::html;
 
+use super::app::{App, Session};
 use super::layout::{page, respond};
-use super::{App, Session};
 
 pub(crate) async fn namespace(app: &App, _session: &Session, ns: &str) -> Response {
     respond(

@@ -7,8 +7,9 @@ use axum::response::{IntoResponse, Response};
 use maud::html;
 use serde::Deserialize;
 
-use super::layout::{error_page, page, respond, when};
-use super::{App, Auth, Session, Shared, check_csrf, error_response, hex};
+use super::app::{App, Session, Shared, check_csrf};
+use super::auth::{Auth, digest, hex, same};
+use super::layout::{error_page, error_response, page, respond, seg, when};
 
 /// `GET /metrics`.
 pub(crate) async fn metrics(State(app): State<Shared>) -> Response {
@@ -34,7 +35,7 @@ pub(crate) async fn login(State(app): State<Shared>, Query(q): Query<LoginQuery>
         return (StatusCode::SEE_OTHER, [(header::LOCATION, app.link("/"))]).into_response();
     };
     match q.token {
-        Some(t) if super::same(&t, want) => {
+        Some(t) if same(&t, want) => {
             let path = if app.opts.base_path.is_empty() {
                 "/".to_string()
             } else {
@@ -42,7 +43,7 @@ pub(crate) async fn login(State(app): State<Shared>, Query(q): Query<LoginQuery>
             };
             let cookie = format!(
                 "redkit_token={}; Path={path}; HttpOnly; SameSite=Strict",
-                hex(&super::digest(want))
+                hex(&digest(want))
             );
             (
                 StatusCode::SEE_OTHER,
@@ -102,7 +103,7 @@ pub(crate) async fn locks(State(app): State<Shared>) -> Response {
             table #lock-namespaces {
                 thead { tr { th { "namespace" } th { "registered" } } }
                 tbody { @for n in &namespaces {
-                    tr { td { a href=(app.link(&format!("/locks/{}", super::layout::seg(&n.namespace)))) { (n.namespace) } } td { (when(Some(n.registered_ms))) } }
+                    tr { td { a href=(app.link(&format!("/locks/{}", seg(&n.namespace)))) { (n.namespace) } } td { (when(Some(n.registered_ms))) } }
                 } }
             }
         }

@@ -8,10 +8,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::layout::{action_button, confirm_page, duration, page, respond, seg, sparkline, when};
-use super::{Session, Shared, check_csrf, error_response};
+use super::app::{App, Session, Shared, check_csrf};
+use super::layout::{
+    action_button, confirm_page, duration, error_response, page, respond, seg, sparkline, when,
+};
 use crate::error::Error;
-use crate::queues::{List, MessageRow, QueueRef, QueueSummary};
+use crate::messages::{List, MessageRow};
+use crate::queue_ref::QueueRef;
+use crate::queues::QueueSummary;
 
 /// Rows per page of a list.
 const PAGE: usize = 25;
@@ -25,7 +29,7 @@ fn flash(done: Option<&str>) -> Markup {
     html! { @if let Some(d) = done { div.flash role="status" { (d) } } }
 }
 
-pub(crate) fn queue_link(app: &super::App, q: &QueueRef) -> String {
+pub(crate) fn queue_link(app: &App, q: &QueueRef) -> String {
     app.link(&format!("/queues/{}/{}", seg(&q.namespace), seg(&q.name)))
 }
 
@@ -217,7 +221,7 @@ pub(crate) async fn queue(
 }
 
 fn rows_table(
-    app: &super::App,
+    app: &App,
     session: &Session,
     r: &QueueRef,
     list: List,
