@@ -37,12 +37,12 @@ mod queue_ref;
 mod queues;
 pub mod web;
 
-pub use caches::CacheEntry;
+pub use caches::{CacheProcess, CacheView};
 pub use console::Console;
 pub use error::Error;
 pub use history::{AttemptError, Minute};
 pub use jobs::JobView;
-pub use locks::LockNamespace;
+pub use locks::{HeldLocksView, LockNamespace, LockView};
 pub use messages::{List, MessageRow};
 pub use payload::Payload;
 pub use queue_ref::QueueRef;

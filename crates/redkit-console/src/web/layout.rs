@@ -6,6 +6,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::Deserialize;
 
 use super::app::{App, Session};
 use crate::error::Error;
@@ -125,6 +126,24 @@ pub(crate) fn outage_page(app: &App, message: &str) -> Response {
         StatusCode::SERVICE_UNAVAILABLE,
         page(app, "Redis unreachable", body),
     )
+}
+
+/// The `?done=…` of a page reached after an action.
+#[derive(Deserialize)]
+pub(crate) struct Flash {
+    pub(crate) done: Option<String>,
+}
+
+/// The message of a finished action, above the page.
+pub(crate) fn flash(done: Option<&str>) -> Markup {
+    html! { @if let Some(d) = done { div.flash role="status" { (d) } } }
+}
+
+/// `303 See Other` to `to`, carrying `done` for [`flash`].
+pub(crate) fn redirect_done(to: &str, done: &str) -> Response {
+    let sep = if to.contains('?') { '&' } else { '?' };
+    let url = format!("{to}{sep}done={}", seg(done));
+    (StatusCode::SEE_OTHER, [(header::LOCATION, url)]).into_response()
 }
 
 /// The hidden CSRF field of a form.

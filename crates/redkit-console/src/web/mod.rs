@@ -73,15 +73,15 @@ pub fn router(console: Console, opts: WebOptions) -> Router {
             "/actions/replay-everything",
             post(queue_pages::replay_everything),
         )
-        .route("/locks", get(pages::locks))
-        .route("/locks/{ns}", get(pages::lock_namespace))
-        .route("/locks/{ns}/{name}", get(pages::lock))
+        .route("/locks", get(lock_pages::namespaces))
+        .route("/locks/{ns}", get(lock_pages::namespace))
+        .route("/locks/{ns}/{name}", get(lock_pages::lock))
         .route(
             "/locks/{ns}/{name}/force-release",
-            post(pages::force_release),
+            post(lock_pages::force_release),
         )
-        .route("/caches", get(pages::caches))
-        .route("/caches/{ns}", get(pages::cache))
+        .route("/caches", get(cache_pages::list))
+        .route("/caches/{ns}", get(cache_pages::one))
         .route("/doctor", get(pages::doctor))
         .fallback(pages::not_found)
         .layer(middleware::from_fn_with_state(app.clone(), guard::guard))

@@ -1,15 +1,14 @@
-//! The other pages: `/metrics`, login, locks, caches, the doctor, 401 and 404.
+//! The other pages: `/metrics`, login, the doctor, 401 and 404.
 
-use axum::Extension;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use serde::Deserialize;
 
-use super::app::{App, Session, Shared, check_csrf};
+use super::app::{App, Shared};
 use super::auth::{Auth, digest, hex, same};
-use super::layout::{error_page, error_response, page, respond, seg, when};
+use super::layout::{error_page, error_response, page, respond};
 
 /// `GET /metrics`.
 pub(crate) async fn metrics(State(app): State<Shared>) -> Response {
@@ -89,80 +88,6 @@ pub(crate) async fn not_found(State(app): State<Shared>) -> Response {
         "Not found",
         "No such page. The overview lists every queue.",
     )
-}
-
-/// `GET /locks`.
-pub(crate) async fn locks(State(app): State<Shared>) -> Response {
-    let namespaces = match app.console.lock_namespaces().await {
-        Ok(n) => n,
-        Err(e) => return error_response(&app, &e),
-    };
-    let body = html! {
-        h1 { "Lock namespaces" }
-        @if namespaces.is_empty() { p.muted { "No lock namespace is registered yet." } } @else {
-            table #lock-namespaces {
-                thead { tr { th { "namespace" } th { "registered" } } }
-                tbody { @for n in &namespaces {
-                    tr { td { a href=(app.link(&format!("/locks/{}", seg(&n.namespace)))) { (n.namespace) } } td { (when(Some(n.registered_ms))) } }
-                } }
-            }
-        }
-    };
-    respond(StatusCode::OK, page(&app, "Locks", body))
-}
-
-/// `GET /locks/{ns}`.
-pub(crate) async fn lock_namespace(
-    State(app): State<Shared>,
-    Extension(session): Extension<Session>,
-    Path(ns): Path<String>,
-) -> Response {
-    super::lock_pages::namespace(&app, &session, &ns).await
-}
-
-/// `GET /locks/{ns}/{name}`.
-pub(crate) async fn lock(
-    State(app): State<Shared>,
-    Extension(session): Extension<Session>,
-    Path((ns, name)): Path<(String, String)>,
-) -> Response {
-    super::lock_pages::lock(&app, &session, &ns, &name).await
-}
-
-#[derive(Deserialize)]
-pub(crate) struct ConfirmForm {
-    csrf: String,
-    confirm: Option<String>,
-}
-
-/// `POST /locks/{ns}/{name}/force-release`.
-pub(crate) async fn force_release(
-    State(app): State<Shared>,
-    Extension(session): Extension<Session>,
-    Path((ns, name)): Path<(String, String)>,
-    Form(form): Form<ConfirmForm>,
-) -> Response {
-    if let Err(e) = check_csrf(&app, &session, &form.csrf) {
-        return error_response(&app, &e);
-    }
-    super::lock_pages::force_release(
-        &app,
-        &session,
-        &ns,
-        &name,
-        form.confirm.as_deref() == Some("yes"),
-    )
-    .await
-}
-
-/// `GET /caches`.
-pub(crate) async fn caches(State(app): State<Shared>) -> Response {
-    super::cache_pages::list(&app).await
-}
-
-/// `GET /caches/{ns}`.
-pub(crate) async fn cache(State(app): State<Shared>, Path(ns): Path<String>) -> Response {
-    super::cache_pages::one(&app, &ns).await
 }
 
 /// `GET /doctor`: redis-diag's findings.

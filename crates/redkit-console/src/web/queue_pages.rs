@@ -3,14 +3,15 @@
 
 use axum::Extension;
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::app::{App, Session, Shared, check_csrf};
 use super::layout::{
-    action_button, confirm_page, duration, error_response, page, respond, seg, sparkline, when,
+    Flash, action_button, confirm_page, duration, error_response, flash, page, redirect_done,
+    respond, seg, sparkline, when,
 };
 use crate::error::Error;
 use crate::messages::{List, MessageRow};
@@ -19,15 +20,6 @@ use crate::queues::QueueSummary;
 
 /// Rows per page of a list.
 const PAGE: usize = 25;
-
-#[derive(Deserialize)]
-pub(crate) struct Flash {
-    done: Option<String>,
-}
-
-fn flash(done: Option<&str>) -> Markup {
-    html! { @if let Some(d) = done { div.flash role="status" { (d) } } }
-}
 
 pub(crate) fn queue_link(app: &App, q: &QueueRef) -> String {
     app.link(&format!("/queues/{}/{}", seg(&q.namespace), seg(&q.name)))
@@ -362,12 +354,6 @@ pub(crate) struct ActionForm {
     id: Option<String>,
     csrf: String,
     confirm: Option<String>,
-}
-
-fn redirect_done(to: &str, done: &str) -> Response {
-    let sep = if to.contains('?') { '&' } else { '?' };
-    let url = format!("{to}{sep}done={}", seg(done));
-    (StatusCode::SEE_OTHER, [(header::LOCATION, url)]).into_response()
 }
 
 /// `POST /queues/{ns}/{name}/action`: replay / delete one dead message, replay all, purge,
