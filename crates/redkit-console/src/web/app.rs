@@ -53,8 +53,15 @@ impl App {
         }
     }
 
+    /// `path` under the mount path. The home page of a nested console is the mount path
+    /// itself (`/ops/redkit`, not `/ops/redkit/`: axum's `nest` serves the nested `/` there).
     pub(crate) fn link(&self, path: &str) -> String {
-        format!("{}{path}", self.opts.base_path.trim_end_matches('/'))
+        let base = self.opts.base_path.trim_end_matches('/');
+        if path == "/" && !base.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}{path}")
+        }
     }
 
     pub(crate) fn csrf(&self, session: &Session) -> String {
