@@ -1,13 +1,12 @@
 //! What an operator does to a queue: replay, delete or purge dead messages, pause and
 //! resume.
 
-use std::time::Duration;
-
-use rqueue::JobState;
-
 use crate::console::Console;
 use crate::error::Error;
 use crate::queue_ref::QueueRef;
+
+/// Dead messages replayed per atomic script call.
+const BATCH: usize = 1000;
 
 impl Console {
     /// Moves the given dead messages back to ready; returns how many were dead.
@@ -37,21 +36,19 @@ impl Console {
         mut progress: impl FnMut(u64) + Send,
     ) -> Result<u64, Error> {
         let queue = self.existing(q).await?;
+        // Bounded by the size at the start: messages that die again meanwhile (a replayed
+        // poison message) wait for the next call instead of keeping this one busy forever.
+        let start = queue.stats().await?.dead;
         let mut total = 0;
-        loop {
-            let page = queue.dead_letters(0, 1000).await?;
-            if page.is_empty() {
-                return Ok(total);
-            }
-            let ids: Vec<&str> = page.iter().map(|d| d.id.as_str()).collect();
-            let n = queue.replay(&ids).await?;
+        while total < start {
+            let n = queue.replay_oldest(BATCH).await?;
             total += n;
             progress(total);
-            if n == 0 {
-                // Someone else replayed or removed them meanwhile; the next page decides.
-                tokio::time::sleep(Duration::from_millis(10)).await;
+            if n < BATCH as u64 {
+                break;
             }
         }
+        Ok(total)
     }
 
     /// Replays every dead message of every known queue; returns (queue, replayed) pairs for
@@ -83,18 +80,8 @@ impl Console {
     /// ```
     pub async fn delete_dead(&self, q: &QueueRef, ids: &[String]) -> Result<u64, Error> {
         let queue = self.existing(q).await?;
-        let mut n = 0;
-        for id in ids {
-            match queue.job(id).await {
-                Ok(j) if matches!(j.state, JobState::Dead { .. }) => {
-                    queue.remove(id).await?;
-                    n += 1;
-                }
-                Ok(_) | Err(rqueue::Error::UnknownJob { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(n)
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        Ok(queue.delete_dead(&ids).await?)
     }
 
     /// Deletes the whole dead set; returns how many messages were deleted.

@@ -24,6 +24,7 @@ testkit::topology_tests!(
     wait_result_answers_within_milliseconds_of_completion,
     wait_result_reports_death_timeouts_and_misuse,
     cancel_and_remove_by_id,
+    delete_dead_removes_only_what_is_still_dead,
     a_scheduled_job_names_its_schedule_and_tick,
 );
 
@@ -415,4 +416,33 @@ async fn cancel_and_remove_by_id(redis: RedisClient, _t: &SharedTopology) {
         q.cancel("garbage").await,
         Err(Error::UnknownJob { .. })
     ));
+}
+
+/// `delete_dead` deletes a dead message, and leaves alone one that was replayed (or is
+/// waiting, in flight or unknown) by the time it runs; `replay_oldest` replays the oldest.
+async fn delete_dead_removes_only_what_is_still_dead(redis: RedisClient, _t: &SharedTopology) {
+    let q: Queue<u64> = Queue::new(redis.clone(), config("delete-dead")).expect("queue");
+    let mut dead = Vec::new();
+    for i in 0..3 {
+        q.enqueue(&i).await.expect("enqueue");
+    }
+    for d in q.claim(3).await.expect("claim") {
+        dead.push(d.id().to_string());
+        d.dead("bad").await.expect("dead");
+    }
+    let waiting = q.enqueue(&9).await.expect("enqueue");
+    // The oldest dead message is replayed before the delete runs: it stays, waiting.
+    assert_eq!(q.replay_oldest(1).await.expect("replay_oldest"), 1);
+    let ids: Vec<&str> = dead
+        .iter()
+        .map(String::as_str)
+        .chain([waiting.as_str(), "garbage"])
+        .collect();
+    assert_eq!(q.delete_dead(&ids).await.expect("delete_dead"), 2);
+    let s = q.stats().await.expect("stats");
+    assert_eq!((s.ready, s.dead), (2, 0), "{s:?}");
+    assert_eq!(q.job(&dead[0]).await.expect("job").state.name(), "waiting");
+    for id in &dead[1..] {
+        assert!(matches!(q.job(id).await, Err(Error::UnknownJob { .. })));
+    }
 }

@@ -1,14 +1,19 @@
 -- Cancels or removes one job by id. KEYS[1] jobs, KEYS[2] meta, KEYS[3] ready, KEYS[4]
 -- delayed, KEYS[5] inflight, KEYS[6] dead, KEYS[7] reasons, KEYS[8] completed, KEYS[9]
 -- progress, KEYS[10] origin, KEYS[11] the job's result record, KEYS[12] stats
--- ARGV[1] id, ARGV[2] 'cancel' (waiting or delayed jobs only) or 'remove' (also dead and
--- completed ones). An active job (leased to a worker) is never touched.
+-- ARGV[1] id, ARGV[2] 'cancel' (waiting or delayed jobs only), 'remove' (also dead and
+-- completed ones) or 'dead' (dead ones only: what an operator deleting from the dead set
+-- means, even if the message was replayed a moment before). An active job (leased to a
+-- worker) is never touched.
 -- Returns the state it was removed from ('waiting', 'delayed', 'dead', 'completed'), or
--- 'active' / 'kept:dead' / 'kept:completed' (not removed), or 'unknown'.
+-- 'active' / 'kept:dead' / 'kept:completed' / 'not-dead' (not removed), or 'unknown'.
 local id, mode = ARGV[1], ARGV[2]
 if redis.call('ZSCORE', KEYS[5], id) then return 'active' end
 local from
-if redis.call('ZREM', KEYS[3], id) == 1 then
+if mode == 'dead' then
+  if redis.call('ZREM', KEYS[6], id) == 0 then return 'not-dead' end
+  from = 'dead'
+elseif redis.call('ZREM', KEYS[3], id) == 1 then
   from = 'waiting'
 elseif redis.call('ZREM', KEYS[4], id) == 1 then
   from = 'delayed'

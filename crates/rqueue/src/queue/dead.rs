@@ -100,15 +100,27 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
         // poison message) wait for the next call instead of keeping this one busy forever.
         let start = self.stats().await?.dead;
         let mut total = 0;
-        let batch = DEAD_BATCH.to_string();
         while total < start {
-            let n = self.replay_args(vec!["oldest", batch.as_str()]).await?;
+            let n = self.replay_oldest(DEAD_BATCH).await?;
             total += n;
             if n < DEAD_BATCH as u64 {
                 break;
             }
         }
         Ok(total)
+    }
+
+    /// Replays the `max` oldest dead messages (at most 1,000) in one atomic script; returns
+    /// how many. A building block for replaying a large dead set with progress.
+    ///
+    /// ```no_run
+    /// # async fn demo(q: rqueue::Queue<u64>) -> Result<(), rqueue::Error> {
+    /// let n = q.replay_oldest(100).await?;
+    /// # let _ = n; Ok(()) }
+    /// ```
+    pub async fn replay_oldest(&self, max: usize) -> Result<u64, Error> {
+        let batch = max.clamp(1, DEAD_BATCH).to_string();
+        self.replay_args(vec!["oldest", batch.as_str()]).await
     }
 
     async fn replay_args(&self, args: Vec<&str>) -> Result<u64, Error> {

@@ -478,7 +478,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
             )
             .await?;
         match from.as_str() {
-            "unknown" => Err(Error::UnknownJob { id: id.to_string() }),
+            "unknown" | "not-dead" => Err(Error::UnknownJob { id: id.to_string() }),
             "active" => Err(Error::JobActive { id: id.to_string() }),
             kept if kept.starts_with("kept:") => Err(Error::NotCancellable {
                 id: id.to_string(),
@@ -515,6 +515,27 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
     /// ```
     pub async fn remove(&self, id: &str) -> Result<String, Error> {
         self.remove_as(id, "remove").await
+    }
+
+    /// Deletes dead messages for good, each in one script that removes it only if it is
+    /// still in the dead set (a message replayed meanwhile is left alone). Returns how many
+    /// were deleted; ids that are not dead (or not known) are skipped.
+    ///
+    /// ```no_run
+    /// # async fn demo(q: rqueue::Queue<String>) -> Result<(), rqueue::Error> {
+    /// let n = q.delete_dead(&["0001764064000123-000000"]).await?;
+    /// # let _ = n; Ok(()) }
+    /// ```
+    pub async fn delete_dead(&self, ids: &[&str]) -> Result<u64, Error> {
+        let mut n = 0;
+        for id in ids {
+            match self.remove_as(id, "dead").await {
+                Ok(_) => n += 1,
+                Err(Error::UnknownJob { .. } | Error::JobActive { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
     }
 
     /// Waits up to `timeout` for job `id` to finish and returns its result (what the handler
