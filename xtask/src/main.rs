@@ -223,6 +223,47 @@ fn ensure_redis(p: &Progress) -> Result {
         .into())
 }
 
+/// The console's tests drive Debian's chromium over WebDriver and check its alert rules and
+/// `/metrics` with promtool: install them the way redis-server is (root + apt-get), or say
+/// how.
+fn ensure_console_tools(p: &Progress) -> Result {
+    let missing: Vec<&str> = [
+        ("chromium", "chromium"),
+        ("chromedriver", "chromium-driver"),
+        ("promtool", "prometheus"),
+    ]
+    .into_iter()
+    .filter(|(bin, _)| !on_path(bin))
+    .map(|(_, package)| package)
+    .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    if on_path("apt-get") && root {
+        p.say(format!(
+            "the console's browser and alerting tests need {}: installing them (apt-get)",
+            missing.join(", ")
+        ));
+        run(Command::new("apt-get").arg("update").arg("-qq"))?;
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-qq"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+        return Ok(());
+    }
+    Err(format!(
+        "the console's tests need {} (chromium, chromedriver, promtool on PATH): \
+         `sudo apt-get install -y {}` on Debian/Ubuntu",
+        missing.join(", "),
+        missing.join(" ")
+    ))
+}
+
 fn backends(arg: BackendArg, image: Option<String>, p: &Progress) -> Vec<Backend> {
     match arg {
         BackendArg::Process => vec![Backend::Process],
@@ -438,6 +479,7 @@ fn test(
     extra: &[String],
 ) -> Result {
     ensure_redis(p)?;
+    ensure_console_tools(p)?;
     let kinds: Vec<Kind> = if topologies.is_empty() {
         Kind::ALL.to_vec()
     } else {

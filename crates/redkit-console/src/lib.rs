@@ -8,6 +8,11 @@
 //! - **Queues**: [`Console::queues`], [`Console::queue`], [`Console::messages`],
 //!   [`Console::job`], [`Console::find_job`], replay / delete / purge of dead messages,
 //!   pause / resume.
+//! - **Locks**: [`Console::lock_namespaces`], [`Console::held_locks`] (owner, fence, lease
+//!   left, fair line), [`Console::lock`], [`Console::force_release`] — read through dlock's
+//!   own inspection.
+//! - **Caches**: [`Console::caches`], [`Console::cache`] — hits, misses, builds, stale
+//!   serves and breakers summed over every process (cache-core's shared stats).
 //! - **Doctor**: [`Console::doctor`] runs redis-diag's checks; `/metrics` reuses redis-diag's
 //!   exporter and appends the queue, lock and cache figures ([`metrics::render`]).
 //!
