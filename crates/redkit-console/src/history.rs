@@ -22,7 +22,7 @@ pub struct Minute {
     pub failed: u64,
 }
 
-/// One failed attempt's error ([`JobView::errors`]).
+/// One failed attempt's error ([`JobView::errors`](crate::JobView::errors)).
 ///
 /// ```
 /// let e = redkit_console::AttemptError { at_ms: None, attempt: 1, error: "timeout".into() };
