@@ -248,16 +248,27 @@ async fn the_console_mounted_under_a_service_path_links_under_it() {
         !page.contains("href=\"/locks\""),
         "no link escapes the mount path"
     );
-    // Every link of the page answers through the mount.
+    // Every link of the page is routed through the mount: the console's own pages answer
+    // 200; other tests' queues on the shared server may answer an error page about their
+    // data (a foreign key type is 422), never a 404 of the router.
     let links: Vec<&str> = page
         .split("href=\"")
         .skip(1)
         .filter_map(|s| s.split('"').next())
         .collect();
     assert!(links.len() >= 6, "{links:?}");
+    let ours = format!(
+        "/ops/redkit/queues/{}/{}",
+        enc(&q.config().namespace),
+        enc(&q.config().name)
+    );
     for link in links {
         let (status, _) = get(addr, link, "x-service-user: ops\r\n").await;
-        assert_eq!(status, 200, "{link}");
+        if link.starts_with("/ops/redkit/queues/") && link != ours {
+            assert_ne!(status, 404, "{link}");
+        } else {
+            assert_eq!(status, 200, "{link}");
+        }
     }
     assert_eq!(get(addr, "/", "").await.0, 200, "the service's own routes");
 }
