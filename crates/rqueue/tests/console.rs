@@ -369,14 +369,16 @@ async fn error_histories_are_capped_and_old_single_errors_still_read(
 
 /// `Queue::new` announces the queue in `redkit:registry` (in the background) with its
 /// settings.
-async fn a_new_queue_is_listed_in_the_registry(redis: RedisClient, _t: &SharedTopology) {
+async fn a_new_queue_is_listed_in_the_registry(redis: RedisClient, t: &SharedTopology) {
     let mut cfg = config("registry");
     cfg.max_attempts = 7;
+    // Registered by the queue's own (least-privilege) user; read as the console reads it.
     let q: Queue<u32> = Queue::new(redis.clone(), cfg).expect("queue");
+    let console = admin(t).await;
     let prefix = format!("t:rq:{{{}}}", q.config().name);
     let deadline = Instant::now() + Duration::from_secs(2);
     let entry = loop {
-        let (all, _bad) = registered(&redis, Some(Kind::Queue))
+        let (all, _bad) = registered(&console, Some(Kind::Queue))
             .await
             .expect("registry");
         if let Some(e) = all.into_iter().find(|e| e.prefix == prefix) {
