@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use testkit::{Backend, Kind, Spec, State, Topology};
 
 mod layers;
+mod package;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "redkit developer tasks")]
@@ -106,7 +107,14 @@ enum Cmd {
         #[arg(long)]
         edges: bool,
     },
-    /// Everything CI checks: fmt, clippy -D warnings, layers, docs, the whole test matrix.
+    /// Every library crate alone: clippy without default features, with each feature, with
+    /// all features; cache-core without defaults pulls none of its optional libraries.
+    Features,
+    /// `cargo package` of every publishable crate (verified), and a scratch project outside
+    /// the workspace on the packaged rqueue alone.
+    Package,
+    /// Everything CI checks: fmt, clippy -D warnings, layers, docs, features, packages, the
+    /// whole test matrix.
     Ci,
 }
 
@@ -141,6 +149,8 @@ fn main() -> ExitCode {
         Cmd::Bench { extra } => bench(&extra),
         Cmd::Demo => demo(),
         Cmd::Layers { edges } => check_layers(edges, true),
+        Cmd::Features => package::features(&Progress(Instant::now())),
+        Cmd::Package => package::package(&Progress(Instant::now())),
         Cmd::Ci => ci(),
     };
     match result {
@@ -664,10 +674,19 @@ fn ci() -> Result {
         layers::MAX_LINES
     ));
     check_layers(false, false)?;
-    p.say("cargo doc (warnings are errors)");
+    p.say("cargo doc --all-features, as docs.rs builds it (warnings are errors)");
     run(cargo()
-        .args(["doc", "--workspace", "--no-deps", "--quiet"])
-        .env("RUSTDOCFLAGS", "-D warnings"))?;
+        .args([
+            "doc",
+            "--workspace",
+            "--no-deps",
+            "--all-features",
+            "--quiet",
+        ])
+        .env("RUSTDOCFLAGS", "-D warnings --cfg docsrs"))?;
+    p.say("features: every library crate alone without defaults, with each feature, with all");
+    package::features(&p)?;
+    package::package(&p)?;
     p.say("test matrix");
     test(
         &p,

@@ -45,6 +45,7 @@ const REGISTRY_COMMANDS: [&str; 1] = ["hsetnx"];
 
 /// Commands a Bloom filter sends from its script (`HGET`, `HSET`, `GETBIT`, `SETBIT`) and to
 /// clear it (`DEL`).
+#[cfg(feature = "bloom")]
 const BLOOM_COMMANDS: [&str; 5] = ["hget", "hset", "getbit", "setbit", "del"];
 
 /// The smallest ACL rule a [`Cache`](crate::Cache) with `config` runs with: what redis-conn
@@ -107,6 +108,7 @@ pub fn acl_rule(config: &CacheConfig) -> AclRule {
 ///     .merge(&cache_core::bloom_acl_rule("shop"));
 /// assert!(both.to_string().contains("+getbit"));
 /// ```
+#[cfg(feature = "bloom")]
 pub fn bloom_acl_rule(namespace: &str) -> AclRule {
     AclRule::connection()
         .commands(BLOOM_COMMANDS)

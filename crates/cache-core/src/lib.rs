@@ -1,48 +1,4 @@
-//! Cache-aside on Redis for async services: [`Cache::get_or_set`] returns a cached value or
-//! builds it once, with the protections production caches need.
-//!
-//! ```no_run
-//! use std::time::Duration;
-//! use cache_core::{Cache, CacheConfig, Codec};
-//!
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! let redis = redis_conn::RedisClient::connect(redis_conn::RedisConfig::from_env()?).await?;
-//! let mut config = CacheConfig::new("shop:product");
-//! config.codec = Codec::MessagePack;
-//! let cache = Cache::new(redis, config)?;
-//! let name: Option<String> = cache
-//!     .get_or_set("42", Some(Duration::from_secs(300)), || async {
-//!         Ok::<_, std::io::Error>(Some("Rusty teapot".to_string()))
-//!     })
-//!     .await?;
-//! # Ok(()) }
-//! ```
-//!
-//! # Guarantees (this release)
-//!
-//! | threat | protection |
-//! |---|---|
-//! | stampede within a process | concurrent calls for one key share one Redis read and at most one build (single-flight); followers get the leader's value or error (measured: 200 concurrent hits on a key → 1 `GET`), and give each build they follow `max_wait`, after which one of them leads a successor build and the others follow it (a hung builder costs one extra build, not one per waiter); a leader whose call is dropped (a caller's timeout) hands the flight to a follower at once; a leader whose builder panics gives its followers [`BuildError::Panicked`] while the panic goes on in the leader's own call; a lookup that started before a write through the same `Cache` is never shared with calls made after that write (read-your-writes within the process) |
-//! | stampede across processes | the first process to miss takes a short rebuild lease (`SET NX PX`); the others wait and are woken by pub/sub when the value lands (one subscriber connection per cache); the value write, lease release and wake-up are one Lua script; a builder that fails, panics or is cancelled at any `.await` gives the lease back at once (a drop guard sends the release over the connection that took the lease, so it cannot overtake the `SET NX`) and wakes every process's waiters; only a builder whose process dies leaves its lease to expire; waits never exceed `max_wait` |
-//! | penetration (ids that do not exist) | `Ok(None)` from the builder is cached as "not found" for `null_ttl`; opt-in [`BloomFilter`] (plain Redis bitmap, check/add in one script, parameters verified on every call) answers never-added ids without touching cache or builder (`get_or_set_filtered`; measured FP 1.02% at a 1% target) |
-//! | avalanche (keys written together expiring together) | every TTL is jittered by `1 ± jitter` |
-//! | Redis down or slow | `get_or_set` returns the builder's value; errors are counted, never returned; after `breaker_failures` consecutive connection errors a circuit breaker skips Redis for `breaker_open_for` (measured: p99 50 µs per call while open, instead of a command timeout), then one probe call decides whether it closes |
-//! | garbage or foreign values under a key | treated as a miss, rebuilt, counted |
-//! | hot keys expiring under load | XFetch (Vattani et al., VLDB 2015): each hit refreshes early with probability `exp(−remaining / (β·build time))`, using the build time stored in the envelope; one caller refreshes, the rest keep the current value; if another process is already refreshing, nobody waits |
-//! | slow rebuilds | `get_or_refresh` serves a due value at once and refreshes it in a background task (logical expiry: with `stale_for` readers of a hot key never wait); `stale_for`: values outlive their TTL by a grace period in Redis; past the logical expiry one caller refreshes while everyone else gets the stale value at once; a failed refresh keeps serving the stale value |
-//! | invalidation | by key; by pattern with `SCAN` on every primary + `UNLINK` (never `KEYS`); by tag (`set_tagged` / `invalidate_tag`) |
-//! | near cache (opt-in `near`) | moka L1, coherent through RESP3 `CLIENT TRACKING BCAST PREFIX <namespace>:` on a dedicated connection (on every primary of a cluster); flushed on reconnect, tracking errors, cluster changes and missed invalidations; bounded in size and age; a read that raced an invalidation is never stored (generation check — in a namespace with constant writes this keeps the L1 mostly empty) |
-//! | batch | `get_many` (one `MGET` per cluster slot, slots in parallel), `set_many` (one pipeline) |
-//! | function results | `cached(function, &args, ttl, f)`: key from canonical JSON of the arguments (SHA-1), stable across processes |
-//! | counters across processes | each cache instance adds its counters to `<namespace>:__stats__` from a background task (one script per `shared_stats` interval, default 1 s, only when something changed, plus a 5 s heartbeat); [`SharedStats::load`] reads the sums and each instance's breaker state and last report in one round trip; a failed flush is retried with the same totals and the script adds each increment once (a lost reply is neither lost nor counted twice); the hot path is unchanged (the same atomics); the cache keys `__stats__` and `__tag__:*` are reserved |
-//! | observability | counters in [`Cache::stats`] and through the `metrics` facade (`redkit_cache_{hits,l1_hits,misses,null_hits,builds,build_errors,coalesced,redis_errors,decode_errors,lease_waits,woken,wait_timeouts,short_circuited,filtered,refreshes}_total{namespace}`, gauge `redkit_cache_breaker_open`); `tracing` spans on Redis round trips |
-//!
-//! Not guaranteed: a value written to a primary that fails over before replicating is lost
-//! (the next reader rebuilds it); tag and pattern invalidation are not atomic across cluster
-//! slots (an entry written during the invalidation may survive); Redis TTLs and logical expiry
-//! use the writer's clock; a build that started before a `set` of the same key can overwrite
-//! that `set` when it lands (cache-aside's classic race: prefer `delete` on writes, and TTLs
-//! that bound how long a stale value can live).
+#![doc = include_str!("../README.md")]
 
 //! # Least privilege
 //!
@@ -122,19 +78,30 @@
 //! all of the above sends, as an ACL rule). `lib.rs` only declares and re-exports.
 
 mod acl;
+#[cfg(feature = "bloom")]
 mod bloom;
 mod breaker;
 mod cache;
 mod codec;
 mod envelope;
 mod error;
+#[cfg(feature = "near-cache")]
 mod near;
+#[cfg(not(feature = "near-cache"))]
+#[path = "near_off.rs"]
+mod near;
+mod near_config;
 
-pub use acl::{acl_rule, bloom_acl_rule};
+pub use acl::acl_rule;
+#[cfg(feature = "bloom")]
+pub use acl::bloom_acl_rule;
+#[cfg(feature = "bloom")]
 pub use bloom::BloomFilter;
 pub use breaker::BreakerState;
+#[cfg(feature = "json")]
+pub use cache::function_key;
 pub use cache::{Cache, CacheConfig, CacheStats, Lookup, ProcessReport, SharedStats};
 pub use codec::{Codec, CodecError};
 pub use envelope::{Envelope, EnvelopeError};
 pub use error::{BuildError, Error};
-pub use near::NearConfig;
+pub use near_config::NearConfig;

@@ -1,4 +1,4 @@
-//! The optional in-process near cache (L1, moka), kept coherent with Redis by client-side
+//! The optional in-process near cache (L1, moka; feature `near-cache`), kept coherent with Redis by client-side
 //! caching: a dedicated RESP3 connection with `CLIENT TRACKING ON BCAST PREFIX <namespace>:`
 //! receives an invalidation for every change under the namespace, from any client.
 //!
@@ -23,28 +23,7 @@ use tokio::sync::{Notify, OnceCell};
 
 use crate::envelope::now_ms;
 use crate::error::refused;
-
-/// Near-cache settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct NearConfig {
-    /// Most entries kept in memory.
-    pub max_entries: u64,
-    /// Longest an entry is served from memory, whatever Redis says.
-    pub ttl: Duration,
-}
-
-impl NearConfig {
-    /// A near cache of `max_entries` entries, each kept at most `ttl`.
-    ///
-    /// ```
-    /// let near = cache_core::NearConfig::new(10_000, std::time::Duration::from_secs(30));
-    /// assert_eq!(near.max_entries, 10_000);
-    /// ```
-    pub fn new(max_entries: u64, ttl: Duration) -> NearConfig {
-        NearConfig { max_entries, ttl }
-    }
-}
+use crate::near_config::NearConfig;
 
 #[derive(Clone)]
 struct Entry {

@@ -58,16 +58,16 @@ struct Local {
 #[derive(Clone)]
 pub(crate) struct Metrics {
     local: Arc<Local>,
-    acquire_seconds: metrics::Histogram,
-    wait_seconds: metrics::Histogram,
-    lateness_seconds: metrics::Histogram,
-    acquired: metrics::Counter,
-    handoffs: metrics::Counter,
-    local_handoffs: metrics::Counter,
-    timeouts: metrics::Counter,
-    renewals: metrics::Counter,
-    renewal_failures: metrics::Counter,
-    losses: metrics::Counter,
+    acquire_seconds: redis_conn::telemetry::Histogram,
+    wait_seconds: redis_conn::telemetry::Histogram,
+    lateness_seconds: redis_conn::telemetry::Histogram,
+    acquired: redis_conn::telemetry::Counter,
+    handoffs: redis_conn::telemetry::Counter,
+    local_handoffs: redis_conn::telemetry::Counter,
+    timeouts: redis_conn::telemetry::Counter,
+    renewals: redis_conn::telemetry::Counter,
+    renewal_failures: redis_conn::telemetry::Counter,
+    losses: redis_conn::telemetry::Counter,
 }
 
 impl Metrics {
@@ -75,16 +75,16 @@ impl Metrics {
         let ns = namespace.to_string();
         Metrics {
             local: Arc::new(Local::default()),
-            acquire_seconds: metrics::histogram!("redkit_dlock_acquire_seconds", "namespace" => ns.clone()),
-            wait_seconds: metrics::histogram!("redkit_dlock_wait_seconds", "namespace" => ns.clone()),
-            lateness_seconds: metrics::histogram!("redkit_dlock_renewal_lateness_seconds", "namespace" => ns.clone()),
-            acquired: metrics::counter!("redkit_dlock_acquired_total", "namespace" => ns.clone()),
-            handoffs: metrics::counter!("redkit_dlock_handoffs_total", "namespace" => ns.clone()),
-            local_handoffs: metrics::counter!("redkit_dlock_local_handoffs_total", "namespace" => ns.clone()),
-            timeouts: metrics::counter!("redkit_dlock_timeouts_total", "namespace" => ns.clone()),
-            renewals: metrics::counter!("redkit_dlock_renewals_total", "namespace" => ns.clone()),
-            renewal_failures: metrics::counter!("redkit_dlock_renewal_failures_total", "namespace" => ns.clone()),
-            losses: metrics::counter!("redkit_dlock_leases_lost_total", "namespace" => ns),
+            acquire_seconds: redis_conn::telemetry::histogram!("redkit_dlock_acquire_seconds", "namespace" => ns.clone()),
+            wait_seconds: redis_conn::telemetry::histogram!("redkit_dlock_wait_seconds", "namespace" => ns.clone()),
+            lateness_seconds: redis_conn::telemetry::histogram!("redkit_dlock_renewal_lateness_seconds", "namespace" => ns.clone()),
+            acquired: redis_conn::telemetry::counter!("redkit_dlock_acquired_total", "namespace" => ns.clone()),
+            handoffs: redis_conn::telemetry::counter!("redkit_dlock_handoffs_total", "namespace" => ns.clone()),
+            local_handoffs: redis_conn::telemetry::counter!("redkit_dlock_local_handoffs_total", "namespace" => ns.clone()),
+            timeouts: redis_conn::telemetry::counter!("redkit_dlock_timeouts_total", "namespace" => ns.clone()),
+            renewals: redis_conn::telemetry::counter!("redkit_dlock_renewals_total", "namespace" => ns.clone()),
+            renewal_failures: redis_conn::telemetry::counter!("redkit_dlock_renewal_failures_total", "namespace" => ns.clone()),
+            losses: redis_conn::telemetry::counter!("redkit_dlock_leases_lost_total", "namespace" => ns),
         }
     }
 

@@ -530,7 +530,7 @@ fn tls_failure(config: &RedisConfig, e: &Error) -> Option<String> {
     let details = e.to_string();
     match &config.tls {
         Some(options) => {
-            if let Some(why) = crate::tls::explain_tls_failure(&details, options) {
+            if let Some(why) = crate::tls_failure::explain_tls_failure(&details, options) {
                 return Some(format!("{why} ({details})"));
             }
             match e {
@@ -562,11 +562,13 @@ fn tls_failure(config: &RedisConfig, e: &Error) -> Option<String> {
 }
 
 fn server(e: &Endpoint, tls: bool) -> Server {
+    #[cfg(feature = "tls")]
     if tls {
-        Server::new_with_tls(e.host.clone(), e.port, Some(e.host.clone()))
-    } else {
-        Server::new(e.host.clone(), e.port)
+        return Server::new_with_tls(e.host.clone(), e.port, Some(e.host.clone()));
     }
+    // Without the `tls` feature a TLS config is refused before any server is dialled.
+    let _ = tls;
+    Server::new(e.host.clone(), e.port)
 }
 
 /// The fred [`Builder`] with redkit's production defaults for `config` (exposed for callers
@@ -612,10 +614,18 @@ pub fn builder(config: &RedisConfig, purpose: Dedicated) -> Result<Builder> {
             policy: ClusterDiscoveryPolicy::ConfigEndpoint,
         },
     };
+    #[cfg(feature = "tls")]
     let tls = match &config.tls {
         Some(options) => Some(crate::tls::fred_tls(config, options)?),
         None => None,
     };
+    #[cfg(not(feature = "tls"))]
+    if config.tls.is_some() {
+        return Err(Error::config(
+            "TLS",
+            "this build of redis-conn has no TLS: enable its `tls` feature (on by default)",
+        ));
+    }
     // Feature-gated fields (tracing, mocks) come from the default when those features are on.
     #[allow(clippy::needless_update)]
     let fred_config = Config {
@@ -630,6 +640,7 @@ pub fn builder(config: &RedisConfig, purpose: Dedicated) -> Result<Builder> {
             RespVersion::RESP2
         },
         database: config.database,
+        #[cfg(feature = "tls")]
         tls,
         ..Config::default()
     };

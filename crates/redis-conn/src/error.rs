@@ -169,7 +169,9 @@ impl From<FredError> for Error {
             ErrorKind::IO => Error::Io(details),
             ErrorKind::Canceled => Error::Canceled(details),
             ErrorKind::Parse | ErrorKind::Protocol => Error::Parse(details),
-            ErrorKind::Config | ErrorKind::Url | ErrorKind::Tls => Error::Client(details),
+            ErrorKind::Config | ErrorKind::Url => Error::Client(details),
+            #[cfg(feature = "tls")]
+            ErrorKind::Tls => Error::Client(details),
             // fred reports most server replies as Unknown (NOSCRIPT, READONLY, LOADING, ...),
             // CLUSTERDOWN / MOVED as Cluster and WRONGTYPE as InvalidArgument.
             _ => classify_reply(&details).unwrap_or(Error::Client(details)),

@@ -10,8 +10,8 @@
 //!   then falls back to scanning known key shapes.
 //! - Small: one field per queue, lock namespace or cache (not per key). A field is the kind
 //!   and the component's own key prefix (`queue|rq:{emails}`, `locks|shop:locks`,
-//!   `cache|shop:product`), which is unique by construction; the value is JSON
-//!   ([`Registration`]).
+//!   `cache|shop:product`), which is unique by construction; the value is a percent-encoded
+//!   form ([`Registration::encode`]).
 
 use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock};
@@ -19,6 +19,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use fred::interfaces::{ClientLike, HashesInterface};
 use fred::types::Value;
+use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
@@ -132,8 +133,77 @@ impl Registration {
         format!("{}|{}", self.kind.name(), self.prefix)
     }
 
-    fn parse(field: &str, value: &str) -> Option<Registration> {
-        let r: Registration = serde_json::from_str(value).ok()?;
+    /// The stored value: `v=1&kind=…&namespace=…&name=…&prefix=…&registered_ms=…` then one
+    /// `set.<key>=<value>` per setting, every part percent-encoded (no JSON library needed,
+    /// readable in `redis-cli`).
+    ///
+    /// ```
+    /// use redis_conn::registry::{Kind, Registration};
+    /// let r = Registration::new(Kind::Cache, "shop:p", "shop:p", "shop:p").setting("ttl", "60s");
+    /// assert!(r.encode().starts_with("v=1&kind=cache&namespace=shop%3Ap"));
+    /// assert_eq!(Registration::decode(&r.field(), &r.encode()), Some(r));
+    /// ```
+    pub fn encode(&self) -> String {
+        let e = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
+        let mut out = format!(
+            "v=1&kind={}&namespace={}&name={}&prefix={}&registered_ms={}",
+            self.kind.name(),
+            e(&self.namespace),
+            e(&self.name),
+            e(&self.prefix),
+            self.registered_ms
+        );
+        for (k, v) in &self.settings {
+            out.push_str(&format!("&set.{}={}", e(k), e(v)));
+        }
+        out
+    }
+
+    /// Parses a stored value ([`Registration::encode`]); `None` when it is not one, or when
+    /// it does not belong to `field` (an entry copied under another field).
+    ///
+    /// ```
+    /// use redis_conn::registry::Registration;
+    /// assert_eq!(Registration::decode("queue|x", "garbage"), None);
+    /// ```
+    pub fn decode(field: &str, value: &str) -> Option<Registration> {
+        let d = |s: &str| {
+            percent_decode_str(s)
+                .decode_utf8()
+                .ok()
+                .map(|c| c.into_owned())
+        };
+        let mut parts = value.split('&');
+        if parts.next()? != "v=1" {
+            return None;
+        }
+        let mut next = |key: &str| -> Option<String> {
+            let (k, v) = parts.next()?.split_once('=')?;
+            (k == key).then(|| d(v)).flatten()
+        };
+        let kind = match next("kind")?.as_str() {
+            "queue" => Kind::Queue,
+            "locks" => Kind::Locks,
+            "cache" => Kind::Cache,
+            _ => return None,
+        };
+        let namespace = next("namespace")?;
+        let name = next("name")?;
+        let prefix = next("prefix")?;
+        let registered_ms = next("registered_ms")?.parse().ok()?;
+        let mut settings = Vec::new();
+        for part in parts {
+            let (k, v) = part.split_once('=')?;
+            settings.push((d(k.strip_prefix("set.")?)?, d(v)?));
+        }
+        let r = Registration {
+            kind,
+            namespace,
+            name,
+            prefix,
+            registered_ms,
+            settings,
+        };
         (r.field() == field).then_some(r)
     }
 }
@@ -152,7 +222,7 @@ fn sent() -> &'static Mutex<HashSet<String>> {
 /// # Ok(()) }
 /// ```
 pub async fn register(client: &RedisClient, entry: &Registration) -> Result<bool> {
-    let value = serde_json::to_string(entry).map_err(|e| Error::Parse(e.to_string()))?;
+    let value = entry.encode();
     let span = tracing::debug_span!("redis.registry.register", field = %entry.field());
     let created: bool = client
         .for_key(REGISTRY_KEY)
@@ -255,7 +325,7 @@ pub async fn registered(
                     bad += 1;
                     continue;
                 };
-                match Registration::parse(&f, &v) {
+                match Registration::decode(&f, &v) {
                     Some(r) => out.push(r),
                     None => bad += 1,
                 }
@@ -304,9 +374,10 @@ mod tests {
     #[test]
     fn entries_round_trip_and_reject_a_foreign_field() {
         let r = Registration::new(Kind::Queue, "rq", "a|b", "rq:{a|b}").setting("lease", "30s");
-        let v = serde_json::to_string(&r).expect("encodes");
-        assert_eq!(Registration::parse(&r.field(), &v), Some(r.clone()));
-        assert_eq!(Registration::parse("queue|rq:{other}", &v), None);
-        assert_eq!(Registration::parse(&r.field(), "not json"), None);
+        let v = r.encode();
+        assert_eq!(Registration::decode(&r.field(), &v), Some(r.clone()));
+        assert_eq!(Registration::decode("queue|rq:{other}", &v), None);
+        assert_eq!(Registration::decode(&r.field(), "not an entry"), None);
+        assert_eq!(Registration::decode(&r.field(), &format!("{v}&junk")), None);
     }
 }

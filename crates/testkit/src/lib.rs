@@ -1,45 +1,4 @@
-//! Real Redis topologies for redkit's tests, benches and `cargo xtask`: standalone, Sentinel
-//! (1 primary, 2 replicas, 3 sentinels, quorum 2) and Cluster (3 primaries + 3 replicas), run as
-//! local `redis-server` processes on loopback or as containers on a private bridge network,
-//! with faults to inject (kill -9, pause, restart, failovers, `CLIENT PAUSE`, a TCP fault proxy).
-//!
-//! Readiness is always decided by polling the servers (`PING`, `INFO replication`,
-//! `CLUSTER INFO`, `SENTINEL CKQUORUM`), never by sleeping a fixed time. Every topology a test
-//! starts is torn down when it is dropped, and by a watchdog process if the test process dies.
-//!
-//! ```no_run
-//! use testkit::{Kind, Spec, Topology};
-//!
-//! let topo = Topology::start(Spec::new(Kind::Sentinel)).expect("redis-server is installed");
-//! println!("connect to {}", topo.url());
-//! let primary = topo.current_primary().unwrap();
-//! topo.kill(&primary).unwrap(); // Sentinel promotes a replica
-//! ```
-//!
-//! # Environment contract
-//!
-//! | variable | meaning |
-//! |---|---|
-//! | `REDKIT_STANDALONE_URL`, `REDKIT_SENTINEL_URL`, `REDKIT_CLUSTER_URL` | a running topology that [`shared`] returns instead of starting one |
-//! | `REDKIT_BACKEND` | `process` (default) or `docker`: how [`shared`] and [`Spec::from_env`] start servers |
-//! | `REDKIT_DOCKER_IMAGE` | a ready image (e.g. `redis:7.2`) instead of one built from the local `redis-server` |
-//! | `REDKIT_REDIS_SERVER` | path of the `redis-server` binary (default: found on `PATH`) |
-//! | `REDKIT_KEEP_LOGS` | keep node directories and logs after a topology is dropped |
-//! | `REDKIT_SECURE` | `1`: [`shared`] topologies are TLS only (mutual TLS, certificates naming host names only) with ACL users ([`SharedTopology::url_for`]) |
-//!
-//! # How this crate is laid out
-//!
-//! Read it bottom up. `error` holds [`Error`] and [`Result`]; `host` runs host programs and
-//! finds the `redis-server` binary; [`resp`] is the small blocking RESP client the harness
-//! probes servers with; `node` is one server ([`Node`], [`Role`]) and how to start, stop and
-//! break it; [`docker`] is the container backend (image, network, containers). `topology` puts
-//! nodes together into a [`Topology`]: `topology/spec` ([`Kind`], [`Backend`], [`Auth`],
-//! [`Spec`]), `topology/handle` (the running value and its accessors), `topology/ready`
-//! (polling), `topology/launch` (starting nodes), `topology/sentinel` and `topology/cluster`
-//! (each kind's set-up, inspection and failovers), `topology/faults` (single-node faults) and
-//! `topology/teardown` (drop, watchdog, [`State`] for `xtask up`). On top, `shared` gives tests
-//! one [`SharedTopology`] per kind, [`unique_name`] and [`run_logged`]; [`proxy`] is the TCP
-//! fault proxy ([`FaultProxy`]); the [`topology_tests!`] macro below declares one test per kind.
+#![doc = include_str!("../README.md")]
 
 pub mod docker;
 mod error;

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::codec::Codec;
-use crate::near::NearConfig;
+use crate::near_config::NearConfig;
 
 /// Settings of one cache.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,7 +64,7 @@ impl CacheConfig {
             default_ttl: Duration::from_secs(600),
             null_ttl: Duration::from_secs(60),
             jitter: 0.1,
-            codec: Codec::Json,
+            codec: Codec::default(),
             rebuild_lease: Duration::from_secs(10),
             max_wait: Duration::from_secs(20),
             xfetch_beta: 1.0,

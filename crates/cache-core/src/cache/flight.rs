@@ -147,7 +147,7 @@ pub(super) fn decode_flight<T: DeserializeOwned, E: Send + Sync + 'static>(
                 Ok(p) => Err(BuildError::Panicked(p.0.clone())),
                 // The flight key includes E's type, so the leader's error is always an E.
                 Err(_) => Err(BuildError::Codec(CodecError {
-                    codec: Codec::Json,
+                    codec: Codec::default(),
                     op: "decode",
                     message: "builder error of an unexpected type".into(),
                 })),

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::{Serialize, de::DeserializeOwned};
 
+use super::finite::has_non_finite;
 use super::inner::Cache;
 use crate::codec::{Codec, CodecError};
 use crate::error::BuildError;
@@ -53,11 +54,33 @@ impl Cache {
     }
 }
 
-/// `fn:<function>:<sha1 of the canonical JSON of args>`.
-pub(super) fn function_key<A: Serialize + ?Sized>(
-    function: &str,
-    args: &A,
-) -> Result<String, CodecError> {
+/// The key [`Cache::cached`] stores `function`'s result under for `args`:
+/// `fn:<function>:<SHA-1 of the arguments' canonical JSON>` (object keys sorted at every
+/// level, `-0.0` written as `0.0`), so equal arguments give equal keys in every process and
+/// release, and different arguments different keys. Use it to invalidate one result
+/// (`cache.delete(&[&key])`).
+///
+/// Errors: arguments that do not serialize as JSON (a map with non-string keys that are not
+/// numbers), and NaN or infinite floats, which JSON can only write as `null` (so `NaN` would
+/// share a key with `None`).
+///
+/// ```
+/// #[derive(serde::Serialize)]
+/// struct Query { user: u64, page: u32 }
+/// let key = cache_core::function_key("user_orders", &Query { user: 7, page: 1 }).unwrap();
+/// assert!(key.starts_with("fn:user_orders:"));
+/// assert!(cache_core::function_key("price", &f64::NAN).is_err());
+/// ```
+pub fn function_key<A: Serialize + ?Sized>(function: &str, args: &A) -> Result<String, CodecError> {
+    if has_non_finite(args) {
+        return Err(CodecError {
+            codec: Codec::Json,
+            op: "encode",
+            message: format!(
+                "arguments of {function} hold a NaN or infinite float, which has no stable key (JSON writes it as null)"
+            ),
+        });
+    }
     let value = serde_json::to_value(args).map_err(|e| CodecError {
         codec: Codec::Json,
         op: "encode",
@@ -97,6 +120,10 @@ pub(super) fn canonical_json(v: &serde_json::Value, out: &mut String) {
                 canonical_json(item, out);
             }
             out.push(']');
+        }
+        // -0.0 == 0.0: equal arguments, one key.
+        serde_json::Value::Number(n) if n.is_f64() && n.as_f64() == Some(0.0) => {
+            out.push_str("0.0");
         }
         other => out.push_str(&other.to_string()),
     }

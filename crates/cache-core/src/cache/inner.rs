@@ -140,10 +140,22 @@ impl Cache {
             config.breaker_failures,
             config.breaker_open_for,
         ));
+        #[cfg(feature = "near-cache")]
         let near = config
             .near
             .as_ref()
             .map(|n| Near::new(n, format!("{}:", ns.prefix())));
+        #[cfg(not(feature = "near-cache"))]
+        let near: Option<Near> = match config.near {
+            Some(_) => {
+                return Err(Error::Config(
+                    "a near cache is configured but cache-core was built without its \
+                     `near-cache` feature"
+                        .into(),
+                ));
+            }
+            None => None,
+        };
         let shared = config.shared_stats.map(|_| {
             Arc::new(Flusher::new(
                 redis.clone(),

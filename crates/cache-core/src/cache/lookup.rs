@@ -18,10 +18,11 @@ use super::flight::{Join, Leader, Panicked, decode_flight, follow, panic_message
 use super::inner::Cache;
 use super::lease::Acquire;
 use super::stats::bump;
+#[cfg(feature = "bloom")]
 use crate::bloom::BloomFilter;
 use crate::codec::Codec;
 use crate::envelope::Envelope;
-use crate::error::{BuildError, Error, refused};
+use crate::error::{BuildError, refused};
 
 impl Cache {
     /// Like [`Cache::get_or_set`], but a value due for refresh (past its logical expiry within
@@ -93,6 +94,7 @@ impl Cache {
     /// `Ok(None)` at once, without reading the cache or running the builder (penetration guard
     /// for ids that cannot exist). If the filter cannot be read, the call proceeds as
     /// `get_or_set` (fail open).
+    #[cfg(feature = "bloom")]
     pub async fn get_or_set_filtered<T, E, F, Fut>(
         &self,
         filter: &BloomFilter,
@@ -109,7 +111,7 @@ impl Cache {
         let known = self
             .guarded(async {
                 filter.contains(key).await.map_err(|e| match e {
-                    Error::Redis(r) => r,
+                    crate::error::Error::Redis(r) => r,
                     other => redis_conn::Error::Client(other.to_string()),
                 })
             })

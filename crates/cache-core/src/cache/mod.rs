@@ -9,7 +9,10 @@
 
 mod batch;
 mod config;
+#[cfg(feature = "json")]
+mod finite;
 mod flight;
+#[cfg(feature = "json")]
 mod function;
 mod inner;
 mod invalidate;
@@ -20,6 +23,8 @@ mod shared;
 mod stats;
 
 pub use config::{CacheConfig, Lookup};
+#[cfg(feature = "json")]
+pub use function::function_key;
 pub use inner::Cache;
 pub use shared::{ProcessReport, SharedStats};
 pub use stats::CacheStats;

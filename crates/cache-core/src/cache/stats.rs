@@ -97,14 +97,14 @@ impl CacheStats {
 /// recorder).
 pub(super) struct Stat {
     pub(super) local: AtomicU64,
-    pub(super) metric: metrics::Counter,
+    pub(super) metric: redis_conn::telemetry::Counter,
 }
 
 impl Stat {
     pub(super) fn new(name: &'static str, namespace: &str) -> Stat {
         Stat {
             local: AtomicU64::new(0),
-            metric: metrics::counter!(name, "namespace" => namespace.to_string()),
+            metric: redis_conn::telemetry::counter!(name, "namespace" => namespace.to_string()),
         }
     }
 }
@@ -125,7 +125,7 @@ pub(super) struct Counters {
     pub(super) refreshes: Stat,
     pub(super) l1_hits: Stat,
     pub(super) wait_timeouts: Stat,
-    pub(super) breaker_open: metrics::Gauge,
+    pub(super) breaker_open: redis_conn::telemetry::Gauge,
 }
 
 impl Counters {
@@ -146,7 +146,7 @@ impl Counters {
             refreshes: Stat::new("redkit_cache_refreshes_total", namespace),
             l1_hits: Stat::new("redkit_cache_l1_hits_total", namespace),
             wait_timeouts: Stat::new("redkit_cache_wait_timeouts_total", namespace),
-            breaker_open: metrics::gauge!("redkit_cache_breaker_open", "namespace" => namespace.to_string()),
+            breaker_open: redis_conn::telemetry::gauge!("redkit_cache_breaker_open", "namespace" => namespace.to_string()),
         }
     }
 }

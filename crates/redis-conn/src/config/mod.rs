@@ -5,8 +5,10 @@
 //! defaults and [`RedisConfig::target`]); `values` parses single setting values (ports, host
 //! lists, database, durations, pool size); `url` builds a config from a URL
 //! ([`RedisConfig::from_url`]) and `env` from environment variables
-//! ([`RedisConfig::from_env`], applying `REDIS_URL` through `url`).
+//! ([`RedisConfig::from_env`], applying `REDIS_URL` through `url`); `display` writes a config
+//! back as a URL with its passwords redacted.
 
+mod display;
 mod env;
 mod secret;
 mod tls;

@@ -26,6 +26,8 @@ impl fmt::Debug for Pem {
     }
 }
 
+// Read by the TLS connector (feature `tls`) and by the doctor's certificate probe.
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
 impl Pem {
     /// Where the PEM comes from, for messages (`the file /etc/ca.pem`, `inline PEM`).
     pub(crate) fn origin(&self) -> String {

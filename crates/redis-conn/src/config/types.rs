@@ -118,7 +118,7 @@ pub struct RedisConfig {
     pub pool_size: usize,
 }
 
-fn default_pool_size() -> usize {
+pub(super) fn default_pool_size() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)

@@ -219,7 +219,7 @@ impl RedisConfig {
             }
             "sentinel" => Mode::Sentinel {
                 sentinels: endpoints,
-                service_name: service_name.ok_or_else(|| {
+                service_name: service_name.filter(|n| !n.is_empty()).ok_or_else(|| {
                     Error::config(
                         "URL service name",
                         "a Sentinel URL must name the monitored service: redis-sentinel://host:26379/mymaster \

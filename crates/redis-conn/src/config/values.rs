@@ -23,6 +23,12 @@ pub(super) fn parse_endpoint(s: &str, default_port: u16, what: &str) -> Result<E
         let (h, after) = rest.split_once(']').ok_or_else(|| {
             Error::config(what, format!("{s:?}: unclosed '[' in an IPv6 address"))
         })?;
+        if !after.is_empty() && !after.starts_with(':') {
+            return Err(Error::config(
+                what,
+                format!("{s:?}: expected [ipv6]:port, found {after:?} after ']'"),
+            ));
+        }
         (h, after.strip_prefix(':'))
     } else {
         match s.rsplit_once(':') {
@@ -36,7 +42,9 @@ pub(super) fn parse_endpoint(s: &str, default_port: u16, what: &str) -> Result<E
             format!("{s:?} has no host: expected host[:port]"),
         ));
     }
-    if host.contains(['/', '@', '?', ' ']) {
+    if host.contains(['/', '@', '?', '#', '[', ']', ','])
+        || host.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         return Err(Error::config(what, format!("{host:?} is not a host name")));
     }
     let port = match port {

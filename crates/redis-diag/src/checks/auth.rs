@@ -18,6 +18,45 @@ pub(super) struct AclAudit {
     pub(super) hashes: Option<Vec<(String, Vec<String>)>>,
 }
 
+/// One `ACL LIST` line (`user <name> <rules…>`), as far as the audit reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AclUser {
+    /// The user's name (`?` when the line has none).
+    pub(crate) name: String,
+    /// `on`: the user can log in.
+    pub(crate) on: bool,
+    /// `nopass`: any password (or none) logs in.
+    pub(crate) nopass: bool,
+    /// `+@all` / `allcommands`.
+    pub(crate) all_commands: bool,
+    /// `-@dangerous`.
+    pub(crate) minus_dangerous: bool,
+    /// `~*` / `allkeys`.
+    pub(crate) all_keys: bool,
+    /// The SHA-256 password hashes (`#<hex>`), in order.
+    pub(crate) hashes: Vec<String>,
+}
+
+/// Parses one `ACL LIST` line. Only the words after the name are rules: a user may be called
+/// `nopass` or `on`.
+pub(crate) fn parse_acl_user(rule: &str) -> AclUser {
+    let all: Vec<&str> = rule.split_whitespace().collect();
+    let words = all.get(2..).unwrap_or_default();
+    AclUser {
+        name: all.get(1).copied().unwrap_or("?").to_string(),
+        on: words.contains(&"on"),
+        nopass: words.contains(&"nopass"),
+        all_commands: words.contains(&"+@all") || words.contains(&"allcommands"),
+        minus_dangerous: words.contains(&"-@dangerous"),
+        all_keys: words.contains(&"~*") || words.contains(&"allkeys"),
+        hashes: words
+            .iter()
+            .filter_map(|w| w.strip_prefix('#'))
+            .map(str::to_string)
+            .collect(),
+    }
+}
+
 /// The user audit (`ACL LIST`): findings about users without a password or with broad
 /// rights, and what the weak-password check needs.
 pub(super) async fn acl_audit(p: &Probe<'_>) -> AclAudit {
@@ -51,26 +90,19 @@ pub(super) async fn acl_audit(p: &Probe<'_>) -> AclAudit {
     match &users {
         Ok(users) => {
             for rule in users {
-                let all: Vec<&str> = rule.split_whitespace().collect();
-                let name = all.get(1).copied().unwrap_or("?");
-                // Rules only: a user may be called "nopass" or "on".
-                let words = all.get(2..).unwrap_or_default();
-                let on = words.contains(&"on");
-                let nopass = words.contains(&"nopass");
-                let all_cmds = words.contains(&"+@all") || words.contains(&"allcommands");
-                let minus_dangerous = words.contains(&"-@dangerous");
-                let all_keys = words.contains(&"~*") || words.contains(&"allkeys");
+                let AclUser {
+                    name,
+                    on,
+                    nopass,
+                    all_commands: all_cmds,
+                    minus_dangerous,
+                    all_keys,
+                    hashes: user_hashes,
+                } = parse_acl_user(rule);
                 if !on {
                     continue;
                 }
-                hashes.push((
-                    name.to_string(),
-                    words
-                        .iter()
-                        .filter_map(|w| w.strip_prefix('#'))
-                        .map(str::to_string)
-                        .collect(),
-                ));
+                hashes.push((name.clone(), user_hashes));
                 if nopass {
                     if name == "default" {
                         default_nopass = true;

@@ -8,11 +8,15 @@
 //! a scope.
 
 mod auth;
+#[cfg(feature = "tls")]
+mod certificate;
 mod cluster;
 mod commands;
 mod health;
 mod persistence;
 mod probe;
+#[cfg(test)]
+mod properties;
 mod replication;
 mod run;
 mod security;

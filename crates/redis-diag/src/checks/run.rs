@@ -6,11 +6,12 @@ use fred::interfaces::ClientLike;
 use redis_conn::RedisConfig;
 
 use super::auth::{acl_audit, weak_passwords};
+#[cfg(feature = "tls")]
+use super::certificate::certificate_expiry;
 use super::health::health_checks;
 use super::probe::{Probe, config_get, parse_info, text};
 use super::security::security_checks;
 use super::sentinel::sentinel_checks;
-use super::tls::certificate_expiry;
 use crate::node::{self, ConnectFailure, NodeRole, Target, call};
 use crate::options::{Options, Scope};
 use crate::passwords::{self};
@@ -30,7 +31,10 @@ pub(crate) async fn run_node(
     let logged_in = node::node_config(config, &target.endpoint, sentinel, opts.probe_timeout);
     // The certificate is read by a handshake of its own, so an expired one is dated even
     // when the connection below refuses it.
+    #[cfg(feature = "tls")]
     let certificate = certificate_expiry(config, target, opts.probe_timeout).await;
+    #[cfg(not(feature = "tls"))]
+    let certificate: Option<Finding> = None;
     let client = match node::connect(config, &target.endpoint, sentinel, opts.probe_timeout).await {
         Ok(c) => c,
         Err(e) => {

@@ -9,6 +9,39 @@ use crate::node::call;
 use crate::options::Options;
 use crate::report::{Finding, Severity};
 
+/// Commands whose first argument is a subcommand worth naming (`CONFIG SET`, `CLIENT KILL`).
+pub(super) const CONTAINERS: [&str; 14] = [
+    "CONFIG", "CLIENT", "DEBUG", "SCRIPT", "CLUSTER", "OBJECT", "MEMORY", "XINFO", "ACL",
+    "COMMAND", "FUNCTION", "LATENCY", "MODULE", "SLOWLOG",
+];
+
+/// One `SLOWLOG GET` entry (`[id, time, µs, [command, args…], …]`): its duration in µs and its
+/// command (with the subcommand of container commands), never its arguments: they may hold
+/// keys, values or scripts. `None` for an entry that is not an array.
+pub(crate) fn slow_entry(entry: &Value) -> Option<(u64, String)> {
+    let Value::Array(f) = entry else {
+        return None;
+    };
+    let us = f.get(2).and_then(Value::as_u64).unwrap_or(0);
+    let cmd = match f.get(3) {
+        Some(Value::Array(args)) => {
+            let name = args
+                .first()
+                .and_then(text)
+                .unwrap_or_default()
+                .to_uppercase();
+            match args.get(1).and_then(text) {
+                Some(sub) if CONTAINERS.contains(&name.as_str()) => {
+                    format!("{name} {}", sub.to_uppercase())
+                }
+                _ => name,
+            }
+        }
+        _ => "?".into(),
+    };
+    Some((us, cmd))
+}
+
 /// `slowlog`: commands over `opts.slow_command` in the slow log, judged against what the
 /// slow log records.
 pub(super) async fn slow_log(p: &Probe<'_>, opts: &Options) -> Vec<Finding> {
@@ -22,33 +55,12 @@ pub(super) async fn slow_log(p: &Probe<'_>, opts: &Options) -> Vec<Finding> {
     if let Ok(Value::Array(entries)) = reply {
         let mut by_cmd: HashMap<String, (u64, u64)> = HashMap::new();
         for e in &entries {
-            let Value::Array(f) = e else { continue };
-            let us = f.get(2).and_then(Value::as_u64).unwrap_or(0);
+            let Some((us, cmd)) = slow_entry(e) else {
+                continue;
+            };
             if us < threshold_us {
                 continue;
             }
-            // The command (and the subcommand of container commands), never its arguments:
-            // they may hold keys, values or scripts.
-            let cmd = match f.get(3) {
-                Some(Value::Array(args)) => {
-                    let name = args
-                        .first()
-                        .and_then(text)
-                        .unwrap_or_default()
-                        .to_uppercase();
-                    let container = [
-                        "CONFIG", "CLIENT", "DEBUG", "SCRIPT", "CLUSTER", "OBJECT", "MEMORY",
-                        "XINFO", "ACL", "COMMAND", "FUNCTION", "LATENCY", "MODULE", "SLOWLOG",
-                    ];
-                    match args.get(1).and_then(text) {
-                        Some(sub) if container.contains(&name.as_str()) => {
-                            format!("{name} {}", sub.to_uppercase())
-                        }
-                        _ => name,
-                    }
-                }
-                _ => "?".into(),
-            };
             let slot = by_cmd.entry(cmd).or_default();
             slot.0 += 1;
             slot.1 = slot.1.max(us);

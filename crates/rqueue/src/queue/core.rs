@@ -109,39 +109,39 @@ pub(super) type DoneSender = tokio::sync::broadcast::Sender<Arc<str>>;
 /// They count what THIS process did (the queue-wide counters are in
 /// [`QueueStats`](crate::QueueStats)).
 pub(crate) struct Metrics {
-    pub(crate) enqueued: metrics::Counter,
-    pub(crate) claimed: metrics::Counter,
-    pub(crate) acked: metrics::Counter,
-    pub(crate) retried: metrics::Counter,
-    pub(crate) dead: metrics::Counter,
-    pub(crate) released: metrics::Counter,
-    pub(crate) lease_lost: metrics::Counter,
-    pub(crate) reclaimed: metrics::Counter,
-    pub(crate) job_seconds: metrics::Histogram,
+    pub(crate) enqueued: redis_conn::telemetry::Counter,
+    pub(crate) claimed: redis_conn::telemetry::Counter,
+    pub(crate) acked: redis_conn::telemetry::Counter,
+    pub(crate) retried: redis_conn::telemetry::Counter,
+    pub(crate) dead: redis_conn::telemetry::Counter,
+    pub(crate) released: redis_conn::telemetry::Counter,
+    pub(crate) lease_lost: redis_conn::telemetry::Counter,
+    pub(crate) reclaimed: redis_conn::telemetry::Counter,
+    pub(crate) job_seconds: redis_conn::telemetry::Histogram,
     /// Claims the rate limit cut short or refused.
-    pub(crate) rate_limited: metrics::Counter,
+    pub(crate) rate_limited: redis_conn::telemetry::Counter,
     /// Claims the concurrency limit cut short or refused.
-    pub(crate) concurrency_limited: metrics::Counter,
+    pub(crate) concurrency_limited: redis_conn::telemetry::Counter,
     /// 1 while the queue is paused, as last seen by this process (claims and stats).
-    pub(crate) paused: metrics::Gauge,
+    pub(crate) paused: redis_conn::telemetry::Gauge,
 }
 
 impl Metrics {
     fn new(queue: &str) -> Metrics {
         let q = queue.to_string();
         Metrics {
-            enqueued: metrics::counter!("redkit_rqueue_enqueued_total", "queue" => q.clone()),
-            claimed: metrics::counter!("redkit_rqueue_claimed_total", "queue" => q.clone()),
-            acked: metrics::counter!("redkit_rqueue_acked_total", "queue" => q.clone()),
-            retried: metrics::counter!("redkit_rqueue_retried_total", "queue" => q.clone()),
-            dead: metrics::counter!("redkit_rqueue_dead_total", "queue" => q.clone()),
-            released: metrics::counter!("redkit_rqueue_released_total", "queue" => q.clone()),
-            lease_lost: metrics::counter!("redkit_rqueue_lease_lost_total", "queue" => q.clone()),
-            reclaimed: metrics::counter!("redkit_rqueue_reclaimed_total", "queue" => q.clone()),
-            job_seconds: metrics::histogram!("redkit_rqueue_job_seconds", "queue" => q.clone()),
-            rate_limited: metrics::counter!("redkit_rqueue_rate_limited_total", "queue" => q.clone()),
-            concurrency_limited: metrics::counter!("redkit_rqueue_concurrency_limited_total", "queue" => q.clone()),
-            paused: metrics::gauge!("redkit_rqueue_paused", "queue" => q),
+            enqueued: redis_conn::telemetry::counter!("redkit_rqueue_enqueued_total", "queue" => q.clone()),
+            claimed: redis_conn::telemetry::counter!("redkit_rqueue_claimed_total", "queue" => q.clone()),
+            acked: redis_conn::telemetry::counter!("redkit_rqueue_acked_total", "queue" => q.clone()),
+            retried: redis_conn::telemetry::counter!("redkit_rqueue_retried_total", "queue" => q.clone()),
+            dead: redis_conn::telemetry::counter!("redkit_rqueue_dead_total", "queue" => q.clone()),
+            released: redis_conn::telemetry::counter!("redkit_rqueue_released_total", "queue" => q.clone()),
+            lease_lost: redis_conn::telemetry::counter!("redkit_rqueue_lease_lost_total", "queue" => q.clone()),
+            reclaimed: redis_conn::telemetry::counter!("redkit_rqueue_reclaimed_total", "queue" => q.clone()),
+            job_seconds: redis_conn::telemetry::histogram!("redkit_rqueue_job_seconds", "queue" => q.clone()),
+            rate_limited: redis_conn::telemetry::counter!("redkit_rqueue_rate_limited_total", "queue" => q.clone()),
+            concurrency_limited: redis_conn::telemetry::counter!("redkit_rqueue_concurrency_limited_total", "queue" => q.clone()),
+            paused: redis_conn::telemetry::gauge!("redkit_rqueue_paused", "queue" => q),
         }
     }
 }

@@ -97,7 +97,7 @@ pub struct Progress {
 }
 
 impl Progress {
-    fn parse(s: &str) -> Option<Progress> {
+    pub(super) fn parse(s: &str) -> Option<Progress> {
         let (value, message) = s.split_once('|')?;
         Some(Progress {
             value: value.parse().ok()?,
@@ -220,7 +220,7 @@ pub(crate) fn token_parts(token: &str) -> Option<(&str, SystemTime)> {
     Some((worker, at_ms(ms)))
 }
 
-fn check_id(id: &str) -> Result<(), Error> {
+pub(super) fn check_id(id: &str) -> Result<(), Error> {
     let mut parts = id.split('-');
     let ok = matches!(
         (parts.next(), parts.next(), parts.next()),
@@ -233,6 +233,139 @@ fn check_id(id: &str) -> Result<(), Error> {
     } else {
         Err(Error::UnknownJob { id: id.to_string() })
     }
+}
+
+/// A job from the reply of `lua/job.lua` (`[state, score, payload, meta, errors, progress,
+/// origin, token, server ms, result record pairs…]`). Anything a reply may hold — a field of
+/// another type, a short reply, foreign data in the meta — gives defaults or
+/// [`Error::Protocol`], never a panic.
+pub(super) fn job_from_reply<T: DeserializeOwned>(
+    id: &str,
+    reply: &[Value],
+) -> Result<Job<T>, Error> {
+    let text = |i: usize| {
+        reply
+            .get(i)
+            .and_then(Value::as_string)
+            .filter(|s| !s.is_empty())
+    };
+    let score = reply.get(1).and_then(value_ms);
+    let mut record = std::collections::HashMap::new();
+    for pair in reply.get(9..).unwrap_or_default().chunks(2) {
+        if let [name, value] = pair
+            && let Some(name) = name.as_string()
+        {
+            record.insert(name, value.clone());
+        }
+    }
+    let rec_text = |name: &str| {
+        record
+            .get(name)
+            .and_then(Value::as_string)
+            .filter(|s| !s.is_empty())
+    };
+    let rec_ms = |name: &str| record.get(name).and_then(value_ms);
+    let token = text(7);
+    let token_info = token.as_deref().and_then(token_parts);
+    let errors = attempts::parse(text(4).as_deref().unwrap_or_default());
+    let last_error = errors.first().map(|e| e.error.clone());
+    let state = match (text(0).as_deref(), score) {
+        (Some("waiting"), _) => JobState::Waiting,
+        (Some("delayed"), Some(due)) => JobState::Delayed { due },
+        (Some("active"), Some(lease_deadline)) => {
+            let (worker, claimed_at) = token_info
+                .map(|(w, at)| (w.to_string(), at))
+                .unwrap_or_else(|| (String::new(), lease_deadline));
+            JobState::Active {
+                worker,
+                claimed_at,
+                lease_deadline,
+            }
+        }
+        (Some("dead"), Some(died_at)) => JobState::Dead {
+            died_at,
+            reason: last_error.clone().unwrap_or_default(),
+        },
+        (Some("completed"), finished) => match finished.or_else(|| rec_ms("finished")) {
+            Some(finished_at) => JobState::Completed { finished_at },
+            None => {
+                return Err(Error::Protocol(format!(
+                    "job {id}: completed without a time"
+                )));
+            }
+        },
+        (Some("unknown"), _) => return Err(Error::UnknownJob { id: id.to_string() }),
+        (state, _) => {
+            return Err(Error::Protocol(format!(
+                "job {id}: state {state:?} without a time"
+            )));
+        }
+    };
+    let meta = text(3).unwrap_or_default();
+    let mut m = meta.split('|');
+    let mut num = || m.next().and_then(|v| v.parse::<i64>().ok());
+    let priority = num().and_then(|v| i32::try_from(v).ok()).unwrap_or(0);
+    let mut failures = num().and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
+    let max_attempts = num().and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
+    let stalls = num().and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
+    if meta.is_empty() {
+        failures = rec_text("failures")
+            .and_then(|f| f.parse().ok())
+            .unwrap_or(0);
+    }
+    let message = reply
+        .get(2)
+        .and_then(Value::as_bytes)
+        .filter(|b| !b.is_empty())
+        .and_then(|b| rmp_serde::from_slice(b).ok());
+    let started_at = match &state {
+        JobState::Active { claimed_at, .. } => Some(*claimed_at),
+        JobState::Completed { .. } => rec_ms("claimed"),
+        _ => None,
+    };
+    let finished_at = match &state {
+        JobState::Completed { finished_at } => Some(*finished_at),
+        _ => None,
+    };
+    let progress = text(5)
+        .or_else(|| rec_text("progress"))
+        .as_deref()
+        .and_then(Progress::parse);
+    let schedule = text(6)
+        .or_else(|| rec_text("origin"))
+        .as_deref()
+        .and_then(|o| {
+            let (tick, name) = o.split_once('|')?;
+            Some(ScheduleTick {
+                schedule: name.to_string(),
+                tick: at_ms(tick.parse().ok()?),
+            })
+        });
+    let result = match &state {
+        JobState::Completed { .. } => record
+            .get("result")
+            .and_then(Value::as_bytes)
+            .filter(|b| !b.is_empty())
+            .map(<[u8]>::to_vec),
+        _ => None,
+    };
+    Ok(Job {
+        id: id.to_string(),
+        state,
+        message,
+        enqueued_at: id_time(id),
+        priority,
+        failures,
+        max_attempts,
+        stalls,
+        last_error,
+        errors,
+        started_at,
+        finished_at,
+        progress,
+        schedule,
+        result,
+    })
 }
 
 /// Stores a progress report for a delivery (token-checked).
@@ -337,129 +470,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Queue<T> {
             .run(self.inner.redis.pool(), keys, vec![id])
             .instrument(tracing::debug_span!("rqueue.job", queue = %self.inner.cfg.name, id))
             .await?;
-        let text = |i: usize| {
-            reply
-                .get(i)
-                .and_then(Value::as_string)
-                .filter(|s| !s.is_empty())
-        };
-        let score = reply.get(1).and_then(value_ms);
-        let mut record = std::collections::HashMap::new();
-        for pair in reply.get(9..).unwrap_or_default().chunks(2) {
-            if let [name, value] = pair
-                && let Some(name) = name.as_string()
-            {
-                record.insert(name, value.clone());
-            }
-        }
-        let rec_text = |name: &str| {
-            record
-                .get(name)
-                .and_then(Value::as_string)
-                .filter(|s| !s.is_empty())
-        };
-        let rec_ms = |name: &str| record.get(name).and_then(value_ms);
-        let token = text(7);
-        let token_info = token.as_deref().and_then(token_parts);
-        let errors = attempts::parse(text(4).as_deref().unwrap_or_default());
-        let last_error = errors.first().map(|e| e.error.clone());
-        let state = match (text(0).as_deref(), score) {
-            (Some("waiting"), _) => JobState::Waiting,
-            (Some("delayed"), Some(due)) => JobState::Delayed { due },
-            (Some("active"), Some(lease_deadline)) => {
-                let (worker, claimed_at) = token_info
-                    .map(|(w, at)| (w.to_string(), at))
-                    .unwrap_or_else(|| (String::new(), lease_deadline));
-                JobState::Active {
-                    worker,
-                    claimed_at,
-                    lease_deadline,
-                }
-            }
-            (Some("dead"), Some(died_at)) => JobState::Dead {
-                died_at,
-                reason: last_error.clone().unwrap_or_default(),
-            },
-            (Some("completed"), finished) => match finished.or_else(|| rec_ms("finished")) {
-                Some(finished_at) => JobState::Completed { finished_at },
-                None => {
-                    return Err(Error::Protocol(format!(
-                        "job {id}: completed without a time"
-                    )));
-                }
-            },
-            (Some("unknown"), _) => return Err(Error::UnknownJob { id: id.to_string() }),
-            (state, _) => {
-                return Err(Error::Protocol(format!(
-                    "job {id}: state {state:?} without a time"
-                )));
-            }
-        };
-        let meta = text(3).unwrap_or_default();
-        let mut m = meta.split('|');
-        let mut num = || m.next().and_then(|v| v.parse::<i64>().ok());
-        let priority = num().and_then(|v| i32::try_from(v).ok()).unwrap_or(0);
-        let mut failures = num().and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
-        let max_attempts = num().and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
-        let stalls = num().and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
-        if meta.is_empty() {
-            failures = rec_text("failures")
-                .and_then(|f| f.parse().ok())
-                .unwrap_or(0);
-        }
-        let message = reply
-            .get(2)
-            .and_then(Value::as_bytes)
-            .filter(|b| !b.is_empty())
-            .and_then(|b| rmp_serde::from_slice(b).ok());
-        let started_at = match &state {
-            JobState::Active { claimed_at, .. } => Some(*claimed_at),
-            JobState::Completed { .. } => rec_ms("claimed"),
-            _ => None,
-        };
-        let finished_at = match &state {
-            JobState::Completed { finished_at } => Some(*finished_at),
-            _ => None,
-        };
-        let progress = text(5)
-            .or_else(|| rec_text("progress"))
-            .as_deref()
-            .and_then(Progress::parse);
-        let schedule = text(6)
-            .or_else(|| rec_text("origin"))
-            .as_deref()
-            .and_then(|o| {
-                let (tick, name) = o.split_once('|')?;
-                Some(ScheduleTick {
-                    schedule: name.to_string(),
-                    tick: at_ms(tick.parse().ok()?),
-                })
-            });
-        let result = match &state {
-            JobState::Completed { .. } => record
-                .get("result")
-                .and_then(Value::as_bytes)
-                .filter(|b| !b.is_empty())
-                .map(<[u8]>::to_vec),
-            _ => None,
-        };
-        Ok(Job {
-            id: id.to_string(),
-            state,
-            message,
-            enqueued_at: id_time(id),
-            priority,
-            failures,
-            max_attempts,
-            stalls,
-            last_error,
-            errors,
-            started_at,
-            finished_at,
-            progress,
-            schedule,
-            result,
-        })
+        job_from_reply(id, &reply)
     }
 
     async fn remove_as(&self, id: &str, mode: &str) -> Result<String, Error> {

@@ -14,6 +14,8 @@ pub(crate) mod delivery;
 mod enqueue;
 mod job;
 mod page;
+#[cfg(test)]
+mod properties;
 mod reclaim;
 mod stats;
 mod throughput;

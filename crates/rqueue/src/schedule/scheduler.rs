@@ -476,12 +476,12 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Scheduler<T> {
                                 ("queue", name.clone()),
                                 ("schedule", sched_name.to_string()),
                             ];
-                            metrics::counter!(
+                            redis_conn::telemetry::counter!(
                                 "redkit_rqueue_scheduler_ticks_enqueued_total",
                                 &labels
                             )
                             .increment(plan.jobs.len() as u64);
-                            metrics::counter!(
+                            redis_conn::telemetry::counter!(
                                 "redkit_rqueue_scheduler_ticks_skipped_total",
                                 &labels
                             )
