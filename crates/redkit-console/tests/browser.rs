@@ -9,7 +9,7 @@ use redkit_console::web::{Auth, WebOptions};
 use testkit::Kind;
 
 mod common;
-use common::browser::{Browser, get, http, serve};
+use common::browser::{Browser, get, http, serve, urlenc};
 use common::{Order, qname, queue, registered, seed, shared};
 
 fn sel_queue(q: &str, cell: &str) -> String {
@@ -100,18 +100,6 @@ async fn replay_one_then_replay_all_from_the_dead_page() {
     assert_eq!(browser.count("#empty").await, 1, "the dead list is empty");
     browser.screenshot("replayed-all").await;
     browser.close().await;
-}
-
-fn urlenc(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,26 +7,7 @@ use redkit_console::exit;
 use testkit::SharedTopology;
 
 mod common;
-use common::{qname, queue, redkit, redkit_json, registered, seed, shared};
-
-macro_rules! two_topologies {
-    ($($name:ident),* $(,)?) => {
-        mod standalone { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let (c, t) = super::shared(testkit::Kind::Standalone).await;
-                testkit::run_logged(t.topology(), super::$name(c, t)).await;
-            }
-        )* }
-        mod cluster { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let (c, t) = super::shared(testkit::Kind::Cluster).await;
-                testkit::run_logged(t.topology(), super::$name(c, t)).await;
-            }
-        )* }
-    };
-}
+use common::{qname, queue, redkit, redkit_json, registered, seed};
 
 two_topologies!(
     queues_and_queue_json_match_the_library_figures,

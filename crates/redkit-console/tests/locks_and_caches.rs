@@ -8,34 +8,14 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cache_core::{Cache, CacheConfig};
-use dlock::{LockClient, LockConfig};
+use cache_core::Cache;
 use fred::interfaces::KeysInterface;
 use redis_conn::{RedisClient, RedisConfig};
 use redkit_console::exit;
 use testkit::{Kind, SharedTopology};
 
 mod common;
-use common::{redkit, redkit_json, shared};
-
-macro_rules! two_topologies {
-    ($($name:ident),* $(,)?) => {
-        mod standalone { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let (c, t) = super::shared(testkit::Kind::Standalone).await;
-                testkit::run_logged(t.topology(), super::$name(c, t)).await;
-            }
-        )* }
-        mod cluster { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let (c, t) = super::shared(testkit::Kind::Cluster).await;
-                testkit::run_logged(t.topology(), super::$name(c, t)).await;
-            }
-        )* }
-    };
-}
+use common::{cache_config, lock_client, redkit, redkit_json, registered_prefix, shared};
 
 two_topologies!(
     locks_and_lock_json_match_what_dlock_holds,
@@ -50,33 +30,12 @@ fn u(v: &serde_json::Value, k: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {k} in {v}"))
 }
 
-fn lock_client(redis: &RedisClient, ns: &str) -> LockClient {
-    let mut cfg = LockConfig::new(ns.to_string());
-    cfg.lease = Duration::from_secs(3);
-    cfg.wait = Duration::from_secs(10);
-    LockClient::new(redis.clone(), cfg).expect("lock client")
-}
-
-/// Waits until the registry lists `prefix` (registration runs in the background).
-async fn registered(redis: &RedisClient, prefix: &str) {
-    for _ in 0..100 {
-        let (all, _) = redis_conn::registry::registered(redis, None)
-            .await
-            .expect("registry");
-        if all.iter().any(|e| e.prefix == prefix) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("{prefix} was not registered within 2 s");
-}
-
 async fn locks_and_lock_json_match_what_dlock_holds(redis: RedisClient, t: &SharedTopology) {
     let ns = testkit::unique_name("t:console:locks");
     let locks = lock_client(&redis, &ns);
     let a = locks.lock("report:a").acquire().await.expect("a");
     let b = locks.lock("report:b").acquire().await.expect("b");
-    registered(&redis, &ns).await;
+    registered_prefix(&redis, &ns).await;
 
     let all = redkit_json(t.url(), &["locks"]);
     assert!(
@@ -149,7 +108,7 @@ async fn force_release_frees_exactly_that_lock_and_the_next_fence_is_larger(
     let stuck = locks.lock("stuck").acquire().await.expect("stuck");
     let other = locks.lock("other").acquire().await.expect("other");
     let old_fence = stuck.fence();
-    registered(&redis, &ns).await;
+    registered_prefix(&redis, &ns).await;
 
     // Without --yes: refused, with the fencing warning, and nothing changes.
     let (code, _, err) = redkit(t.url(), &["lock", &ns, "stuck", "force-release"]);
@@ -178,13 +137,6 @@ async fn force_release_frees_exactly_that_lock_and_the_next_fence_is_larger(
     other.release().await.expect("release other");
 }
 
-fn cache_config(ns: &str) -> CacheConfig {
-    let mut cfg = CacheConfig::new(ns.to_string());
-    cfg.shared_stats = Some(Duration::from_secs(1));
-    cfg.xfetch_beta = 0.0;
-    cfg
-}
-
 async fn hits(cache: &Cache, n: usize) {
     for _ in 0..n {
         let v: Option<String> = cache
@@ -203,7 +155,7 @@ async fn caches_and_cache_json_match_the_shared_stats(redis: RedisClient, t: &Sh
     hits(&cache, 1).await; // a miss and a build
     hits(&cache, 9).await;
     assert!(cache.flush_shared_stats().await.expect("flush"));
-    registered(&redis, &ns).await;
+    registered_prefix(&redis, &ns).await;
     let shared = cache_core::SharedStats::load(&redis, &ns)
         .await
         .expect("load");
@@ -246,7 +198,7 @@ async fn a_foreign_key_is_an_error_row_not_a_broken_listing(
     // is a list: both listings still answer, with an error for that one entry.
     let ns = testkit::unique_name("t:console:foreign");
     let cache = Cache::new(redis.clone(), cache_config(&ns)).expect("cache");
-    registered(&redis, &ns).await;
+    registered_prefix(&redis, &ns).await;
     drop(cache);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let stats = format!("{ns}:__stats__");

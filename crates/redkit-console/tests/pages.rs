@@ -7,46 +7,16 @@ use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use cache_core::{Cache, CacheConfig};
-use dlock::{LockClient, LockConfig};
+use cache_core::Cache;
 use redkit_console::Console;
 use redkit_console::web::WebOptions;
 use testkit::Kind;
 
 mod common;
-use common::browser::{Browser, get, serve, target_dir};
-use common::{qname, queue, registered, seed, shared};
-
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-fn lock_client(redis: &redis_conn::RedisClient, ns: &str) -> LockClient {
-    let mut cfg = LockConfig::new(ns.to_string());
-    cfg.lease = Duration::from_secs(3);
-    LockClient::new(redis.clone(), cfg).expect("lock client")
-}
-
-async fn registered_prefix(redis: &redis_conn::RedisClient, prefix: &str) {
-    for _ in 0..100 {
-        let (all, _) = redis_conn::registry::registered(redis, None)
-            .await
-            .expect("registry");
-        if all.iter().any(|e| e.prefix == prefix) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("{prefix} was not registered within 2 s");
-}
+use common::browser::{Browser, get, serve, target_dir, urlenc};
+use common::{
+    cache_config, lock_client, qname, queue, registered, registered_prefix, seed, shared,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lock_pages_show_the_holder_and_force_release_needs_a_confirmation() {
@@ -110,18 +80,12 @@ async fn the_lock_pages_show_the_holder_and_force_release_needs_a_confirmation()
         404
     );
     assert_eq!(
-        get(addr, &format!("/locks/{}/not-held", enc(&ns)), "")
+        get(addr, &format!("/locks/{}/not-held", urlenc(&ns)), "")
             .await
             .0,
         404
     );
     browser.close().await;
-}
-
-fn cache_config(ns: &str) -> CacheConfig {
-    let mut cfg = CacheConfig::new(ns.to_string());
-    cfg.xfetch_beta = 0.0;
-    cfg
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -239,8 +203,8 @@ async fn the_console_mounted_under_a_service_path_links_under_it() {
     assert!(
         page.contains(&format!(
             "href=\"/ops/redkit/queues/{}/{}\"",
-            enc(&q.config().namespace),
-            enc(&q.config().name)
+            urlenc(&q.config().namespace),
+            urlenc(&q.config().name)
         )),
         "queue links under the mount path"
     );
@@ -259,8 +223,8 @@ async fn the_console_mounted_under_a_service_path_links_under_it() {
     assert!(links.len() >= 6, "{links:?}");
     let ours = format!(
         "/ops/redkit/queues/{}/{}",
-        enc(&q.config().namespace),
-        enc(&q.config().name)
+        urlenc(&q.config().namespace),
+        urlenc(&q.config().name)
     );
     for link in links {
         let (status, _) = get(addr, link, "x-service-user: ops\r\n").await;

@@ -194,6 +194,19 @@ pub async fn serve(
     (format!("http://{addr}"), addr)
 }
 
+/// Every byte but ASCII letters and digits percent-encoded (a path segment).
+pub fn urlenc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 /// A raw HTTP request; returns (status, headers + body).
 pub async fn http(addr: SocketAddr, request: &str) -> (u16, String) {
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");

@@ -87,18 +87,64 @@ pub async fn seed(
 
 /// Waits until the registry lists the queue (registration runs in the background).
 pub async fn registered(redis: &RedisClient, q: &Queue<Order>) {
-    let prefix = format!("{}:{{{}}}", q.config().namespace, q.config().name);
+    registered_prefix(
+        redis,
+        &format!("{}:{{{}}}", q.config().namespace, q.config().name),
+    )
+    .await;
+}
+
+/// Waits until the registry lists an entry with this prefix (a queue's, a lock namespace's or
+/// a cache's).
+pub async fn registered_prefix(redis: &RedisClient, prefix: &str) {
     for _ in 0..100 {
-        let (all, _) =
-            redis_conn::registry::registered(redis, Some(redis_conn::registry::Kind::Queue))
-                .await
-                .expect("registry");
+        let (all, _) = redis_conn::registry::registered(redis, None)
+            .await
+            .expect("registry");
         if all.iter().any(|e| e.prefix == prefix) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("{prefix} was not registered within 2 s");
+}
+
+/// A lock client of `ns` with a 3 s lease (a freed holder learns it within a second).
+pub fn lock_client(redis: &RedisClient, ns: &str) -> dlock::LockClient {
+    let mut cfg = dlock::LockConfig::new(ns.to_string());
+    cfg.lease = Duration::from_secs(3);
+    cfg.wait = Duration::from_secs(10);
+    dlock::LockClient::new(redis.clone(), cfg).expect("lock client")
+}
+
+/// A cache of `ns` flushing its counters every second, without early refresh.
+pub fn cache_config(ns: &str) -> cache_core::CacheConfig {
+    let mut cfg = cache_core::CacheConfig::new(ns.to_string());
+    cfg.shared_stats = Some(Duration::from_secs(1));
+    cfg.xfetch_beta = 0.0;
+    cfg
+}
+
+/// Each test of the list as `standalone::<name>` and `cluster::<name>`, on the shared
+/// topologies, with the servers' logs shown when it fails.
+#[macro_export]
+macro_rules! two_topologies {
+    ($($name:ident),* $(,)?) => {
+        mod standalone { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let (c, t) = $crate::common::shared(testkit::Kind::Standalone).await;
+                testkit::run_logged(t.topology(), super::$name(c, t)).await;
+            }
+        )* }
+        mod cluster { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let (c, t) = $crate::common::shared(testkit::Kind::Cluster).await;
+                testkit::run_logged(t.topology(), super::$name(c, t)).await;
+            }
+        )* }
+    };
 }
 
 /// Runs the `redkit` binary against `url`; returns (exit code, stdout, stderr).
