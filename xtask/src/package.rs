@@ -23,7 +23,7 @@ pub(crate) const PUBLISHED: &[&str] = &[
 /// Each library crate's optional features (checked one at a time).
 const FEATURES: &[(&str, &[&str])] = &[
     ("redis-conn", &["tls", "metrics"]),
-    ("testkit", &[]),
+    ("testkit", &["proptest"]),
     (
         "cache-core",
         &["json", "msgpack", "near-cache", "bloom", "metrics", "tls"],

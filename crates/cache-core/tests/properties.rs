@@ -13,25 +13,7 @@ use std::time::Duration;
 use cache_core::{Codec, Envelope, function_key};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
-use proptest::test_runner::{Config, FileFailurePersistence, RngSeed};
 use serde::{Deserialize, Serialize};
-
-fn config() -> Config {
-    let default = Config::default();
-    let seed = std::env::var("PROPTEST_RNG_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_2026);
-    Config {
-        cases: default.cases.max(2000),
-        rng_seed: RngSeed::Fixed(seed),
-        // Next to this file: `<name>.proptest-regressions`, checked in.
-        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
-            "proptest-regressions",
-        ))),
-        ..default
-    }
-}
 
 /// A value with every shape serde offers: nested structs, enums, options, maps, floats.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,7 +97,7 @@ fn codecs() -> impl Strategy<Value = Codec> {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(testkit::proptest_config())]
 
     #[test]
     fn envelopes_never_panic_on_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
@@ -259,13 +241,13 @@ fn keys_are_the_same_in_another_process() {
         }
         return;
     }
-    let mut runner = proptest::test_runner::TestRunner::new(config());
+    let mut runner = proptest::test_runner::TestRunner::new(testkit::proptest_config());
     let strategy = (
         order_with(finite()),
         prop::collection::hash_map("\\PC{0,6}", any::<i32>(), 0..8),
     );
     let mut args = Vec::new();
-    for _ in 0..config().cases {
+    for _ in 0..testkit::proptest_config().cases {
         args.push(strategy.new_tree(&mut runner).expect("a case").current());
     }
     let mut child = Command::new(std::env::current_exe().expect("test binary"))

@@ -9,25 +9,7 @@ use std::collections::BTreeMap;
 
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, FileFailurePersistence, RngSeed};
 use redis_conn::{Mode, RedisConfig, Secret};
-
-fn config() -> Config {
-    let default = Config::default();
-    let seed = std::env::var("PROPTEST_RNG_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_2026);
-    Config {
-        cases: default.cases.max(2000),
-        rng_seed: RngSeed::Fixed(seed),
-        // Next to this file: `<name>.proptest-regressions`, checked in.
-        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
-            "proptest-regressions",
-        ))),
-        ..default
-    }
-}
 
 fn enc(s: &str) -> String {
     utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
@@ -200,7 +182,7 @@ fn env_value() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(testkit::proptest_config())]
 
     #[test]
     fn from_url_never_panics(text in "\\PC{0,80}") {

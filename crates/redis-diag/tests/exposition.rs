@@ -12,25 +12,7 @@ use std::process::{Command, Stdio};
 
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
-use proptest::test_runner::{Config, FileFailurePersistence, RngSeed};
 use redis_diag::{Finding, NodeInfo, Report, Severity, escape_label, render_prometheus};
-
-fn config() -> Config {
-    let default = Config::default();
-    let seed = std::env::var("PROPTEST_RNG_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_2026);
-    Config {
-        cases: default.cases.max(2000),
-        rng_seed: RngSeed::Fixed(seed),
-        // Next to this file: `<name>.proptest-regressions`, checked in.
-        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
-            "proptest-regressions",
-        ))),
-        ..default
-    }
-}
 
 /// A label value as the text format reads it: the inside of `"…"`, with `\\`, `\"` and `\n`
 /// the only escapes. `None` for anything else (a bare `"`, a raw line feed, an unknown escape).
@@ -177,7 +159,7 @@ fn severity() -> impl Strategy<Value = Severity> {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(testkit::proptest_config())]
 
     #[test]
     fn escaped_label_values_read_back_unchanged(v in label_value()) {
@@ -231,7 +213,7 @@ proptest! {
 /// 100 outputs with hostile label values, each checked by `promtool check metrics`.
 #[test]
 fn promtool_accepts_exporter_outputs_with_hostile_labels() {
-    let mut runner = proptest::test_runner::TestRunner::new(config());
+    let mut runner = proptest::test_runner::TestRunner::new(testkit::proptest_config());
     let mut texts = Vec::new();
     let strategy = (
         prop::collection::btree_map(label_value(), label_value(), 1..4),

@@ -5,6 +5,8 @@ mod error;
 mod external;
 mod host;
 mod node;
+#[cfg(feature = "proptest")]
+mod properties;
 pub mod proxy;
 pub mod resp;
 mod shared;
@@ -13,6 +15,8 @@ mod topology;
 
 pub use error::{Error, Result};
 pub use node::{Node, Role};
+#[cfg(feature = "proptest")]
+pub use properties::{SEED as PROPTEST_SEED, proptest_config};
 pub use proxy::{FaultProxy, ProxyMode};
 pub use shared::{SharedTopology, run_logged, secure, secure_spec, shared, unique_name};
 pub use tls::{ClientAuth, TlsFiles, TlsSpec, Validity};

@@ -8,26 +8,12 @@ use std::collections::BTreeMap;
 
 use fred::types::Value;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed};
 use redis_conn::Endpoint;
 
 use super::auth::parse_acl_user;
 use super::probe::parse_info;
 use super::slowlog::slow_entry;
 use crate::node::{NodeRole, parse_cluster_nodes};
-
-fn config() -> Config {
-    let default = Config::default();
-    let seed = std::env::var("PROPTEST_RNG_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_2026);
-    Config {
-        cases: default.cases.max(2000),
-        rng_seed: RngSeed::Fixed(seed),
-        ..default
-    }
-}
 
 fn seed() -> Endpoint {
     Endpoint {
@@ -119,7 +105,7 @@ fn any_value() -> impl Strategy<Value = Value> {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(testkit::proptest_config())]
 
     #[test]
     fn info_never_panics(text in "\\PC*") {

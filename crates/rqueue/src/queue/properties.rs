@@ -8,25 +8,11 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use fred::types::Value;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed};
 
 use super::attempts;
 use super::config::Backoff;
 use super::job::{JobState, Progress, check_id, id_time, job_from_reply, token_parts};
 use crate::error::Error;
-
-fn config() -> Config {
-    let default = Config::default();
-    let seed = std::env::var("PROPTEST_RNG_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_2026);
-    Config {
-        cases: default.cases.max(2000),
-        rng_seed: RngSeed::Fixed(seed),
-        ..default
-    }
-}
 
 fn any_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
@@ -48,7 +34,7 @@ fn s(v: impl Into<String>) -> Value {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(testkit::proptest_config())]
 
     #[test]
     fn ids_are_checked_exactly(id in prop_oneof!["\\PC{0,24}", "[0-9]{12,14}-[0-9]{5,7}", "[0-9]{13}-[0-9]{6}"]) {
