@@ -237,13 +237,17 @@ fn ensure_redis(p: &Progress) -> Result {
 /// `/metrics` with promtool: install them the way redis-server is (root + apt-get), or say
 /// how.
 fn ensure_console_tools(p: &Progress) -> Result {
+    // The browser tests take any of these browsers (tests/common/browser.rs).
+    let browser = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .any(on_path);
     let missing: Vec<&str> = [
-        ("chromium", "chromium"),
-        ("chromedriver", "chromium-driver"),
-        ("promtool", "prometheus"),
+        (browser, "chromium"),
+        (on_path("chromedriver"), "chromium-driver"),
+        (on_path("promtool"), "prometheus"),
     ]
     .into_iter()
-    .filter(|(bin, _)| !on_path(bin))
+    .filter(|(found, _)| !found)
     .map(|(_, package)| package)
     .collect();
     if missing.is_empty() {
