@@ -97,22 +97,8 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
-/// `promtool` from PATH, or a failure that says how to install it.
-fn promtool() -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("promtool"))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "promtool is not on PATH: install it (Debian/Ubuntu: `apt-get install -y prometheus`) \
-                 to check the alert rules; this test does not skip"
-            )
-        })
-}
-
 fn run_promtool(args: &[&str], file: &Path) {
-    let out = Command::new(promtool())
+    let out = Command::new(testkit::promtool::path())
         .args(args)
         .arg(file)
         .output()

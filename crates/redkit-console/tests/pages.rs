@@ -3,8 +3,6 @@
 //! live `/metrics` scrape checked by `promtool check metrics` and against the libraries'
 //! own figures. Screenshots go to `<target>/console-screenshots/`.
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use cache_core::Cache;
@@ -301,34 +299,9 @@ async fn a_live_metrics_scrape_passes_promtool_and_matches_the_libraries() {
     std::fs::create_dir_all(file.parent().expect("dir")).expect("dir");
     std::fs::write(&file, &text).expect("save the scrape");
 
-    let promtool = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-        .map(|d| d.join("promtool"))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!("promtool is not on PATH: `apt-get install -y prometheus` (.ci/run does)")
-        });
-    let mut child = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("feed promtool");
-    let out = child.wait_with_output().expect("promtool");
-    assert!(
-        out.status.success(),
-        "promtool check metrics ({}):\n{}{}\nscrape saved at {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        file.display()
-    );
+    if let Err(e) = testkit::promtool::check_metrics(&text) {
+        panic!("{e}\nscrape saved at {}", file.display());
+    }
     for f in FAMILIES {
         assert!(text.contains(&format!("# TYPE {f} ")), "no {f} family");
     }

@@ -5,6 +5,7 @@ mod error;
 mod external;
 mod host;
 mod node;
+pub mod promtool;
 #[cfg(feature = "proptest")]
 mod properties;
 pub mod proxy;
